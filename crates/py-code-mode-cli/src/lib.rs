@@ -1,0 +1,121 @@
+//! The `py-code-mode` command (also installed as `py-code-mode-mcp`).
+//!
+//! - `config`: options and environment, turned into a session.
+//! - `server`: the MCP server over a [`py_code_mode::Session`].
+//! - [`run`]: dispatches the subcommands; the binaries call only this.
+
+mod config;
+mod env_vars;
+mod server;
+
+use std::io::{Read as _, Write as _};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use py_code_mode::Session;
+use rmcp::ServiceExt as _;
+
+pub use config::{Cli, Command, LibraryArgs, Listing, RunArgs};
+pub use server::CodeModeServer;
+
+/// Parses `args` (the program name first) and runs the command.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse_from(args);
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(dispatch(cli))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env_vars::PY_CODE_MODE_LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // stdout belongs to MCP: logs go to stderr only.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let session = Arc::new(cli.library.session().await?);
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(Arc::clone(&session)).await,
+        Command::Run(args) => run_once(&session, &args).await,
+        Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
+        Command::Tools(Listing::Search { query, limit }) => {
+            print_json(&session.search_tools(&query, limit).await?)
+        }
+        Command::Skills(Listing::List) => print_json(&session.list_skills().await?),
+        Command::Skills(Listing::Search { query, limit }) => {
+            print_json(&session.search_skills(&query, limit).await?)
+        }
+    };
+    session.close().await;
+    outcome
+}
+
+async fn serve(session: Arc<Session>) -> anyhow::Result<ExitCode> {
+    for error in session.host().tools().load_errors() {
+        tracing::warn!("{error}");
+    }
+    // Start the worker in the background: the server answers `initialize` and
+    // `tools/list` at once, and the first `run_code` waits for the worker.
+    let warm = Arc::clone(&session);
+    tokio::spawn(async move {
+        if let Err(e) = warm.start().await {
+            tracing::error!("{e}");
+        }
+    });
+    let service = CodeModeServer::new(session)
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("MCP initialisation failed")?;
+    service.waiting().await.context("MCP server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_once(session: &Session, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let code = match (&args.code, &args.file) {
+        (Some(code), _) => code.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut code = String::new();
+            std::io::stdin()
+                .read_to_string(&mut code)
+                .context("cannot read stdin")?;
+            code
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?,
+        (None, None) => anyhow::bail!(
+            "nothing to run\nhint: `py-code-mode run -c 'tools.list()'` or `py-code-mode run script.py`"
+        ),
+    };
+    let result = session.run(&code).await?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &result)?;
+        writeln!(stdout)?;
+    } else {
+        let text = result.to_text();
+        if !text.is_empty() {
+            writeln!(stdout, "{text}")?;
+        }
+    }
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,45 @@
+//! py-code-mode: a Python environment for LLM agents, with tools they can search
+//! and call, skills they reuse and create, and artifacts that persist.
+//!
+//! Layout:
+//! - [`Session`] ties it together: storage, the [`Host`] and an [`Executor`].
+//! - `executor`: runs agent code in a Python runtime ([`SubprocessExecutor`]);
+//!   every executor speaks the RPC [`protocol`] and returns an [`ExecutionResult`].
+//! - `host`: answers the runtime's calls: `tools`, `skills`, `artifacts`, search.
+//! - `tools`: YAML-defined tools behind [`ToolAdapter`] ([`CliTool`]).
+//! - `skills`: skill validation and static metadata ([`SkillLibrary`]).
+//! - `artifacts`: typed named data ([`ArtifactStore`]).
+//! - `storage`: where a library lives ([`Storage`], [`FileStorage`]).
+//! - `search`: ranking of tools and skills ([`Searcher`], [`LexicalSearcher`]).
+
+mod artifacts;
+mod error;
+mod executor;
+mod host;
+mod names;
+mod process;
+pub mod protocol;
+mod search;
+mod session;
+mod skills;
+mod storage;
+mod tools;
+
+pub use artifacts::{ArtifactData, ArtifactKind, ArtifactMeta, ArtifactStore};
+pub use error::{
+    ArtifactError, Error, ExecutorError, NameError, Result, SkillError, StorageError, ToolError,
+};
+pub use executor::{
+    ExecutionError, ExecutionResult, Executor, ExecutorFactory, RUNTIME_SOURCE, SubprocessConfig,
+    SubprocessExecutor, resolve_python,
+};
+pub use host::{Host, Scored, skill_doc, tool_doc};
+pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_name};
+pub use search::{LexicalSearcher, SearchDoc, SearchHit, Searcher, tokenize, top_hits};
+pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
+pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill};
+pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
+pub use tools::{
+    CallableInfo, CliTool, MAX_TOOL_OUTPUT, OutputCap, ToolAdapter, ToolInfo, ToolRegistry,
+    parse_definition,
+};

@@ -1,0 +1,124 @@
+//! Command-line options, merged with the environment by clap, turned into a session.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use py_code_mode::{FileStorage, Session, Storage, SubprocessConfig};
+
+use crate::env_vars;
+
+/// Tools your agents can search, compose, and learn from.
+///
+/// With no command, serves the Model Context Protocol on stdio.
+#[derive(Debug, Parser)]
+#[command(name = "py-code-mode", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub library: LibraryArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP on stdio (the default)
+    Serve,
+    /// Run Python code once and print its output and value
+    Run(RunArgs),
+    /// List or search tools
+    #[command(subcommand)]
+    Tools(Listing),
+    /// List or search skills
+    #[command(subcommand)]
+    Skills(Listing),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Listing {
+    /// Everything, as JSON
+    List,
+    /// The best matches for a query, as JSON
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The code to run
+    #[arg(short = 'c', long = "code", conflicts_with = "file")]
+    pub code: Option<String>,
+    /// A file with the code to run (`-` for stdin)
+    pub file: Option<PathBuf>,
+    /// Print the whole result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the library lives and how code runs; shared by every command.
+#[derive(Debug, Args)]
+pub struct LibraryArgs {
+    /// Library folder holding `tools/`, `skills/` and `artifacts/`
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_BASE, value_name = "DIR")]
+    pub base: Option<PathBuf>,
+    /// Tool definitions folder (default: `<base>/tools`)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub tools: Option<PathBuf>,
+    /// Skills folder (default: `<base>/skills`)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub skills: Option<PathBuf>,
+    /// Artifacts folder (default: `<base>/artifacts`)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// Python interpreter for the worker (default: `python3` on PATH)
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PYTHON, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Default timeout of one run, in seconds
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_TIMEOUT, default_value_t = 60.0, value_name = "SECS")]
+    pub timeout: f64,
+}
+
+impl LibraryArgs {
+    /// Opens the storage the options describe.
+    pub fn storage(&self) -> anyhow::Result<Arc<dyn Storage>> {
+        let base = self.base.clone().unwrap_or_else(|| PathBuf::from("."));
+        let storage = FileStorage::with_dirs(
+            &base,
+            self.tools.clone().unwrap_or_else(|| base.join("tools")),
+            self.skills.clone().unwrap_or_else(|| base.join("skills")),
+            self.artifacts
+                .clone()
+                .unwrap_or_else(|| base.join("artifacts")),
+        )
+        .with_context(|| format!("cannot open the library at `{}`", base.display()))?;
+        Ok(Arc::new(storage))
+    }
+
+    pub fn timeout(&self) -> anyhow::Result<Duration> {
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            bail!(
+                "`--timeout` must be a positive number of seconds, not {}",
+                self.timeout
+            );
+        }
+        Ok(Duration::from_secs_f64(self.timeout))
+    }
+
+    /// Builds the session (the worker starts on first use).
+    pub async fn session(&self) -> anyhow::Result<Session> {
+        let executor = SubprocessConfig {
+            python: self.python.clone(),
+            ..SubprocessConfig::default()
+        };
+        Ok(Session::builder(self.storage()?)
+            .executor(executor)
+            .timeout(self.timeout()?)
+            .build()
+            .await?)
+    }
+}

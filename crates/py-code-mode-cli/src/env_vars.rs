@@ -1,0 +1,10 @@
+//! Every environment variable the command reads, declared once.
+
+/// The library folder (`tools/`, `skills/`, `artifacts/`), like `--base`.
+pub const PY_CODE_MODE_BASE: &str = "PY_CODE_MODE_BASE";
+/// The Python interpreter of the worker, like `--python`.
+pub const PY_CODE_MODE_PYTHON: &str = "PY_CODE_MODE_PYTHON";
+/// Default timeout of one run in seconds, like `--timeout`.
+pub const PY_CODE_MODE_TIMEOUT: &str = "PY_CODE_MODE_TIMEOUT";
+/// Log filter (`info`, `py_code_mode=debug`); logs always go to stderr.
+pub const PY_CODE_MODE_LOG: &str = "PY_CODE_MODE_LOG";

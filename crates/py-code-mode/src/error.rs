@@ -1,0 +1,135 @@
+//! Error types of the core. Each variant names the thing it is about (file, tool,
+//! skill, artifact) and keeps the cause in `#[source]`.
+
+use std::path::PathBuf;
+
+/// Anything the core can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    Skill(#[from] SkillError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+}
+
+impl Error {
+    /// The Python exception class agent code sees for this error (see the runtime).
+    pub fn python_type(&self) -> &'static str {
+        match self {
+            Self::Name(_) => "InvalidNameError",
+            Self::Tool(ToolError::NotFound { .. }) => "ToolNotFoundError",
+            Self::Tool(ToolError::InvalidArguments { .. }) => "TypeError",
+            Self::Tool(_) => "ToolError",
+            Self::Skill(SkillError::NotFound { .. }) => "SkillNotFoundError",
+            Self::Skill(_) => "SkillError",
+            Self::Artifact(ArtifactError::NotFound { .. }) => "ArtifactNotFoundError",
+            Self::Artifact(ArtifactError::Invalid { .. }) => "TypeError",
+            Self::Storage(_) => "StorageError",
+            Self::Executor(_) => "CodeModeError",
+        }
+    }
+}
+
+/// A skill or artifact name that is not allowed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind} name `{name}` is not allowed: {reason}")]
+pub struct NameError {
+    pub kind: &'static str,
+    pub name: String,
+    pub reason: String,
+}
+
+/// Failures of tool definitions and tool calls.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("no tool named `{name}`\nhint: `tools.list()` shows the tools there are")]
+    NotFound { name: String },
+    #[error("`{origin}`{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Definition {
+        origin: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("tool `{tool}`: {message}")]
+    InvalidArguments { tool: String, message: String },
+    #[error("tool `{tool}` could not start `{command}`: {source}")]
+    Spawn {
+        tool: String,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tool `{tool}` timed out after {seconds}s and was stopped")]
+    Timeout { tool: String, seconds: f64 },
+    #[error("tool `{tool}` failed: {message}")]
+    Failed { tool: String, message: String },
+}
+
+/// Failures of skill validation, lookup and storage.
+#[derive(Debug, thiserror::Error)]
+pub enum SkillError {
+    #[error("no skill named `{name}`\nhint: `skills.list()` shows the skills there are")]
+    NotFound { name: String },
+    #[error("skill `{name}` is invalid: {message}")]
+    Invalid { name: String, message: String },
+}
+
+/// Failures of artifact lookup and encoding.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("no artifact named `{name}`\nhint: `artifacts.list()` shows the artifacts there are")]
+    NotFound { name: String },
+    #[error("artifact `{name}`: {message}")]
+    Invalid { name: String, message: String },
+}
+
+/// Failures of a storage backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot {action} `{}`: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is corrupt: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{backend}: {message}")]
+    Backend {
+        backend: String,
+        message: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+/// Failures of an executor itself (not of the agent code it runs).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("cannot start the Python worker `{}`: {source}\nhint: pass `--python /path/to/python3` or set `PY_CODE_MODE_PYTHON`", python.display())]
+    Spawn {
+        python: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "no Python interpreter found: {message}\nhint: pass `--python /path/to/python3` or set `PY_CODE_MODE_PYTHON`"
+    )]
+    NoPython { message: String },
+    #[error("the Python worker broke the protocol: {message}")]
+    Protocol { message: String },
+    #[error("the executor is closed")]
+    Closed,
+}
+
+/// Shorthand for results of the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,206 @@
+//! The host side of the RPC protocol: every call agent code makes lands here,
+//! whichever executor runs the code.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::artifacts::ArtifactStore;
+use crate::error::{Error, Result};
+use crate::protocol::{CallError, CallOutcome, HostCall};
+use crate::search::{SearchDoc, Searcher};
+use crate::skills::{SkillInfo, SkillLibrary};
+use crate::storage::Storage;
+use crate::tools::{ToolInfo, ToolRegistry};
+
+/// A search result: the listing of the thing plus its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored<T> {
+    #[serde(flatten)]
+    pub item: T,
+    pub score: f32,
+}
+
+/// Owns everything agent code reaches through `tools`, `skills` and `artifacts`.
+#[derive(Debug)]
+pub struct Host {
+    storage: Arc<dyn Storage>,
+    tools: ToolRegistry,
+    skills: SkillLibrary,
+    artifacts: ArtifactStore,
+    searcher: Arc<dyn Searcher>,
+}
+
+impl Host {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        tools: ToolRegistry,
+        searcher: Arc<dyn Searcher>,
+    ) -> Self {
+        Self {
+            skills: SkillLibrary::new(Arc::clone(&storage)),
+            artifacts: ArtifactStore::new(Arc::clone(&storage)),
+            storage,
+            tools,
+            searcher,
+        }
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.tools
+    }
+
+    pub fn skills(&self) -> &SkillLibrary {
+        &self.skills
+    }
+
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.artifacts
+    }
+
+    pub fn searcher(&self) -> &Arc<dyn Searcher> {
+        &self.searcher
+    }
+
+    /// Answers one call from agent code, errors included, in wire form.
+    pub async fn handle(&self, call: HostCall) -> CallOutcome {
+        let method = call.method();
+        match self.dispatch(call).await {
+            Ok(value) => CallOutcome::Ok(value),
+            Err(error) => {
+                tracing::debug!(method, %error, "host call failed");
+                CallOutcome::Error(CallError {
+                    kind: error.python_type().to_owned(),
+                    message: error.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Answers one call from agent code.
+    pub async fn dispatch(&self, call: HostCall) -> Result<Value> {
+        match call {
+            HostCall::ToolsList {} => to_value(&self.tools.list().await?),
+            HostCall::ToolsSearch { query, limit } => {
+                to_value(&self.search_tools(&query, limit).await?)
+            }
+            HostCall::ToolsCall { name, args } => self.tools.call(&name, args).await,
+            HostCall::SkillsList {} => to_value(&self.skills.list().await?),
+            HostCall::SkillsSearch { query, limit } => {
+                to_value(&self.search_skills(&query, limit).await?)
+            }
+            HostCall::SkillsGet { name } => to_value(&self.skills.get(&name).await?),
+            HostCall::SkillsCreate {
+                name,
+                source,
+                description,
+            } => to_value(&self.skills.create(&name, &source, &description).await?),
+            HostCall::SkillsDelete { name } => to_value(&self.skills.delete(&name).await?),
+            HostCall::ArtifactsSave {
+                name,
+                data,
+                description,
+                metadata,
+            } => to_value(
+                &self
+                    .artifacts
+                    .save(&name, &data, &description, metadata)
+                    .await?,
+            ),
+            HostCall::ArtifactsLoad { name } => to_value(&self.artifacts.load(&name).await?),
+            HostCall::ArtifactsList {} => to_value(&self.artifacts.list().await?),
+            HostCall::ArtifactsExists { name } => to_value(&self.artifacts.exists(&name).await?),
+            HostCall::ArtifactsDelete { name } => to_value(&self.artifacts.delete(&name).await?),
+        }
+    }
+
+    /// Tools ranked for `query`.
+    pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<Scored<ToolInfo>>> {
+        let tools = self.tools.list().await?;
+        let docs: Vec<SearchDoc> = tools.iter().map(tool_doc).collect();
+        Ok(self.rank(query, &docs, limit, tools).await)
+    }
+
+    /// Skills ranked for `query`.
+    pub async fn search_skills(&self, query: &str, limit: usize) -> Result<Vec<Scored<SkillInfo>>> {
+        let skills = self.skills.list().await?;
+        let docs: Vec<SearchDoc> = skills.iter().map(skill_doc).collect();
+        Ok(self.rank(query, &docs, limit, skills).await)
+    }
+
+    async fn rank<T: Clone>(
+        &self,
+        query: &str,
+        docs: &[SearchDoc],
+        limit: usize,
+        items: Vec<T>,
+    ) -> Vec<Scored<T>> {
+        self.searcher
+            .search(query, docs, limit)
+            .await
+            .into_iter()
+            .filter_map(|hit| {
+                items.get(hit.index).map(|item| Scored {
+                    item: item.clone(),
+                    score: hit.score,
+                })
+            })
+            .collect()
+    }
+
+    /// Shuts tool connections down.
+    pub async fn close(&self) {
+        self.tools.close().await;
+    }
+}
+
+/// The searchable text of a tool: description, tags, callables and parameters.
+pub fn tool_doc(tool: &ToolInfo) -> SearchDoc {
+    let mut text = vec![tool.description.clone(), tool.tags.join(" ")];
+    for callable in &tool.callables {
+        if callable.name != tool.name {
+            text.push(callable.name.clone());
+        }
+        if callable.description != tool.description {
+            text.push(callable.description.clone());
+        }
+        text.extend(
+            callable
+                .parameters
+                .iter()
+                .map(|p| format!("{} {}", p.name, p.description)),
+        );
+    }
+    SearchDoc {
+        name: tool.name.clone(),
+        text: text.join("\n"),
+    }
+}
+
+/// The searchable text of a skill: description and parameters.
+pub fn skill_doc(skill: &SkillInfo) -> SearchDoc {
+    let mut text = vec![skill.description.clone()];
+    text.extend(
+        skill
+            .parameters
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.description)),
+    );
+    SearchDoc {
+        name: skill.name.clone(),
+        text: text.join("\n"),
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| {
+        Error::Executor(crate::error::ExecutorError::Protocol {
+            message: format!("cannot encode a reply: {e}"),
+        })
+    })
+}

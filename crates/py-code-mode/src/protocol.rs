@@ -1,0 +1,246 @@
+//! The one RPC protocol between a Python runtime and the host.
+//!
+//! Newline-delimited JSON; every message is an object tagged by `kind`. The host
+//! sends `execute`, `reset` and `response`; the runtime sends `ready`, `call` and
+//! `result`. Calls carry a runtime-chosen `id` so several can be outstanding at
+//! once. The same [`HostCall`] enum serves every executor: the subprocess worker
+//! sends it over a pipe, the in-process executor hands it over directly. The
+//! Python side is `python/py_code_mode_runtime.py`; docs/protocol.md has the prose.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::artifacts::ArtifactData;
+
+/// Bumped whenever a message changes shape; the worker reports it in `ready`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A message from the host to a runtime.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HostMessage {
+    /// Run a cell of agent code.
+    Execute { id: u64, code: String },
+    /// Forget every variable the agent defined.
+    Reset { id: u64 },
+    /// The answer to a [`RuntimeMessage::Call`].
+    Response {
+        id: u64,
+        #[serde(flatten)]
+        outcome: CallOutcome,
+    },
+}
+
+/// A message from a runtime to the host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuntimeMessage {
+    /// The worker started and is ready for `execute`.
+    Ready {
+        protocol: u32,
+        pid: u32,
+        python: String,
+    },
+    /// Agent code asks the host for something.
+    Call {
+        id: u64,
+        #[serde(flatten)]
+        call: HostCall,
+    },
+    /// The outcome of an `execute` or `reset`.
+    Result { id: u64, result: RawRunResult },
+}
+
+/// The result of a cell as the runtime reports it; the host adds what only it knows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RawRunResult {
+    #[serde(default)]
+    pub value: Option<Value>,
+    #[serde(default)]
+    pub repr: Option<String>,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub stderr: String,
+    #[serde(default)]
+    pub error: Option<crate::ExecutionError>,
+    #[serde(default)]
+    pub duration_ms: f64,
+}
+
+/// Either `{"ok": value}` or `{"error": {"type", "message"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Ok(Value),
+    Error(CallError),
+}
+
+/// An error the runtime raises in agent code as the Python exception named `type`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CallError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+fn default_tool_limit() -> usize {
+    10
+}
+
+fn default_skill_limit() -> usize {
+    5
+}
+
+/// Everything agent code can ask of the host: one variant per namespace method.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "method", content = "params")]
+pub enum HostCall {
+    #[serde(rename = "tools.list")]
+    ToolsList {},
+    #[serde(rename = "tools.search")]
+    ToolsSearch {
+        query: String,
+        #[serde(default = "default_tool_limit")]
+        limit: usize,
+    },
+    #[serde(rename = "tools.call")]
+    ToolsCall {
+        name: String,
+        #[serde(default)]
+        args: Map<String, Value>,
+    },
+    #[serde(rename = "skills.list")]
+    SkillsList {},
+    #[serde(rename = "skills.search")]
+    SkillsSearch {
+        query: String,
+        #[serde(default = "default_skill_limit")]
+        limit: usize,
+    },
+    #[serde(rename = "skills.get")]
+    SkillsGet { name: String },
+    #[serde(rename = "skills.create")]
+    SkillsCreate {
+        name: String,
+        source: String,
+        #[serde(default)]
+        description: String,
+    },
+    #[serde(rename = "skills.delete")]
+    SkillsDelete { name: String },
+    #[serde(rename = "artifacts.save")]
+    ArtifactsSave {
+        name: String,
+        data: ArtifactData,
+        #[serde(default)]
+        description: String,
+        #[serde(default)]
+        metadata: Map<String, Value>,
+    },
+    #[serde(rename = "artifacts.load")]
+    ArtifactsLoad { name: String },
+    #[serde(rename = "artifacts.list")]
+    ArtifactsList {},
+    #[serde(rename = "artifacts.exists")]
+    ArtifactsExists { name: String },
+    #[serde(rename = "artifacts.delete")]
+    ArtifactsDelete { name: String },
+}
+
+impl HostCall {
+    /// The method name as it appears on the wire, for logs.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::ToolsList {} => "tools.list",
+            Self::ToolsSearch { .. } => "tools.search",
+            Self::ToolsCall { .. } => "tools.call",
+            Self::SkillsList {} => "skills.list",
+            Self::SkillsSearch { .. } => "skills.search",
+            Self::SkillsGet { .. } => "skills.get",
+            Self::SkillsCreate { .. } => "skills.create",
+            Self::SkillsDelete { .. } => "skills.delete",
+            Self::ArtifactsSave { .. } => "artifacts.save",
+            Self::ArtifactsLoad { .. } => "artifacts.load",
+            Self::ArtifactsList {} => "artifacts.list",
+            Self::ArtifactsExists { .. } => "artifacts.exists",
+            Self::ArtifactsDelete { .. } => "artifacts.delete",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn call_round_trips_in_the_shape_the_runtime_sends() -> Result<(), serde_json::Error> {
+        let wire = json!({"kind": "call", "id": 7, "method": "tools.call",
+                          "params": {"name": "nmap", "args": {"target": "10.0.0.1"}}});
+        let message: RuntimeMessage = serde_json::from_value(wire.clone())?;
+        let mut args = Map::new();
+        args.insert("target".into(), json!("10.0.0.1"));
+        assert_eq!(
+            message,
+            RuntimeMessage::Call {
+                id: 7,
+                call: HostCall::ToolsCall {
+                    name: "nmap".into(),
+                    args
+                }
+            }
+        );
+        assert_eq!(serde_json::to_value(&message)?, wire);
+        Ok(())
+    }
+
+    #[test]
+    fn response_is_flat_ok_or_error() -> Result<(), serde_json::Error> {
+        let ok = HostMessage::Response {
+            id: 1,
+            outcome: CallOutcome::Ok(json!([1, 2])),
+        };
+        assert_eq!(
+            serde_json::to_value(&ok)?,
+            json!({"kind": "response", "id": 1, "ok": [1, 2]})
+        );
+        let err = HostMessage::Response {
+            id: 2,
+            outcome: CallOutcome::Error(CallError {
+                kind: "ToolError".into(),
+                message: "boom".into(),
+            }),
+        };
+        assert_eq!(
+            serde_json::to_value(&err)?,
+            json!({"kind": "response", "id": 2, "error": {"type": "ToolError", "message": "boom"}})
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn search_limit_defaults_per_namespace() -> Result<(), serde_json::Error> {
+        let tools: HostCall =
+            serde_json::from_value(json!({"method": "tools.search", "params": {"query": "x"}}))?;
+        let skills: HostCall =
+            serde_json::from_value(json!({"method": "skills.search", "params": {"query": "x"}}))?;
+        assert_eq!(
+            tools,
+            HostCall::ToolsSearch {
+                query: "x".into(),
+                limit: 10
+            }
+        );
+        assert_eq!(
+            skills,
+            HostCall::SkillsSearch {
+                query: "x".into(),
+                limit: 5
+            }
+        );
+        Ok(())
+    }
+}

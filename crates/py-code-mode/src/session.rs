@@ -1,0 +1,201 @@
+//! `Session`: the entry point that ties storage, tools, skills, search and an executor together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::artifacts::{ArtifactData, ArtifactMeta};
+use crate::error::Result;
+use crate::executor::{ExecutionResult, Executor, ExecutorFactory, SubprocessConfig};
+use crate::host::{Host, Scored};
+use crate::search::{LexicalSearcher, Searcher};
+use crate::skills::{Skill, SkillInfo};
+use crate::storage::Storage;
+use crate::tools::{ToolAdapter, ToolInfo, ToolRegistry};
+
+/// How long one run may take when the caller gives no timeout.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// Configures a [`Session`]; see [`Session::builder`].
+pub struct SessionBuilder {
+    storage: Arc<dyn Storage>,
+    executor: Box<dyn ExecutorFactory>,
+    searcher: Arc<dyn Searcher>,
+    timeout: Duration,
+    tools: Vec<Arc<dyn ToolAdapter>>,
+}
+
+impl SessionBuilder {
+    /// The executor to run code in (default: a subprocess worker on `python3`).
+    #[must_use]
+    pub fn executor(mut self, executor: impl ExecutorFactory + 'static) -> Self {
+        self.executor = Box::new(executor);
+        self
+    }
+
+    /// The ranker behind `tools.search` and `skills.search` (default: lexical).
+    #[must_use]
+    pub fn searcher(mut self, searcher: Arc<dyn Searcher>) -> Self {
+        self.searcher = searcher;
+        self
+    }
+
+    /// The timeout of runs that do not set their own.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Adds a tool made in code, beside those defined in storage.
+    #[must_use]
+    pub fn tool(mut self, tool: Arc<dyn ToolAdapter>) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Loads the tool definitions and prepares the executor. The worker starts
+    /// on the first run, or earlier with [`Session::start`].
+    pub async fn build(self) -> Result<Session> {
+        let mut tools = ToolRegistry::load(self.storage.as_ref()).await?;
+        for tool in self.tools {
+            tools.insert(tool);
+        }
+        let host = Arc::new(Host::new(self.storage, tools, self.searcher));
+        let executor = self.executor.build(Arc::clone(&host))?;
+        Ok(Session {
+            host,
+            executor,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// A Python environment with `tools`, `skills` and `artifacts` bound.
+///
+/// ```no_run
+/// # async fn demo() -> py_code_mode::Result<()> {
+/// use std::sync::Arc;
+/// use py_code_mode::{FileStorage, Session};
+///
+/// let storage = Arc::new(FileStorage::open("./data")?);
+/// let session = Session::builder(storage).build().await?;
+/// let result = session.run("tools.list()").await?;
+/// println!("{}", result.to_text());
+/// session.close().await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Session {
+    host: Arc<Host>,
+    executor: Box<dyn Executor>,
+    timeout: Duration,
+}
+
+impl Session {
+    pub fn builder(storage: Arc<dyn Storage>) -> SessionBuilder {
+        SessionBuilder {
+            storage,
+            executor: Box::new(SubprocessConfig::default()),
+            searcher: Arc::new(LexicalSearcher),
+            timeout: DEFAULT_RUN_TIMEOUT,
+            tools: Vec::new(),
+        }
+    }
+
+    /// Starts the executor now so the first run does not pay for it.
+    pub async fn start(&self) -> Result<()> {
+        Ok(self.executor.start().await?)
+    }
+
+    /// Runs agent code with the session's default timeout.
+    pub async fn run(&self, code: &str) -> Result<ExecutionResult> {
+        self.run_with_timeout(code, None).await
+    }
+
+    /// Runs agent code; errors in the code are in the result, not in `Err`.
+    pub async fn run_with_timeout(
+        &self,
+        code: &str,
+        timeout: Option<Duration>,
+    ) -> Result<ExecutionResult> {
+        Ok(self
+            .executor
+            .run(code, timeout.unwrap_or(self.timeout))
+            .await?)
+    }
+
+    /// Forgets every variable agent code defined; the library is untouched.
+    pub async fn reset(&self) -> Result<()> {
+        Ok(self.executor.reset().await?)
+    }
+
+    /// Stops the worker and closes tool connections.
+    pub async fn close(&self) {
+        self.executor.close().await;
+        self.host.close().await;
+    }
+
+    /// The host: tools, skills, artifacts and search, without running code.
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    pub fn default_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub async fn list_tools(&self) -> Result<Vec<ToolInfo>> {
+        self.host.tools().list().await
+    }
+
+    pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<Scored<ToolInfo>>> {
+        self.host.search_tools(query, limit).await
+    }
+
+    pub async fn list_skills(&self) -> Result<Vec<SkillInfo>> {
+        self.host.skills().list().await
+    }
+
+    pub async fn search_skills(&self, query: &str, limit: usize) -> Result<Vec<Scored<SkillInfo>>> {
+        self.host.search_skills(query, limit).await
+    }
+
+    pub async fn get_skill(&self, name: &str) -> Result<Skill> {
+        self.host.skills().get(name).await
+    }
+
+    pub async fn add_skill(&self, name: &str, source: &str, description: &str) -> Result<Skill> {
+        self.host.skills().create(name, source, description).await
+    }
+
+    pub async fn remove_skill(&self, name: &str) -> Result<bool> {
+        self.host.skills().delete(name).await
+    }
+
+    pub async fn list_artifacts(&self) -> Result<Vec<ArtifactMeta>> {
+        self.host.artifacts().list().await
+    }
+
+    pub async fn save_artifact(
+        &self,
+        name: &str,
+        data: &ArtifactData,
+        description: &str,
+        metadata: Map<String, Value>,
+    ) -> Result<ArtifactMeta> {
+        self.host
+            .artifacts()
+            .save(name, data, description, metadata)
+            .await
+    }
+
+    pub async fn load_artifact(&self, name: &str) -> Result<ArtifactData> {
+        self.host.artifacts().load(name).await
+    }
+
+    pub async fn delete_artifact(&self, name: &str) -> Result<bool> {
+        self.host.artifacts().delete(name).await
+    }
+}

@@ -1,0 +1,375 @@
+//! Skills: reusable Python recipes with a `run()` function.
+//!
+//! Metadata (description, parameters) is read statically from the source with a
+//! Python parser; skill code never runs on the host. It runs only inside an
+//! executor, where the runtime fetches the source with `skills.get`.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use ruff_python_ast::{Expr, Stmt};
+use ruff_text_size::Ranged;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Result, SkillError};
+use crate::names::validate_skill_name;
+use crate::storage::{SkillRecord, Storage};
+
+/// A parameter of a skill's `run()` or of a tool callable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamInfo {
+    pub name: String,
+    /// The annotation as written (`str`, `list[int]`), or `any`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub required: bool,
+    /// The default: a JSON value for literals, else the expression's source text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// What `skills.list()` and `skills.search()` return for each skill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkillInfo {
+    pub name: String,
+    pub description: String,
+    pub parameters: Vec<ParamInfo>,
+    pub is_async: bool,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
+
+/// What `skills.get()` returns: the listing plus the source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skill {
+    #[serde(flatten)]
+    pub info: SkillInfo,
+    pub source: String,
+}
+
+/// Facts read from a skill's source without running it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedSkill {
+    pub docstring: String,
+    pub parameters: Vec<ParamInfo>,
+    pub is_async: bool,
+}
+
+/// Parses skill source: it must be valid Python with a top-level `run()`.
+/// The error message says what is wrong and where (line and column).
+pub fn parse_skill(source: &str) -> Result<ParsedSkill, String> {
+    let parsed = ruff_python_parser::parse_module(source).map_err(|e| {
+        let (line, column) = line_column(source, e.location.start().to_usize());
+        format!("syntax error at line {line}, column {column}: {}", e.error)
+    })?;
+    let body = &parsed.syntax().body;
+    let docstring = docstring(body).unwrap_or_default();
+    let run = body
+        .iter()
+        .rev()
+        .find_map(|stmt| match stmt {
+            Stmt::FunctionDef(f) if f.name.as_str() == "run" => Some(f),
+            _ => None,
+        })
+        .ok_or("it defines no top-level `run()` function")?;
+    let arg_docs = parse_arg_docs(&docstring_of_fn(&run.body));
+    let text = |node: &dyn Ranged| source[node.range()].to_owned();
+    let mut parameters = Vec::new();
+    let params = &run.parameters;
+    for p in params
+        .posonlyargs
+        .iter()
+        .chain(&params.args)
+        .chain(&params.kwonlyargs)
+    {
+        let name = p.parameter.name.as_str().to_owned();
+        parameters.push(ParamInfo {
+            ty: p
+                .parameter
+                .annotation
+                .as_deref()
+                .map_or_else(|| "any".to_owned(), |a| text(a)),
+            required: p.default.is_none(),
+            default: p.default.as_deref().map(|d| literal_value(d, &text(d))),
+            description: arg_docs.get(&name).cloned().unwrap_or_default(),
+            name,
+        });
+    }
+    Ok(ParsedSkill {
+        docstring,
+        parameters,
+        is_async: run.is_async,
+    })
+}
+
+fn docstring(body: &[Stmt]) -> Option<String> {
+    match body.first()? {
+        Stmt::Expr(e) => match e.value.as_ref() {
+            Expr::StringLiteral(s) => Some(clean_docstring(s.value.to_str())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn docstring_of_fn(body: &[Stmt]) -> String {
+    docstring(body).unwrap_or_default()
+}
+
+/// Strips the common indentation of a docstring like `inspect.cleandoc`.
+fn clean_docstring(doc: &str) -> String {
+    let mut lines = doc.lines();
+    let first = lines.next().unwrap_or_default().trim().to_owned();
+    let rest: Vec<&str> = lines.collect();
+    let indent = rest
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out = vec![first];
+    out.extend(
+        rest.iter()
+            .map(|l| l.get(indent..).unwrap_or("").trim_end().to_owned()),
+    );
+    out.join("\n").trim().to_owned()
+}
+
+/// Reads `name: description` lines of a Google-style `Args:` section.
+fn parse_arg_docs(doc: &str) -> HashMap<String, String> {
+    let mut docs = HashMap::new();
+    let mut in_args = false;
+    for line in doc.lines() {
+        let trimmed = line.trim();
+        if matches!(trimmed, "Args:" | "Arguments:" | "Parameters:") {
+            in_args = true;
+            continue;
+        }
+        if in_args {
+            if trimmed.is_empty() || !line.starts_with(char::is_whitespace) {
+                in_args = !trimmed.is_empty() && line.starts_with(char::is_whitespace);
+                continue;
+            }
+            if let Some((name, text)) = trimmed.split_once(':') {
+                let name = name.split_whitespace().next().unwrap_or_default();
+                if !name.is_empty() {
+                    docs.insert(name.to_owned(), text.trim().to_owned());
+                }
+            }
+        }
+    }
+    docs
+}
+
+fn literal_value(expr: &Expr, source: &str) -> Value {
+    match expr {
+        Expr::StringLiteral(s) => Value::String(s.value.to_str().to_owned()),
+        Expr::BooleanLiteral(b) => Value::Bool(b.value),
+        Expr::NoneLiteral(_) => Value::Null,
+        Expr::NumberLiteral(_) => serde_json::from_str(&source.replace('_', ""))
+            .unwrap_or_else(|_| Value::String(source.to_owned())),
+        _ => Value::String(source.to_owned()),
+    }
+}
+
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// The skills of a library: validated on the way in, parsed once per source.
+#[derive(Debug)]
+pub struct SkillLibrary {
+    storage: Arc<dyn Storage>,
+    /// Parsed metadata by source hash, so listing 1,000 skills parses only new ones.
+    parsed: Mutex<HashMap<u64, Arc<ParsedSkill>>>,
+}
+
+impl SkillLibrary {
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Self {
+            storage,
+            parsed: Mutex::default(),
+        }
+    }
+
+    /// Every skill, sorted by name. Skills whose source no longer parses are
+    /// left out with a warning rather than hiding every other skill.
+    pub async fn list(&self) -> Result<Vec<SkillInfo>> {
+        let records = self.storage.list_skills().await?;
+        Ok(records
+            .iter()
+            .filter_map(|r| match self.info(r) {
+                Ok(info) => Some(info),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Skill> {
+        validate_skill_name(name)?;
+        let record = self
+            .storage
+            .get_skill(name)
+            .await?
+            .ok_or_else(|| SkillError::NotFound {
+                name: name.to_owned(),
+            })?;
+        Ok(Skill {
+            info: self.info(&record)?,
+            source: record.source,
+        })
+    }
+
+    /// Validates and saves a skill (replacing one of the same name). Nothing is
+    /// written unless the name is allowed and the source parses with a `run()`.
+    pub async fn create(&self, name: &str, source: &str, description: &str) -> Result<Skill> {
+        validate_skill_name(name)?;
+        self.parse(name, source)?;
+        let now = jiff::Timestamp::now();
+        let created_at = self
+            .storage
+            .get_skill(name)
+            .await?
+            .map_or(now, |old| old.created_at);
+        let record = SkillRecord {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            description: description.trim().to_owned(),
+            created_at,
+            updated_at: now,
+        };
+        self.storage.put_skill(&record).await?;
+        Ok(Skill {
+            info: self.info(&record)?,
+            source: record.source,
+        })
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<bool> {
+        validate_skill_name(name)?;
+        Ok(self.storage.delete_skill(name).await?)
+    }
+
+    fn info(&self, record: &SkillRecord) -> Result<SkillInfo, SkillError> {
+        let parsed = self.parse(&record.name, &record.source)?;
+        let description = if record.description.is_empty() {
+            parsed.docstring.clone()
+        } else {
+            record.description.clone()
+        };
+        Ok(SkillInfo {
+            name: record.name.clone(),
+            description,
+            parameters: parsed.parameters.clone(),
+            is_async: parsed.is_async,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+
+    fn parse(&self, name: &str, source: &str) -> Result<Arc<ParsedSkill>, SkillError> {
+        let mut hasher = DefaultHasher::new();
+        source.hash(&mut hasher);
+        let key = hasher.finish();
+        if let Some(hit) = self.parsed.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let parsed = Arc::new(parse_skill(source).map_err(|message| SkillError::Invalid {
+            name: name.to_owned(),
+            message,
+        })?);
+        if let Ok(mut cache) = self.parsed.lock() {
+            cache.insert(key, Arc::clone(&parsed));
+        }
+        Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn reads_docstring_and_parameters_without_running() -> Result<(), String> {
+        let source = r#""""Fetch a URL and summarize its content."""
+import os
+os.system("touch /tmp/never")  # parsing must not run this
+
+async def run(url: str, max_length: int = 500, *, deep=False, tags: list[str] | None = None) -> dict:
+    """Summarize.
+
+    Args:
+        url: the page to fetch
+        max_length: longest summary
+    """
+    return {}
+"#;
+        let parsed = parse_skill(source)?;
+        assert_eq!(parsed.docstring, "Fetch a URL and summarize its content.");
+        assert!(parsed.is_async);
+        let summary: Vec<_> = parsed
+            .parameters
+            .iter()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.ty.as_str(),
+                    p.required,
+                    p.default.clone(),
+                    p.description.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("url", "str", true, None, "the page to fetch"),
+                (
+                    "max_length",
+                    "int",
+                    false,
+                    Some(json!(500)),
+                    "longest summary"
+                ),
+                ("deep", "any", false, Some(json!(false)), ""),
+                ("tags", "list[str] | None", false, Some(json!(null)), ""),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let err = parse_skill("def run(:\n    pass\n").unwrap_err();
+        assert!(err.starts_with("syntax error at line 1, column 9"), "{err}");
+        let err = parse_skill("x = 1\n\ndef run(:\n").unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn run_is_required_at_top_level() {
+        let err = parse_skill("def helper():\n    def run(): pass\n").unwrap_err();
+        assert_eq!(err, "it defines no top-level `run()` function");
+    }
+
+    #[test]
+    fn python_312_syntax_parses() -> Result<(), String> {
+        parse_skill(
+            "def run(name: str):\n    return f\"{name + f'{name!r}'}\"\ntype Alias = int\n",
+        )?;
+        Ok(())
+    }
+}
