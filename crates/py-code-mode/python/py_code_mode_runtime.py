@@ -72,21 +72,25 @@ class StorageError(CodeModeError):
     """The storage backend failed."""
 
 
-_ERRORS: dict[str, type[CodeModeError]] = {
-    cls.__name__: cls
-    for cls in (
-        ToolNotFoundError,
-        ToolError,
-        SkillNotFoundError,
-        SkillError,
-        ArtifactNotFoundError,
-        InvalidNameError,
-        StorageError,
-    )
+# Host errors by the name the host gives them; bad arguments raise the builtin TypeError.
+_ERRORS: dict[str, type[Exception]] = {
+    "TypeError": TypeError,
+    **{
+        cls.__name__: cls
+        for cls in (
+            ToolNotFoundError,
+            ToolError,
+            SkillNotFoundError,
+            SkillError,
+            ArtifactNotFoundError,
+            InvalidNameError,
+            StorageError,
+        )
+    },
 }
 
 
-def _host_error(error: dict[str, Any]) -> CodeModeError:
+def _host_error(error: dict[str, Any]) -> Exception:
     cls = _ERRORS.get(error.get("type", ""), CodeModeError)
     return cls(error.get("message", "host call failed"))
 

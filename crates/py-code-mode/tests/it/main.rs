@@ -1,0 +1,32 @@
+//! Integration tests of the core against a real Python worker and real files.
+
+mod library;
+mod session;
+mod tools;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use py_code_mode::{ExecutionResult, FileStorage, Session, SubprocessConfig};
+use py_code_mode_test_support::{TempLibrary, python};
+
+/// A session over `library` with a subprocess worker on the test interpreter.
+async fn session(library: &TempLibrary) -> Session {
+    let storage = Arc::new(FileStorage::open(library.path()).expect("open storage"));
+    Session::builder(storage)
+        .executor(SubprocessConfig {
+            python: python(),
+            ..SubprocessConfig::default()
+        })
+        .timeout(Duration::from_secs(20))
+        .build()
+        .await
+        .expect("build session")
+}
+
+/// Runs code and fails the test with the agent-visible text if it raised.
+async fn ok(session: &Session, code: &str) -> ExecutionResult {
+    let result = session.run(code).await.expect("executor failed");
+    assert!(result.is_ok(), "code failed:\n{code}\n---\n{}", result.to_text());
+    result
+}

@@ -1,0 +1,178 @@
+//! Notebook semantics, capture, errors, timeouts and crashes.
+
+use std::time::Duration;
+
+use pretty_assertions::assert_eq;
+use py_code_mode_test_support::TempLibrary;
+use serde_json::json;
+
+use crate::{ok, session};
+
+#[tokio::test]
+async fn globals_persist_and_the_trailing_expression_is_the_value() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    ok(&session, "x = 20").await;
+    let result = ok(&session, "y = x + 1\ny * 2").await;
+    assert_eq!(result.value, Some(json!(42)));
+    assert_eq!(result.repr.as_deref(), Some("42"));
+    // An assignment last has no value.
+    let result = ok(&session, "z = 1").await;
+    assert_eq!((result.value, result.repr), (None, None));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn indented_code_like_the_seed_example_runs() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    let result = ok(&session, "\n        a = 1\n        a + 1\n    ").await;
+    assert_eq!(result.value, Some(json!(2)));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_are_captured_separately() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    let result = ok(
+        &session,
+        "import sys, os\nprint('out')\nprint('err', file=sys.stderr)\nos.system('echo from-child')",
+    )
+    .await;
+    assert_eq!(result.stdout, "out\n");
+    assert_eq!(result.stderr, "err\n");
+    // A child process writes to fd 1, which must not corrupt the protocol.
+    assert_eq!(result.value, Some(json!(0)));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn output_is_capped_with_a_visible_marker() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    let result = ok(&session, "print('x' * 3_000_000)").await;
+    assert!(result.stdout.len() < 1_100_000, "{}", result.stdout.len());
+    assert!(result.stdout.contains("[... output truncated: "), "no marker");
+    session.close().await;
+}
+
+#[tokio::test]
+async fn values_that_are_not_json_come_back_as_repr() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    let result = ok(&session, "{1, 2}").await;
+    assert_eq!(result.value, None);
+    assert_eq!(result.repr.as_deref(), Some("{1, 2}"));
+    let result = ok(&session, "{'a': [1, 'b', None]}").await;
+    assert_eq!(result.value, Some(json!({"a": [1, "b", null]})));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn top_level_await_works() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    let result = ok(
+        &session,
+        "import asyncio\nasync def f(x):\n    await asyncio.sleep(0.01)\n    return x * 2\nawait asyncio.gather(f(1), f(2))",
+    )
+    .await;
+    assert_eq!(result.value, Some(json!([2, 4])));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn exceptions_carry_type_message_and_the_agents_own_traceback() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    let result = session
+        .run("def f(d):\n    return d['missing']\nf({})")
+        .await
+        .expect("run");
+    let error = result.error.expect("an error");
+    assert_eq!(error.kind, "KeyError");
+    assert_eq!(error.message, "'missing'");
+    assert!(error.traceback.contains("<cell 1>\", line 2, in f"), "{}", error.traceback);
+    assert!(!error.traceback.contains("py_code_mode_runtime"), "{}", error.traceback);
+    assert!(!error.traceback.contains("<string>"), "{}", error.traceback);
+    assert!(!result.state_reset);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn syntax_errors_are_reported_and_the_session_goes_on() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    ok(&session, "kept = 'yes'").await;
+    let result = session.run("def broken(:\n    pass").await.expect("run");
+    let error = result.error.expect("an error");
+    assert_eq!(error.kind, "SyntaxError");
+    assert!(error.message.contains("line 1"), "{}", error.message);
+    assert_eq!(ok(&session, "kept").await.value, Some(json!("yes")));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_and_the_next_run_works() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    ok(&session, "before = 1").await;
+    let result = session
+        .run_with_timeout("while True:\n    pass", Some(Duration::from_millis(500)))
+        .await
+        .expect("run");
+    let error = result.error.expect("a timeout error");
+    assert_eq!(error.kind, "TimeoutError");
+    assert!(result.state_reset, "the result must say the state was reset");
+    // The worker was replaced: code runs again, and the old state is gone.
+    assert_eq!(ok(&session, "1 + 1").await.value, Some(json!(2)));
+    let result = session.run("before").await.expect("run");
+    assert_eq!(result.error.map(|e| e.kind).as_deref(), Some("NameError"));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn a_timeout_also_stops_children_the_code_started() {
+    let library = TempLibrary::new();
+    let marker = library.path().join("child-survived");
+    let session = session(&library).await;
+    let code = format!(
+        "import subprocess\nsubprocess.Popen(['sh', '-c', 'sleep 1.5; touch {}'])\nimport time\ntime.sleep(60)",
+        marker.display()
+    );
+    let result = session
+        .run_with_timeout(&code, Some(Duration::from_millis(500)))
+        .await
+        .expect("run");
+    assert_eq!(result.error.map(|e| e.kind).as_deref(), Some("TimeoutError"));
+    tokio::time::sleep(Duration::from_secs(2)).await; // outlive the child's own sleep
+    assert!(!marker.exists(), "a grandchild outlived the timeout");
+    session.close().await;
+}
+
+#[tokio::test]
+async fn a_crashed_worker_is_reported_and_replaced() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    for crash in ["import os\nos._exit(3)", "import ctypes\nctypes.string_at(0)"] {
+        let result = session.run(crash).await.expect("run");
+        let error = result.error.expect("a crash error");
+        assert_eq!(error.kind, "WorkerCrashed", "{crash}");
+        assert!(result.state_reset);
+        assert_eq!(ok(&session, "2 * 21").await.value, Some(json!(42)));
+    }
+    session.close().await;
+}
+
+#[tokio::test]
+async fn reset_forgets_variables_but_not_the_library() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    ok(&session, "v = 1\nartifacts.save('kept.txt', 'still here')").await;
+    session.reset().await.expect("reset");
+    let result = session.run("v").await.expect("run");
+    assert_eq!(result.error.map(|e| e.kind).as_deref(), Some("NameError"));
+    assert_eq!(ok(&session, "artifacts.load('kept.txt')").await.value, Some(json!("still here")));
+    session.close().await;
+}
