@@ -1,6 +1,11 @@
 //! Harness shared by the integration suites: temporary libraries, the Python
 //! interpreter tests run on, and the path of the built binary.
 
+#![expect(
+    clippy::missing_panics_doc,
+    reason = "a test harness fails the test by panicking, with a message"
+)]
+
 use std::path::{Path, PathBuf};
 
 /// The interpreter agent code runs on in tests: `PY_CODE_MODE_PYTHON` (set by
@@ -48,7 +53,8 @@ impl TempLibrary {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
         }
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        std::fs::write(&path, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 }
 

@@ -82,16 +82,12 @@ pub struct SubprocessExecutor {
     closed: AtomicBool,
 }
 
-enum Event {
-    Message(RuntimeMessage),
-    Closed,
-}
-
 struct Worker {
     pid: u32,
     child: Child,
     to_worker: mpsc::UnboundedSender<HostMessage>,
-    events: mpsc::UnboundedReceiver<Event>,
+    /// Messages other than calls; closed when the worker's stdout closes.
+    events: mpsc::UnboundedReceiver<RuntimeMessage>,
     ready: bool,
     next_id: u64,
 }
@@ -109,7 +105,7 @@ impl Worker {
         while !self.ready {
             tokio::select! {
                 event = self.events.recv() => match event {
-                    Some(Event::Message(RuntimeMessage::Ready { protocol, pid, python })) => {
+                    Some(RuntimeMessage::Ready { protocol, pid, python }) => {
                         if protocol != crate::protocol::PROTOCOL_VERSION {
                             return Err(ExecutorError::Protocol {
                                 message: format!("worker speaks protocol {protocol}, host {}", crate::protocol::PROTOCOL_VERSION),
@@ -118,8 +114,8 @@ impl Worker {
                         tracing::debug!(pid, python, "worker ready");
                         self.ready = true;
                     }
-                    Some(Event::Message(_)) => {}
-                    Some(Event::Closed) | None => {
+                    Some(_) => {}
+                    None => {
                         let status = reap(&mut self.child).await;
                         return Err(ExecutorError::Protocol {
                             message: format!("the worker exited during start-up ({})", describe(status)),
@@ -147,12 +143,10 @@ impl Worker {
     /// Waits for the result of request `id`; `None` if the worker died.
     async fn result(&mut self, id: u64) -> Option<RawRunResult> {
         loop {
-            match self.events.recv().await? {
-                Event::Message(RuntimeMessage::Result { id: got, result }) if got == id => {
-                    return Some(result);
-                }
-                Event::Message(_) => {}
-                Event::Closed => return None,
+            if let RuntimeMessage::Result { id: got, result } = self.events.recv().await?
+                && got == id
+            {
+                return Some(result);
             }
         }
     }
@@ -241,14 +235,14 @@ impl SubprocessExecutor {
                         });
                     }
                     Ok(message) => {
-                        if events_tx.send(Event::Message(message)).is_err() {
+                        if events_tx.send(message).is_err() {
                             break;
                         }
                     }
                     Err(error) => reject(&line, &error, &replies),
                 }
             }
-            let _ = events_tx.send(Event::Closed);
+            // Dropping `events_tx` here tells the executor the worker is gone.
         });
 
         tokio::spawn(async move {

@@ -21,14 +21,30 @@ async fn skills_are_created_invoked_and_survive_a_restart_with_their_description
 )"#,
     )
     .await;
-    assert_eq!(ok(&session, "skills.shout(text='hi')").await.value, Some(json!("HI")));
-    assert_eq!(ok(&session, "skills.invoke('shout', text='yo')").await.value, Some(json!("YO")));
+    assert_eq!(
+        ok(&session, "skills.shout(text='hi')").await.value,
+        Some(json!("HI"))
+    );
+    assert_eq!(
+        ok(&session, "skills.invoke('shout', text='yo')")
+            .await
+            .value,
+        Some(json!("YO"))
+    );
     session.close().await;
 
     // A new session (a restart) finds the skill, its description and its source.
     let session = session_again(&library).await;
     let result = ok(&session, "s = skills.get('shout')\n(s.name, s.description, s.parameters[0]['name'], 'upper' in s.source)").await;
-    assert_eq!(result.value, Some(json!(["shout", "Shout text back in capitals", "text", true])));
+    assert_eq!(
+        result.value,
+        Some(json!([
+            "shout",
+            "Shout text back in capitals",
+            "text",
+            true
+        ]))
+    );
     let found = session.search_skills("capitals", 5).await.expect("search");
     assert_eq!(found.first().map(|s| s.item.name.as_str()), Some("shout"));
     session.close().await;
@@ -48,9 +64,16 @@ async fn async_skills_calling_tools_and_other_skills_work_from_sync_and_async_co
             "\"\"\"Echo twice.\"\"\"\nimport asyncio\n\nasync def run(x: str) -> str:\n    await asyncio.sleep(0)\n    return skills.base(x=x) + skills.base(x=x)\n",
         );
     let session = session(&library).await;
-    assert_eq!(ok(&session, "skills.twice(x='ab')").await.value, Some(json!("abab")));
+    assert_eq!(
+        ok(&session, "skills.twice(x='ab')").await.value,
+        Some(json!("abab"))
+    );
     // Called from a coroutine, the async skill must not deadlock the running loop.
-    let result = ok(&session, "async def main():\n    return skills.twice(x='c')\nawait main()").await;
+    let result = ok(
+        &session,
+        "async def main():\n    return skills.twice(x='c')\nawait main()",
+    )
+    .await;
     assert_eq!(result.value, Some(json!("cc")));
     session.close().await;
 }
@@ -61,10 +84,15 @@ async fn invalid_skill_source_is_rejected_and_nothing_is_written() {
     let session = session(&library).await;
     for (code, expect) in [
         ("def run(:\n    pass", "syntax error at line 1"),
-        ("def helper():\n    return 1", "defines no top-level `run()`"),
+        (
+            "def helper():\n    return 1",
+            "defines no top-level `run()`",
+        ),
     ] {
         let result = session
-            .run(&format!("skills.create(name='bad', code={code:?}, description='x')"))
+            .run(&format!(
+                "skills.create(name='bad', code={code:?}, description='x')"
+            ))
             .await
             .expect("run");
         let error = result.error.expect("rejected");
@@ -86,10 +114,17 @@ async fn creating_a_skill_never_runs_it_on_the_host() {
         "open({:?}, 'w').write('imported')\ndef run():\n    return 1\n",
         marker.display().to_string()
     );
-    ok(&session, &format!("skills.create(name='sneaky', code={source:?})")).await;
+    ok(
+        &session,
+        &format!("skills.create(name='sneaky', code={source:?})"),
+    )
+    .await;
     let listed = session.list_skills().await.expect("list");
     assert!(listed.iter().any(|s| s.name == "sneaky"));
-    assert!(!marker.exists(), "creating or listing a skill executed its module");
+    assert!(
+        !marker.exists(),
+        "creating or listing a skill executed its module"
+    );
     // It runs only when invoked, inside the executor.
     ok(&session, "skills.sneaky()").await;
     assert!(marker.exists());
@@ -133,8 +168,15 @@ artifacts.save("blob.bin", bytes(range(256)), metadata={"source": "test"})
         "(artifacts.load('data.json'), artifacts.load('notes.md'), artifacts.load('blob.bin') == bytes(range(256)), type(artifacts.load('blob.bin')).__name__)",
     )
     .await;
-    assert_eq!(result.value, Some(json!([{"hosts": ["a", "b"], "n": 2}, "# Notes\n", true, "bytes"])));
-    let listed = ok(&session, "[(a.name, a.type, a.description, a.size) for a in artifacts.list()]").await;
+    assert_eq!(
+        result.value,
+        Some(json!([{"hosts": ["a", "b"], "n": 2}, "# Notes\n", true, "bytes"]))
+    );
+    let listed = ok(
+        &session,
+        "[(a.name, a.type, a.description, a.size) for a in artifacts.list()]",
+    )
+    .await;
     assert_eq!(
         listed.value,
         Some(json!([
@@ -145,8 +187,14 @@ artifacts.save("blob.bin", bytes(range(256)), metadata={"source": "test"})
     );
     let result = ok(&session, "(artifacts.exists('notes.md'), artifacts.delete('notes.md'), artifacts.exists('notes.md'))").await;
     assert_eq!(result.value, Some(json!([true, true, false])));
-    let result = session.run("artifacts.load('notes.md')").await.expect("run");
-    assert_eq!(result.error.map(|e| e.kind).as_deref(), Some("ArtifactNotFoundError"));
+    let result = session
+        .run("artifacts.load('notes.md')")
+        .await
+        .expect("run");
+    assert_eq!(
+        result.error.map(|e| e.kind).as_deref(),
+        Some("ArtifactNotFoundError")
+    );
     session.close().await;
 }
 
@@ -159,7 +207,10 @@ fn several_processes_writing_one_folder_lose_nothing() {
             "skills.create(name='s{i}', code='def run(): return {i}', description='skill {i}')\nartifacts.save('a{i}.txt', 'v{i}')"
         );
         let mut command = std::process::Command::new(binary());
-        command.arg("--base").arg(library.path()).args(["run", "-c", &code]);
+        command
+            .arg("--base")
+            .arg(library.path())
+            .args(["run", "-c", &code]);
         if let Some(python) = python() {
             command.arg("--python").arg(python);
         }
@@ -171,7 +222,11 @@ fn several_processes_writing_one_folder_lose_nothing() {
     let output = std::process::Command::new(binary())
         .arg("--base")
         .arg(library.path())
-        .args(["run", "-c", "(sorted(s.name for s in skills.list()), sorted(a.name for a in artifacts.list()))"])
+        .args([
+            "run",
+            "-c",
+            "(sorted(s.name for s in skills.list()), sorted(a.name for a in artifacts.list()))",
+        ])
         .output()
         .expect("run");
     let text = String::from_utf8_lossy(&output.stdout);

@@ -1,4 +1,8 @@
 //! Integration tests of the core against a real Python worker and real files.
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers fail the test with a message"
+)]
 
 mod library;
 mod session;
@@ -27,6 +31,10 @@ async fn session(library: &TempLibrary) -> Session {
 /// Runs code and fails the test with the agent-visible text if it raised.
 async fn ok(session: &Session, code: &str) -> ExecutionResult {
     let result = session.run(code).await.expect("executor failed");
-    assert!(result.is_ok(), "code failed:\n{code}\n---\n{}", result.to_text());
+    assert!(
+        result.is_ok(),
+        "code failed:\n{code}\n---\n{}",
+        result.to_text()
+    );
     result
 }

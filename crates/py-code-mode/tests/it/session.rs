@@ -53,7 +53,10 @@ async fn output_is_capped_with_a_visible_marker() {
     let session = session(&library).await;
     let result = ok(&session, "print('x' * 3_000_000)").await;
     assert!(result.stdout.len() < 1_100_000, "{}", result.stdout.len());
-    assert!(result.stdout.contains("[... output truncated: "), "no marker");
+    assert!(
+        result.stdout.contains("[... output truncated: "),
+        "no marker"
+    );
     session.close().await;
 }
 
@@ -93,8 +96,16 @@ async fn exceptions_carry_type_message_and_the_agents_own_traceback() {
     let error = result.error.expect("an error");
     assert_eq!(error.kind, "KeyError");
     assert_eq!(error.message, "'missing'");
-    assert!(error.traceback.contains("<cell 1>\", line 2, in f"), "{}", error.traceback);
-    assert!(!error.traceback.contains("py_code_mode_runtime"), "{}", error.traceback);
+    assert!(
+        error.traceback.contains("<cell 1>\", line 2, in f"),
+        "{}",
+        error.traceback
+    );
+    assert!(
+        !error.traceback.contains("py_code_mode_runtime"),
+        "{}",
+        error.traceback
+    );
     assert!(!error.traceback.contains("<string>"), "{}", error.traceback);
     assert!(!result.state_reset);
     session.close().await;
@@ -124,7 +135,10 @@ async fn an_infinite_loop_is_stopped_and_the_next_run_works() {
         .expect("run");
     let error = result.error.expect("a timeout error");
     assert_eq!(error.kind, "TimeoutError");
-    assert!(result.state_reset, "the result must say the state was reset");
+    assert!(
+        result.state_reset,
+        "the result must say the state was reset"
+    );
     // The worker was replaced: code runs again, and the old state is gone.
     assert_eq!(ok(&session, "1 + 1").await.value, Some(json!(2)));
     let result = session.run("before").await.expect("run");
@@ -145,7 +159,10 @@ async fn a_timeout_also_stops_children_the_code_started() {
         .run_with_timeout(&code, Some(Duration::from_millis(500)))
         .await
         .expect("run");
-    assert_eq!(result.error.map(|e| e.kind).as_deref(), Some("TimeoutError"));
+    assert_eq!(
+        result.error.map(|e| e.kind).as_deref(),
+        Some("TimeoutError")
+    );
     tokio::time::sleep(Duration::from_secs(2)).await; // outlive the child's own sleep
     assert!(!marker.exists(), "a grandchild outlived the timeout");
     session.close().await;
@@ -155,7 +172,10 @@ async fn a_timeout_also_stops_children_the_code_started() {
 async fn a_crashed_worker_is_reported_and_replaced() {
     let library = TempLibrary::new();
     let session = session(&library).await;
-    for crash in ["import os\nos._exit(3)", "import ctypes\nctypes.string_at(0)"] {
+    for crash in [
+        "import os\nos._exit(3)",
+        "import ctypes\nctypes.string_at(0)",
+    ] {
         let result = session.run(crash).await.expect("run");
         let error = result.error.expect("a crash error");
         assert_eq!(error.kind, "WorkerCrashed", "{crash}");
@@ -173,6 +193,9 @@ async fn reset_forgets_variables_but_not_the_library() {
     session.reset().await.expect("reset");
     let result = session.run("v").await.expect("run");
     assert_eq!(result.error.map(|e| e.kind).as_deref(), Some("NameError"));
-    assert_eq!(ok(&session, "artifacts.load('kept.txt')").await.value, Some(json!("still here")));
+    assert_eq!(
+        ok(&session, "artifacts.load('kept.txt')").await.value,
+        Some(json!("still here"))
+    );
     session.close().await;
 }
