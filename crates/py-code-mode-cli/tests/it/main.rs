@@ -1,0 +1,8 @@
+//! The command and its MCP server: in-process over a duplex pipe, and the real binary.
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers fail the test with a message"
+)]
+
+mod cli;
+mod mcp;
