@@ -20,6 +20,21 @@ use rmcp::ServiceExt as _;
 pub use config::{Cli, Command, LibraryArgs, Listing, RunArgs};
 pub use server::CodeModeServer;
 
+/// The whole program: runs the command line of this process and reports a
+/// failure on stderr. Both binaries are this one call.
+pub fn main() -> ExitCode {
+    match run(std::env::args_os()) {
+        Ok(code) => code,
+        Err(error) => {
+            #[expect(clippy::print_stderr, reason = "the last word of a failed command")]
+            {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses `args` (the program name first) and runs the command.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> anyhow::Result<ExitCode> {
     let cli = Cli::parse_from(args);
