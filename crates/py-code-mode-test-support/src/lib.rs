@@ -1,1 +1,3 @@
+//! Test harness shared by the integration suites (dev-only).
 
+pub mod servers;

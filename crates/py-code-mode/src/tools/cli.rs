@@ -844,4 +844,77 @@ mod tests {
         let err = t.build_argv(&args(&json!({}))).unwrap_err().to_string();
         assert_eq!(err, "tool `t`: missing required argument `target`");
     }
+
+    const CURL: &str = r"
+name: curl
+command: curl
+schema:
+  options:
+    silent: {type: boolean, short: s}
+    location: {type: boolean, short: L}
+    header: {type: array, short: H}
+    request: {type: string, short: X}
+    max-time: {type: integer}
+    v: {type: boolean}
+    sV: {type: boolean, flag: '-sV'}
+  positional:
+    - {name: url, type: string, required: true}
+    - {name: more, type: array}
+recipes:
+  get:
+    description: GET quietly
+    preset: {silent: true, location: true}
+    params: {url: {}}
+  post:
+    preset: {request: POST}
+    params: {url: {}, header: {default: ['Accept: */*']}}
+";
+
+    #[test]
+    fn schema_options_become_exact_flags() -> Result<(), ToolError> {
+        let curl = tool(CURL);
+        assert_eq!(
+            curl.schema_argv(&args(&json!({
+                "url": "http://x", "more": ["a", "b c"], "header": ["A: 1", "B: 2"],
+                "max_time": 5, "v": true, "sV": true, "silent": false, "request": "PUT"
+            })))?,
+            ["-H", "A: 1", "-H", "B: 2", "-X", "PUT", "--max-time", "5", "-v", "-sV", "http://x", "a", "b c"]
+        );
+        let err = curl.schema_argv(&args(&json!({"max_time": "soon", "url": "u"}))).unwrap_err();
+        assert_eq!(err.to_string(), "tool `curl`: `max_time` must be an integer, not \"soon\"");
+        let err = curl.schema_argv(&args(&json!({"silent": true}))).unwrap_err();
+        assert_eq!(err.to_string(), "tool `curl`: missing required argument `url`");
+        Ok(())
+    }
+
+    #[test]
+    fn recipes_apply_presets_and_accept_only_their_params() -> Result<(), ToolError> {
+        let curl = tool(CURL);
+        assert_eq!(curl.recipe_argv("get", &args(&json!({"url": "http://x"})))?, ["-s", "-L", "http://x"]);
+        assert_eq!(
+            curl.recipe_argv("post", &args(&json!({"url": "u"})))?,
+            ["-H", "Accept: */*", "-X", "POST", "u"]
+        );
+        let err = curl.recipe_argv("get", &args(&json!({"url": "u", "request": "PUT"}))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tool `curl.get`: unexpected argument `request` (accepted: url; `tools.curl(...)` takes every option)"
+        );
+        assert!(matches!(curl.recipe_argv("nope", &Map::new()), Err(ToolError::NotFound { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn schema_mistakes_are_definition_errors() {
+        let spec = |yaml: &str| -> CliSpec { yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("{e}")) };
+        let err = CliTool::new(spec("name: t
+schema: {options: {a: {}}}
+recipes: {r: {preset: {b: 1}}}
+")).err();
+        assert_eq!(err.as_deref(), Some("recipe `r`: `preset` sets `b`, which `schema` does not describe"));
+        let err = CliTool::new(spec("name: t
+recipes: {r: {}}
+")).err();
+        assert_eq!(err.as_deref(), Some("`recipes` need a `schema` describing the options they set"));
+    }
 }

@@ -366,7 +366,15 @@ impl ToolAdapter for McpTool {
             Ok(Err(e)) => return Err(self.request_failed(&e).await.into()),
             Ok(Ok(result)) => result,
         };
-        Ok(convert_result(&format!("{}.{callable}", self.spec.name), result)?)
+        let wrapped = tools
+            .iter()
+            .find(|t| t.name == callable)
+            .is_some_and(wraps_result);
+        Ok(convert_result(
+            &format!("{}.{callable}", self.spec.name),
+            result,
+            wrapped,
+        )?)
     }
 
     async fn close(&self) {
@@ -433,8 +441,19 @@ fn schema_type(prop: &Value) -> String {
     }
 }
 
+/// Whether the tool's output schema is the `{"result": ...}` envelope the
+/// Python SDK puts around a plain return value (`-> str`, `-> list[int]`):
+/// agent code gets the value itself, as a local function would return it.
+fn wraps_result(tool: &Tool) -> bool {
+    tool.output_schema
+        .as_ref()
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.len() == 1 && p.contains_key("result"))
+}
+
 /// Structured content as data; text content as `str`; a tool error as [`ToolError`].
-fn convert_result(tool: &str, result: CallToolResult) -> Result<Value, ToolError> {
+fn convert_result(tool: &str, result: CallToolResult, wrapped: bool) -> Result<Value, ToolError> {
     let blocks: Vec<Value> = result
         .content
         .iter()
@@ -456,7 +475,12 @@ fn convert_result(tool: &str, result: CallToolResult) -> Result<Value, ToolError
             message: super::truncate_text(message, MAX_TOOL_OUTPUT),
         });
     }
-    if let Some(structured) = result.structured_content {
+    if let Some(mut structured) = result.structured_content {
+        if wrapped
+            && let Some(inner) = structured.as_object_mut().and_then(|o| o.remove("result"))
+        {
+            structured = inner;
+        }
         return Ok(cap_value(structured, MAX_TOOL_OUTPUT));
     }
     let value = if texts.len() == blocks.len() {
