@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// How long a test server may take to accept connections (a cold Python
 /// interpreter importing the MCP SDK on a busy 2-core machine).
-pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const READY_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -42,8 +42,7 @@ pub fn venv_bin(name: &str) -> PathBuf {
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
+        .map_or_else(|e| panic!("no free port: {e}"), |a| a.port())
 }
 
 /// Polls until something accepts connections on `port`, for at most `timeout`.

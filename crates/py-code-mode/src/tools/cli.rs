@@ -108,7 +108,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a mapping")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut items = Vec::new();
                 while let Some(entry) = map.next_entry()? {
                     items.push(entry);
@@ -264,7 +267,7 @@ pub struct CliTool {
 impl CliTool {
     pub fn new(spec: CliSpec) -> Result<Self, String> {
         if let Some(schema) = &spec.schema {
-            return Self::with_schema(schema.clone(), spec);
+            return Self::with_schema(&schema.clone(), spec);
         }
         if !spec.recipes.0.is_empty() {
             return Err("`recipes` need a `schema` describing the options they set".into());
@@ -314,12 +317,15 @@ impl CliTool {
         })
     }
 
-    fn with_schema(schema: CliSchema, spec: CliSpec) -> Result<Self, String> {
+    fn with_schema(schema: &CliSchema, spec: CliSpec) -> Result<Self, String> {
         if spec.args.is_some() {
             return Err("give either `args` (a template) or `schema`, not both".into());
         }
         if !spec.parameters.is_empty() {
-            return Err("`parameters` documents `args` placeholders; with `schema`, describe options there".into());
+            return Err(
+                "`parameters` documents `args` placeholders; with `schema`, describe options there"
+                    .into(),
+            );
         }
         let mut parameters: Vec<ParamInfo> = Vec::new();
         for (name, option) in &schema.options.0 {
@@ -347,10 +353,14 @@ impl CliTool {
         for (recipe, r) in &spec.recipes.0 {
             let known = |k: &str| parameters.iter().any(|p| p.name == py_name(k));
             if let Some(k) = r.preset.keys().find(|k| !known(k)) {
-                return Err(format!("recipe `{recipe}`: `preset` sets `{k}`, which `schema` does not describe"));
+                return Err(format!(
+                    "recipe `{recipe}`: `preset` sets `{k}`, which `schema` does not describe"
+                ));
             }
             if let Some((k, _)) = r.params.0.iter().find(|(k, _)| !known(k)) {
-                return Err(format!("recipe `{recipe}`: `params` names `{k}`, which `schema` does not describe"));
+                return Err(format!(
+                    "recipe `{recipe}`: `params` names `{k}`, which `schema` does not describe"
+                ));
             }
         }
         let timeout = parse_timeout(spec.timeout, DEFAULT_TIMEOUT)?;
@@ -364,7 +374,11 @@ impl CliTool {
     }
 
     /// The argv (without the program) of recipe `recipe` with these arguments.
-    pub fn recipe_argv(&self, recipe: &str, args: &Map<String, Value>) -> Result<Vec<String>, ToolError> {
+    pub fn recipe_argv(
+        &self,
+        recipe: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Vec<String>, ToolError> {
         let Some((_, spec)) = self.spec.recipes.0.iter().find(|(n, _)| n == recipe) else {
             return Err(ToolError::NotFound {
                 name: format!("{}.{recipe}", self.spec.name),
@@ -379,13 +393,20 @@ impl CliTool {
                 tool: format!("{}.{recipe}", self.spec.name),
                 message: format!(
                     "unexpected argument `{unknown}` (accepted: {}; `tools.{}(...)` takes every option)",
-                    if accepted.is_empty() { "none".to_owned() } else { accepted.join(", ") },
+                    if accepted.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        accepted.join(", ")
+                    },
                     self.spec.name
                 ),
             });
         }
-        let mut values: Map<String, Value> =
-            spec.preset.iter().map(|(k, v)| (py_name(k), v.clone())).collect();
+        let mut values: Map<String, Value> = spec
+            .preset
+            .iter()
+            .map(|(k, v)| (py_name(k), v.clone()))
+            .collect();
         for (name, param) in &spec.params.0 {
             let key = py_name(name);
             match args.get(&key) {
@@ -446,7 +467,9 @@ impl CliTool {
                 (ValueType::Boolean, Value::Bool(true)) => argv.push(flag),
                 (ValueType::Boolean, Value::Bool(false)) => {}
                 (ValueType::Boolean, other) => {
-                    return Err(invalid(format!("`{key}` is a flag: pass True or False, not {other}")));
+                    return Err(invalid(format!(
+                        "`{key}` is a flag: pass True or False, not {other}"
+                    )));
                 }
                 (ValueType::Array, Value::Array(items)) => {
                     for item in items {
@@ -455,7 +478,11 @@ impl CliTool {
                     }
                 }
                 (ty, value) => {
-                    let ty = if ty == ValueType::Array { ValueType::String } else { ty };
+                    let ty = if ty == ValueType::Array {
+                        ValueType::String
+                    } else {
+                        ty
+                    };
                     argv.push(flag);
                     argv.push(typed(&key, ty, value).map_err(invalid)?);
                 }
@@ -474,7 +501,11 @@ impl CliTool {
                     }
                 }
                 (ty, Some(value)) => {
-                    let ty = if ty == ValueType::Array { ValueType::String } else { ty };
+                    let ty = if ty == ValueType::Array {
+                        ValueType::String
+                    } else {
+                        ty
+                    };
                     argv.push(typed(&key, ty, &value).map_err(invalid)?);
                 }
             }
@@ -605,7 +636,9 @@ fn py_name(name: &str) -> String {
 fn typed(name: &str, ty: ValueType, value: &Value) -> Result<String, String> {
     match (ty, value) {
         (ValueType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-        (ValueType::Integer, Value::String(s)) if s.trim().parse::<i64>().is_ok() => Ok(s.trim().to_owned()),
+        (ValueType::Integer, Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
+            Ok(s.trim().to_owned())
+        }
         (ValueType::Integer, other) => Err(format!("`{name}` must be an integer, not {other}")),
         (ValueType::Number, Value::Number(n)) => Ok(n.to_string()),
         (ValueType::Number, other) => Err(format!("`{name}` must be a number, not {other}")),
@@ -878,43 +911,89 @@ recipes:
                 "url": "http://x", "more": ["a", "b c"], "header": ["A: 1", "B: 2"],
                 "max_time": 5, "v": true, "sV": true, "silent": false, "request": "PUT"
             })))?,
-            ["-H", "A: 1", "-H", "B: 2", "-X", "PUT", "--max-time", "5", "-v", "-sV", "http://x", "a", "b c"]
+            [
+                "-H",
+                "A: 1",
+                "-H",
+                "B: 2",
+                "-X",
+                "PUT",
+                "--max-time",
+                "5",
+                "-v",
+                "-sV",
+                "http://x",
+                "a",
+                "b c"
+            ]
         );
-        let err = curl.schema_argv(&args(&json!({"max_time": "soon", "url": "u"}))).unwrap_err();
-        assert_eq!(err.to_string(), "tool `curl`: `max_time` must be an integer, not \"soon\"");
-        let err = curl.schema_argv(&args(&json!({"silent": true}))).unwrap_err();
-        assert_eq!(err.to_string(), "tool `curl`: missing required argument `url`");
+        let err = curl
+            .schema_argv(&args(&json!({"max_time": "soon", "url": "u"})))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tool `curl`: `max_time` must be an integer, not \"soon\""
+        );
+        let err = curl
+            .schema_argv(&args(&json!({"silent": true})))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tool `curl`: missing required argument `url`"
+        );
         Ok(())
     }
 
     #[test]
     fn recipes_apply_presets_and_accept_only_their_params() -> Result<(), ToolError> {
         let curl = tool(CURL);
-        assert_eq!(curl.recipe_argv("get", &args(&json!({"url": "http://x"})))?, ["-s", "-L", "http://x"]);
+        assert_eq!(
+            curl.recipe_argv("get", &args(&json!({"url": "http://x"})))?,
+            ["-s", "-L", "http://x"]
+        );
         assert_eq!(
             curl.recipe_argv("post", &args(&json!({"url": "u"})))?,
             ["-H", "Accept: */*", "-X", "POST", "u"]
         );
-        let err = curl.recipe_argv("get", &args(&json!({"url": "u", "request": "PUT"}))).unwrap_err();
+        let err = curl
+            .recipe_argv("get", &args(&json!({"url": "u", "request": "PUT"})))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "tool `curl.get`: unexpected argument `request` (accepted: url; `tools.curl(...)` takes every option)"
         );
-        assert!(matches!(curl.recipe_argv("nope", &Map::new()), Err(ToolError::NotFound { .. })));
+        assert!(matches!(
+            curl.recipe_argv("nope", &Map::new()),
+            Err(ToolError::NotFound { .. })
+        ));
         Ok(())
     }
 
     #[test]
     fn schema_mistakes_are_definition_errors() {
-        let spec = |yaml: &str| -> CliSpec { yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("{e}")) };
-        let err = CliTool::new(spec("name: t
+        let spec = |yaml: &str| -> CliSpec {
+            yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let err = CliTool::new(spec(
+            "name: t
 schema: {options: {a: {}}}
 recipes: {r: {preset: {b: 1}}}
-")).err();
-        assert_eq!(err.as_deref(), Some("recipe `r`: `preset` sets `b`, which `schema` does not describe"));
-        let err = CliTool::new(spec("name: t
+",
+        ))
+        .err();
+        assert_eq!(
+            err.as_deref(),
+            Some("recipe `r`: `preset` sets `b`, which `schema` does not describe")
+        );
+        let err = CliTool::new(spec(
+            "name: t
 recipes: {r: {}}
-")).err();
-        assert_eq!(err.as_deref(), Some("`recipes` need a `schema` describing the options they set"));
+",
+        ))
+        .err();
+        assert_eq!(
+            err.as_deref(),
+            Some("`recipes` need a `schema` describing the options they set")
+        );
     }
 }

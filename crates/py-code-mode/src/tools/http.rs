@@ -152,7 +152,9 @@ impl Endpoint {
         let mut names = Vec::new();
         let mut rest = self.path.as_str();
         while let Some(start) = rest.find('{') {
-            let Some(end) = rest[start..].find('}') else { break };
+            let Some(end) = rest[start..].find('}') else {
+                break;
+            };
             names.push(rest[start + 1..start + end].to_owned());
             rest = &rest[start + end + 1..];
         }
@@ -300,14 +302,12 @@ impl HttpTool {
     fn endpoint_for(&self, callable: Option<&str>) -> Result<&Endpoint, ToolError> {
         let found = match callable {
             Some(c) => self.endpoints.iter().find(|e| e.name == c),
-            None => self
-                .endpoints
-                .iter()
-                .find(|e| e.name == self.name)
-                .or(match self.endpoints.as_slice() {
+            None => self.endpoints.iter().find(|e| e.name == self.name).or(
+                match self.endpoints.as_slice() {
                     [only] => Some(only),
                     _ => None,
-                }),
+                },
+            ),
         };
         found.ok_or_else(|| ToolError::NotFound {
             name: match callable {
@@ -326,6 +326,10 @@ impl HttpTool {
     }
 
     /// The request for these arguments: method, URL, query pairs and body.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one pass over the arguments reads better than helpers passing five accumulators"
+    )]
     fn build_request(
         &self,
         endpoint: &Endpoint,
@@ -336,7 +340,9 @@ impl HttpTool {
         let mut path = String::new();
         let mut rest = endpoint.path.as_str();
         while let Some(start) = rest.find('{') {
-            let Some(end) = rest[start..].find('}') else { break };
+            let Some(end) = rest[start..].find('}') else {
+                break;
+            };
             let name = &rest[start + 1..start + end];
             path.push_str(&rest[..start]);
             let value = args
@@ -367,7 +373,7 @@ impl HttpTool {
                 Some(Body::Json(json))
             }
             (None, Some(Value::String(text))) => Some(Body::Text(text)),
-            (None, Some(Value::Null)) | (None, None) => None,
+            (None, Some(Value::Null) | None) => None,
             (None, Some(other)) => Some(Body::Json(other)),
         };
         let declared = !endpoint.query.is_empty() || !endpoint.body.is_empty();
@@ -383,7 +389,13 @@ impl HttpTool {
                 let accepted: Vec<String> = endpoint
                     .path_params()
                     .into_iter()
-                    .chain(endpoint.query.iter().chain(&endpoint.body).map(|p| p.name.clone()))
+                    .chain(
+                        endpoint
+                            .query
+                            .iter()
+                            .chain(&endpoint.body)
+                            .map(|p| p.name.clone()),
+                    )
                     .chain(RESERVED.iter().map(|s| (*s).to_owned()))
                     .collect();
                 return Err(self.invalid(format!(
@@ -495,10 +507,11 @@ impl HttpTool {
             let _ = write!(text, "\n[... output truncated: {dropped} more bytes]\n");
             return Ok(Value::String(text));
         }
-        if is_json && !text.trim().is_empty() {
-            if let Ok(value) = serde_json::from_str(&text) {
-                return Ok(value);
-            }
+        if is_json
+            && !text.trim().is_empty()
+            && let Ok(value) = serde_json::from_str(&text)
+        {
+            return Ok(value);
         }
         Ok(Value::String(text))
     }
@@ -612,15 +625,22 @@ mod tests {
         assert_eq!(get.url, "http://h/api/items/a%2Fb%20c");
         assert_eq!(
             get.query,
-            [("page".to_owned(), "2".to_owned()), ("q".to_owned(), "x".to_owned())]
+            [
+                ("page".to_owned(), "2".to_owned()),
+                ("q".to_owned(), "x".to_owned())
+            ]
         );
-        let post = tool.build_request(&tool.endpoints[1], args(&json!({"json": {"a": 1}, "b": 2})))?;
+        let post =
+            tool.build_request(&tool.endpoints[1], args(&json!({"json": {"a": 1}, "b": 2})))?;
         assert!(matches!(post.body, Some(Body::Json(ref v)) if *v == json!({"a": 1, "b": 2})));
         let missing = tool
             .build_request(&tool.endpoints[0], Map::new())
             .err()
             .map(|e| e.to_string());
-        assert_eq!(missing.as_deref(), Some("tool `h`: missing path argument `id`"));
+        assert_eq!(
+            missing.as_deref(),
+            Some("tool `h`: missing path argument `id`")
+        );
         Ok(())
     }
 }

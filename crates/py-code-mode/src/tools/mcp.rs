@@ -36,8 +36,7 @@ use tokio::sync::{Mutex, RwLock};
 use super::http::http_client;
 use super::sse::SseTransport;
 use super::{
-    CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, cap_value, parse_timeout,
-    substitute_env,
+    CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, cap_value, parse_timeout, substitute_env,
 };
 use crate::error::{Result, ToolError};
 use crate::process::kill_group;
@@ -202,7 +201,10 @@ impl McpTool {
             McpTransport::Stdio => {
                 let program = self.spec.command.clone().unwrap_or_default();
                 let mut command = tokio::process::Command::new(&program);
-                command.args(&self.spec.args).process_group(0).kill_on_drop(true);
+                command
+                    .args(&self.spec.args)
+                    .process_group(0)
+                    .kill_on_drop(true);
                 for (key, value) in &self.spec.env {
                     command.env(key, substitute_env(value).map_err(&unreachable)?);
                 }
@@ -241,22 +243,27 @@ impl McpTool {
                 let transport = SseTransport::connect(http_client(), &url, headers)
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
-                let service = ()
-                    .serve(transport)
-                    .await
-                    .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
+                let service =
+                    ().serve(transport)
+                        .await
+                        .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
                 Ok(Connection { service, pid: None })
             }
             McpTransport::StreamableHttp => {
                 let url = self.spec.url.clone().unwrap_or_default();
                 let headers = self.headers().map_err(&unreachable)?;
                 let config = StreamableHttpClientTransportConfig::with_uri(url.clone())
-                    .custom_headers(headers.into_iter().filter_map(|(k, v)| Some((k?, v))).collect());
+                    .custom_headers(
+                        headers
+                            .into_iter()
+                            .filter_map(|(k, v)| Some((k?, v)))
+                            .collect(),
+                    );
                 let transport = StreamableHttpClientTransport::with_client(http_client(), config);
-                let service = ()
-                    .serve(transport)
-                    .await
-                    .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
+                let service =
+                    ().serve(transport)
+                        .await
+                        .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
                 Ok(Connection { service, pid: None })
             }
         }
@@ -476,8 +483,7 @@ fn convert_result(tool: &str, result: CallToolResult, wrapped: bool) -> Result<V
         });
     }
     if let Some(mut structured) = result.structured_content {
-        if wrapped
-            && let Some(inner) = structured.as_object_mut().and_then(|o| o.remove("result"))
+        if wrapped && let Some(inner) = structured.as_object_mut().and_then(|o| o.remove("result"))
         {
             structured = inner;
         }
@@ -519,7 +525,12 @@ mod tests {
         assert_eq!(
             info.parameters
                 .iter()
-                .map(|p| (p.name.as_str(), p.ty.as_str(), p.required, p.description.as_str()))
+                .map(|p| (
+                    p.name.as_str(),
+                    p.ty.as_str(),
+                    p.required,
+                    p.description.as_str()
+                ))
                 .collect::<Vec<_>>(),
             [
                 ("timezone", "string", true, "IANA name"),
@@ -532,12 +543,19 @@ mod tests {
 
     #[test]
     fn transport_is_inferred_and_checked() {
-        let spec = |yaml: &str| -> McpSpec { yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("{e}")) };
-        let stdio = McpTool::new(spec("name: t\ntype: mcp\ncommand: srv\n")).unwrap_or_else(|e| panic!("{e}"));
+        let spec = |yaml: &str| -> McpSpec {
+            yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let stdio = McpTool::new(spec("name: t\ntype: mcp\ncommand: srv\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stdio.transport, McpTransport::Stdio);
-        let http = McpTool::new(spec("name: t\ntype: mcp\nurl: http://x/mcp\n")).unwrap_or_else(|e| panic!("{e}"));
+        let http = McpTool::new(spec("name: t\ntype: mcp\nurl: http://x/mcp\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(http.transport, McpTransport::StreamableHttp);
         let err = McpTool::new(spec("name: t\ntype: mcp\ntransport: sse\n")).unwrap_err();
-        assert_eq!(err, "`transport: sse` and `transport: streamable-http` need `url`");
+        assert_eq!(
+            err,
+            "`transport: sse` and `transport: streamable-http` need `url`"
+        );
     }
 }

@@ -148,7 +148,9 @@ impl ToolRegistry {
             let mut owners = Vec::new();
             for tool in self.tools.values() {
                 // CLI recipes (`get`, `post`) are too generic to call bare.
-                let Ok(info) = tool.info().await else { continue };
+                let Ok(info) = tool.info().await else {
+                    continue;
+                };
                 if info.kind != "cli" && info.callables.iter().any(|c| c.name == name) {
                     owners.push(tool);
                 }

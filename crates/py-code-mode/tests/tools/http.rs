@@ -16,13 +16,23 @@ pub async fn api() -> u16 {
         .route(
             "/items/{id}",
             get(
-                |Path(id): Path<String>, Query(q): Query<Map<String, Value>>, headers: HeaderMap| async move {
-                    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                |Path(id): Path<String>,
+                 Query(q): Query<Map<String, Value>>,
+                 headers: HeaderMap| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
                     Json(json!({"id": id, "query": q, "auth": auth}))
                 },
             ),
         )
-        .route("/items", post(|Json(body): Json<Value>| async move { (StatusCode::CREATED, Json(json!({"created": body}))) }))
+        .route(
+            "/items",
+            post(|Json(body): Json<Value>| async move {
+                (StatusCode::CREATED, Json(json!({"created": body})))
+            }),
+        )
         .route("/text", get(|| async { "plain words" }))
         .route("/big", get(|| async { "x".repeat(2 * 1024 * 1024) }))
         .route(
@@ -32,8 +42,13 @@ pub async fn api() -> u16 {
                 "late"
             }),
         )
-        .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "no such thing here") }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        .route(
+            "/missing",
+            get(|| async { (StatusCode::NOT_FOUND, "no such thing here") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
@@ -82,31 +97,60 @@ async fn yaml_http_tool_against_a_real_server() {
         async move { api.call(Some(c), args(&a)).await }
     };
     assert_eq!(
-        call("get_item", json!({"id": "a b", "verbose": true, "query_params": {"page": 2}})).await.ok(),
-        Some(json!({"id": "a b", "query": {"page": "2", "verbose": "true"}, "auth": format!("Bearer {token}")}))
+        call(
+            "get_item",
+            json!({"id": "a b", "verbose": true, "query_params": {"page": 2}})
+        )
+        .await
+        .ok(),
+        Some(
+            json!({"id": "a b", "query": {"page": "2", "verbose": "true"}, "auth": format!("Bearer {token}")})
+        )
     );
     assert_eq!(
         call("create_item", json!({"title": "new"})).await.ok(),
         Some(json!({"created": {"title": "new"}}))
     );
     assert_eq!(
-        call("create_item", json!({"json": {"title": "whole", "n": 1}})).await.ok(),
+        call("create_item", json!({"json": {"title": "whole", "n": 1}}))
+            .await
+            .ok(),
         Some(json!({"created": {"title": "whole", "n": 1}}))
     );
-    assert_eq!(call("text", json!({})).await.ok(), Some(json!("plain words")));
-    let big = call("big", json!({})).await.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    assert!(big.ends_with("[... output truncated: 1048576 more bytes]\n"), "{}", &big[big.len() - 60..]);
+    assert_eq!(
+        call("text", json!({})).await.ok(),
+        Some(json!("plain words"))
+    );
+    let big = call("big", json!({}))
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    assert!(
+        big.ends_with("[... output truncated: 1048576 more bytes]\n"),
+        "{}",
+        &big[big.len() - 60..]
+    );
 
-    let missing = call("missing", json!({})).await.err().map(|e| e.to_string());
+    let missing = call("missing", json!({}))
+        .await
+        .err()
+        .map(|e| e.to_string());
     assert_eq!(
         missing.as_deref(),
         Some(format!("tool `api` failed: `GET http://127.0.0.1:{port}/missing` answered 404 Not Found: no such thing here").as_str())
     );
     let started = Instant::now();
     let slow = call("slow", json!({})).await.err();
-    assert!(matches!(slow, Some(Error::Tool(ToolError::Timeout { .. }))), "{slow:?}");
+    assert!(
+        matches!(slow, Some(Error::Tool(ToolError::Timeout { .. }))),
+        "{slow:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
-    let unknown = call("get_item", json!({"id": 1, "colour": "red"})).await.err().map(|e| e.python_type());
+    let unknown = call("get_item", json!({"id": 1, "colour": "red"}))
+        .await
+        .err()
+        .map(|e| e.python_type());
     assert_eq!(unknown, Some("TypeError"));
 }
 

@@ -26,28 +26,50 @@ fn http_yaml(name: &str, transport: &str, server: &ServerProcess) -> String {
 /// What every transport must do the same way.
 async fn check_server(registry: &ToolRegistry, name: &str) {
     let listed = registry.list().await.unwrap_or_else(|e| panic!("{e}"));
-    let info = listed.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} not listed"));
-    let add = info.callables.iter().find(|c| c.name == "add").unwrap_or_else(|| panic!("no add"));
+    let info = listed
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("{name} not listed"));
+    let add = info
+        .callables
+        .iter()
+        .find(|c| c.name == "add")
+        .unwrap_or_else(|| panic!("no add"));
     assert_eq!(add.description, "Add two integers and report the operands.");
     assert_eq!(
-        add.parameters.iter().map(|p| (p.name.as_str(), p.ty.as_str(), p.required)).collect::<Vec<_>>(),
+        add.parameters
+            .iter()
+            .map(|p| (p.name.as_str(), p.ty.as_str(), p.required))
+            .collect::<Vec<_>>(),
         [("a", "integer", true), ("b", "integer", false)]
     );
     let call = |n: String, a: Value| async move { registry.call(&n, args(&a)).await };
     // Text content comes back as a string, structured content as data.
-    assert_eq!(call(format!("{name}.echo"), json!({"text": "héllo"})).await.ok(), Some(json!("héllo")));
     assert_eq!(
-        call(format!("{name}.add"), json!({"a": 2, "b": 40})).await.ok(),
+        call(format!("{name}.echo"), json!({"text": "héllo"}))
+            .await
+            .ok(),
+        Some(json!("héllo"))
+    );
+    assert_eq!(
+        call(format!("{name}.add"), json!({"a": 2, "b": 40}))
+            .await
+            .ok(),
         Some(json!({"total": 42, "operands": [2, 40]}))
     );
     // The server's own error message reaches the caller.
-    let err = call(format!("{name}.fail"), json!({"message": "disk on fire"})).await.err();
+    let err = call(format!("{name}.fail"), json!({"message": "disk on fire"}))
+        .await
+        .err();
     let err = err.map(|e| (e.python_type(), e.to_string()));
     assert!(
         matches!(&err, Some(("ToolError", m)) if m.contains("disk on fire")),
         "{err:?}"
     );
-    let err = call(format!("{name}.nope"), json!({})).await.err().map(|e| e.python_type());
+    let err = call(format!("{name}.nope"), json!({}))
+        .await
+        .err()
+        .map(|e| e.python_type());
     assert_eq!(err, Some("ToolNotFoundError"));
 }
 
@@ -56,7 +78,13 @@ async fn python_sdk_server_over_stdio() {
     let registry = registry(&[&stdio_yaml("test")]);
     check_server(&registry, "test").await;
     // Flat: `tools.echo(...)` finds the one server that has `echo`.
-    assert_eq!(registry.call("echo", args(&json!({"text": "flat"}))).await.ok(), Some(json!("flat")));
+    assert_eq!(
+        registry
+            .call("echo", args(&json!({"text": "flat"})))
+            .await
+            .ok(),
+        Some(json!("flat"))
+    );
     registry.close().await;
 }
 
@@ -87,13 +115,18 @@ async fn mcp_server_time_from_pypi() {
     let names: Vec<&str> = info[0].callables.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["get_current_time", "convert_time"]);
     let now = registry
-        .call("time.get_current_time", args(&json!({"timezone": "Europe/Paris"})))
+        .call(
+            "time.get_current_time",
+            args(&json!({"timezone": "Europe/Paris"})),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let text = now.to_string();
     assert!(text.contains("Europe/Paris"), "{text}");
     // The seed's flat form.
-    let flat = registry.call("get_current_time", args(&json!({"timezone": "UTC"}))).await;
+    let flat = registry
+        .call("get_current_time", args(&json!({"timezone": "UTC"})))
+        .await;
     assert!(flat.is_ok_and(|v| v.to_string().contains("UTC")));
     registry.close().await;
 }
@@ -101,10 +134,20 @@ async fn mcp_server_time_from_pypi() {
 #[tokio::test]
 async fn stdio_server_that_dies_is_restarted_on_the_next_call() {
     let test = tool(&stdio_yaml("test"));
-    let pid = |v: Value| v.as_str().and_then(|s| s.parse::<i32>().ok()).unwrap_or_default();
-    let first = pid(test.call(Some("server_pid"), args(&json!({}))).await.unwrap_or_else(|e| panic!("{e}")));
+    let pid = |v: Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<i32>().ok())
+            .unwrap_or_default()
+    };
+    let first = pid(test
+        .call(Some("server_pid"), args(&json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
     assert!(first > 0);
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     // The connection notices the exit (stdout closes); bound the wait.
     let deadline = Instant::now() + Duration::from_secs(10);
     let second = loop {
@@ -131,14 +174,23 @@ async fn http_server_that_dies_fails_clearly_then_reconnects() {
     let mut server = ServerProcess::mcp_test_server("streamable-http");
     let port = server.port;
     let test = tool(&http_yaml("test", "streamable-http", &server));
-    let first = test.call(Some("server_pid"), args(&json!({}))).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = test
+        .call(Some("server_pid"), args(&json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     server.kill();
-    let err = test.call(Some("server_pid"), args(&json!({}))).await.err().map(|e| e.to_string());
+    let err = test
+        .call(Some("server_pid"), args(&json!({})))
+        .await
+        .err()
+        .map(|e| e.to_string());
     let err = err.unwrap_or_default();
     assert!(err.starts_with("tool `test` failed: "), "{err}");
     // A server back on the same address is picked up by the following call.
     let mut command = std::process::Command::new(venv_python());
-    command.arg(repo_root().join("tests/servers/mcp_test_server.py")).args(["streamable-http", &port.to_string()]);
+    command
+        .arg(repo_root().join("tests/servers/mcp_test_server.py"))
+        .args(["streamable-http", &port.to_string()]);
     let _server = ServerProcess::start(command, port);
     let mut second = None;
     for _ in 0..3 {
@@ -156,8 +208,14 @@ async fn per_tool_timeout_stops_waiting() {
     let yaml = stdio_yaml("test") + "timeout: 0.5\n";
     let test = tool(&yaml);
     let started = Instant::now();
-    let err = test.call(Some("sleep_ms"), args(&json!({"ms": 5000}))).await.err();
-    assert!(matches!(err, Some(Error::Tool(ToolError::Timeout { .. }))), "{err:?}");
+    let err = test
+        .call(Some("sleep_ms"), args(&json!({"ms": 5000})))
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(Error::Tool(ToolError::Timeout { .. }))),
+        "{err:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(4));
     test.close().await;
 }

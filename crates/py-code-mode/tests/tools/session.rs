@@ -27,7 +27,10 @@ async fn agent_code_calls_every_tool_kind() {
     }
     let storage = Arc::new(FileStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}")));
     let session = Session::builder(storage)
-        .executor(SubprocessConfig { python: Some(venv_python()), ..SubprocessConfig::default() })
+        .executor(SubprocessConfig {
+            python: Some(venv_python()),
+            ..SubprocessConfig::default()
+        })
         .build()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
