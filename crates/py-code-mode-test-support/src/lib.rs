@@ -6,6 +6,8 @@
     reason = "a test harness fails the test by panicking, with a message"
 )]
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 
 /// The interpreter agent code runs on in tests: `PY_CODE_MODE_PYTHON` (set by

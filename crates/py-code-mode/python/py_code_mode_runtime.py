@@ -214,6 +214,13 @@ class ToolCallable:
             "tools.call", {"name": self._name, "args": _kwargs(self._name, args, kwargs)}
         )
 
+    def list(self) -> list[Record]:
+        """The tool's callables: CLI recipes, an MCP server's tools, HTTP endpoints."""
+        for tool in self._transport.call("tools.list", {}):
+            if tool["name"] == self._name:
+                return [Record(c) for c in tool["callables"] if c["name"] != self._name]
+        raise ToolNotFoundError(f"no tool named `{self._name}`")
+
     def __getattr__(self, name: str) -> "ToolCallable":
         if name.startswith("_"):
             raise AttributeError(name)

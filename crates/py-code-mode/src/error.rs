@@ -25,7 +25,9 @@ impl Error {
     pub fn python_type(&self) -> &'static str {
         match self {
             Self::Name(_) => "InvalidNameError",
-            Self::Tool(ToolError::NotFound { .. }) => "ToolNotFoundError",
+            Self::Tool(ToolError::NotFound { .. } | ToolError::Ambiguous { .. }) => {
+                "ToolNotFoundError"
+            }
             Self::Tool(ToolError::InvalidArguments { .. }) => "TypeError",
             Self::Tool(_) => "ToolError",
             Self::Skill(SkillError::NotFound { .. }) => "SkillNotFoundError",
@@ -52,6 +54,8 @@ pub struct NameError {
 pub enum ToolError {
     #[error("no tool named `{name}`\nhint: `tools.list()` shows the tools there are")]
     NotFound { name: String },
+    #[error("`{name}` is ambiguous: several tools have it\nhint: call one of {candidates}")]
+    Ambiguous { name: String, candidates: String },
     #[error("`{origin}`{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
     Definition {
         origin: String,

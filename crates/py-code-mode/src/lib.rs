@@ -6,7 +6,8 @@
 //! - `executor`: runs agent code in a Python runtime ([`SubprocessExecutor`]);
 //!   every executor speaks the RPC [`protocol`] and returns an [`ExecutionResult`].
 //! - `host`: answers the runtime's calls: `tools`, `skills`, `artifacts`, search.
-//! - `tools`: YAML-defined tools behind [`ToolAdapter`] ([`CliTool`]).
+//! - `tools`: YAML-defined tools behind [`ToolAdapter`] ([`CliTool`], [`McpTool`],
+//!   [`HttpTool`]).
 //! - `skills`: skill validation and static metadata ([`SkillLibrary`]).
 //! - `artifacts`: typed named data ([`ArtifactStore`]).
 //! - `storage`: where a library lives ([`Storage`], [`FileStorage`]).
@@ -40,6 +41,6 @@ pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
 pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill};
 pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
 pub use tools::{
-    CallableInfo, CliTool, MAX_TOOL_OUTPUT, OutputCap, ToolAdapter, ToolInfo, ToolRegistry,
-    parse_definition,
+    CallableInfo, CliSpec, CliTool, Endpoint, HttpSpec, HttpTool, MAX_TOOL_OUTPUT, McpSpec,
+    McpTool, McpTransport, OutputCap, ToolAdapter, ToolInfo, ToolRegistry, parse_definition,
 };

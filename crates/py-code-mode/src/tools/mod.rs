@@ -1,11 +1,16 @@
 //! Tools: external capabilities defined in YAML, called from agent code.
 //!
-//! Each definition becomes a [`ToolAdapter`] (CLI today; MCP and HTTP adapters
-//! plug into the same trait). The registry resolves `tools.<name>` and
-//! `tools.<name>.<callable>` and owns the adapters for the session.
+//! Each definition becomes a [`ToolAdapter`]: [`CliTool`] (`type: cli`, the
+//! default), [`McpTool`] (`type: mcp`) or [`HttpTool`] (`type: http`). The
+//! registry resolves `tools.<name>`, `tools.<name>.<callable>` and, for MCP and
+//! HTTP tools, the bare `tools.<callable>` when one tool alone has it; it owns
+//! the adapters (and so the MCP connections) for the session.
 
 mod cli;
+mod http;
+mod mcp;
 mod output;
+mod sse;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -15,7 +20,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use cli::CliTool;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+pub use cli::{CliSpec, CliTool};
+pub use http::{Endpoint, HttpSpec, HttpTool};
+pub use mcp::{McpSpec, McpTool, McpTransport};
 pub use output::{MAX_TOOL_OUTPUT, OutputCap};
 
 use crate::error::{Result, ToolError};
@@ -123,7 +133,8 @@ impl ToolRegistry {
         Ok(infos)
     }
 
-    /// Calls `name` (`nmap`) or `name.callable` (`curl.get`).
+    /// Calls `name` (`nmap`), `name.callable` (`curl.get`, `web.fetch`) or the
+    /// bare name of an MCP or HTTP callable (`fetch`) that one tool alone has.
     pub async fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value> {
         if let Some(tool) = self.tools.get(name) {
             return tool.call(None, args).await;
@@ -132,6 +143,33 @@ impl ToolRegistry {
             && let Some(tool) = self.tools.get(tool)
         {
             return tool.call(Some(callable), args).await;
+        }
+        if !name.contains('.') {
+            let mut owners = Vec::new();
+            for tool in self.tools.values() {
+                // CLI recipes (`get`, `post`) are too generic to call bare.
+                let Ok(info) = tool.info().await else {
+                    continue;
+                };
+                if info.kind != "cli" && info.callables.iter().any(|c| c.name == name) {
+                    owners.push(tool);
+                }
+            }
+            match owners.as_slice() {
+                [tool] => return tool.call(Some(name), args).await,
+                [] => {}
+                several => {
+                    let names: Vec<String> = several
+                        .iter()
+                        .map(|t| format!("`tools.{}.{name}`", t.name()))
+                        .collect();
+                    return Err(ToolError::Ambiguous {
+                        name: name.to_owned(),
+                        candidates: names.join(", "),
+                    }
+                    .into());
+                }
+            }
         }
         Err(ToolError::NotFound {
             name: name.to_owned(),
@@ -161,9 +199,85 @@ pub fn parse_definition(source: &ToolSource) -> Result<Arc<dyn ToolAdapter>, Too
         Some("cli") | None => Ok(Arc::new(
             CliTool::new(from_yaml(source)?).map_err(definition_error)?,
         )),
+        Some("mcp") => Ok(Arc::new(
+            McpTool::new(from_yaml(source)?).map_err(definition_error)?,
+        )),
+        Some("http") => Ok(Arc::new(
+            HttpTool::from_spec(from_yaml(source)?).map_err(definition_error)?,
+        )),
         Some(other) => Err(definition_error(format!(
-            "tool `{name}` has unsupported type `{other}` (expected `cli`)"
+            "tool `{name}` has unsupported type `{other}` (expected `cli`, `mcp` or `http`)"
         ))),
+    }
+}
+
+/// A definition's `timeout` (seconds), or `default` when it sets none.
+pub(crate) fn parse_timeout(seconds: Option<f64>, default: Duration) -> Result<Duration, String> {
+    match seconds {
+        None => Ok(default),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
+        Some(s) => Err(format!(
+            "`timeout` must be a positive number of seconds, not {s}"
+        )),
+    }
+}
+
+/// Expands `${VAR}` from the host's environment (`$${` is a literal `${`).
+/// Done on the host at connect or call time, so secrets live in the host's
+/// environment only: not in tool files, not in the Python worker.
+pub(crate) fn substitute_env(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        if rest[..start].ends_with('$') {
+            out.push_str(&rest[..start - 1]);
+            out.push_str("${");
+            rest = &rest[start + 2..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start + 2..].find('}') else {
+            return Err(format!("unclosed `${{` in `{text}`"));
+        };
+        let var = &rest[start + 2..start + 2 + len];
+        let value = std::env::var(var).map_err(|_| {
+            format!("environment variable `{var}` is not set\nhint: export `{var}` before starting py-code-mode")
+        })?;
+        out.push_str(&value);
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Cuts `text` to at most `max` bytes, with the visible truncation marker.
+pub(crate) fn truncate_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let dropped = text.len() - end;
+    text.truncate(end);
+    let _ = write!(text, "\n[... output truncated: {dropped} more bytes]\n");
+    text
+}
+
+/// A tool result within the output cap: text is cut with the marker; data too
+/// large to keep whole becomes its JSON text, cut with the marker.
+pub(crate) fn cap_value(value: Value, max: usize) -> Value {
+    match value {
+        Value::String(text) => Value::String(truncate_text(text, max)),
+        other => {
+            let size = serde_json::to_string(&other).map_or(0, |t| t.len());
+            if size <= max {
+                other
+            } else {
+                Value::String(truncate_text(other.to_string(), max))
+            }
+        }
     }
 }
 

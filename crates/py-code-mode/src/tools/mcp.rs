@@ -1,0 +1,561 @@
+//! MCP tools: every tool of an MCP server, reached over stdio, SSE or streamable HTTP.
+//!
+//! ```yaml
+//! name: time
+//! type: mcp
+//! transport: stdio            # or `sse` / `streamable-http` with `url:` and `headers:`
+//! command: uvx
+//! args: ["mcp-server-time"]
+//! description: Current time in any timezone
+//! ```
+//!
+//! The host keeps one connection per server for the session. It connects lazily,
+//! on the first listing or call, so a library with many servers starts instantly
+//! and a server that is down only affects the calls that need it. A connection
+//! found closed (the server exited) is replaced before the next call; a call the
+//! connection broke under fails with a message saying the next call reconnects,
+//! because a call that may have reached the server is never silently repeated.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
+use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt as _};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::io::AsyncBufReadExt as _;
+use tokio::sync::{Mutex, RwLock};
+
+use super::http::http_client;
+use super::sse::SseTransport;
+use super::{
+    CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, cap_value, parse_timeout, substitute_env,
+};
+use crate::error::{Result, ToolError};
+use crate::process::kill_group;
+use crate::skills::ParamInfo;
+
+/// Timeout of one MCP call when the definition sets none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_mins(1);
+/// How long starting a server and the MCP handshake may take: `npx`/`uvx` may
+/// download the server on first use.
+const CONNECT_TIMEOUT: Duration = Duration::from_mins(2);
+/// How long a stdio server gets to exit after its stdin closes before it is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// How the host reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum McpTransport {
+    Stdio,
+    Sse,
+    #[serde(alias = "http", alias = "streamable_http")]
+    StreamableHttp,
+}
+
+/// An MCP tool definition as written in YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Defaults to `stdio` when `command` is set, else `streamable-http`.
+    #[serde(default)]
+    pub transport: Option<McpTransport>,
+    /// stdio: the server program and its arguments.
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// stdio: variables added to the server's environment; `${VAR}` is read
+    /// from the host's environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// sse / streamable-http: the server's URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// sse / streamable-http: headers sent with every request; `${VAR}` is read
+    /// from the host's environment, so secrets stay out of the file.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Seconds one call may take.
+    #[serde(default)]
+    pub timeout: Option<f64>,
+}
+
+/// An MCP server's tools, called through one lazily opened connection.
+#[derive(Debug)]
+pub struct McpTool {
+    spec: McpSpec,
+    transport: McpTransport,
+    timeout: Duration,
+    /// The live connection, if any. Held only to open or replace it: calls run
+    /// on a clone of the peer, so they overlap.
+    connection: Mutex<Option<Connection>>,
+    /// The server's tools as last listed; kept across reconnects.
+    tools: RwLock<Option<Arc<Vec<Tool>>>>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    service: RunningService<RoleClient, ()>,
+    /// The stdio server's pid (its process group), to reap what it started.
+    pid: Option<u32>,
+}
+
+impl Connection {
+    async fn shut_down(mut self) {
+        let _ = self.service.close_with_timeout(SHUTDOWN_GRACE).await;
+        if let Some(pid) = self.pid {
+            kill_group(pid);
+        }
+    }
+}
+
+impl McpTool {
+    pub fn new(spec: McpSpec) -> Result<Self, String> {
+        let transport = match spec.transport {
+            Some(t) => t,
+            None if spec.command.is_some() => McpTransport::Stdio,
+            None if spec.url.is_some() => McpTransport::StreamableHttp,
+            None => return Err("an MCP tool needs `command` (stdio) or `url` (HTTP)".into()),
+        };
+        match transport {
+            McpTransport::Stdio if spec.command.is_none() => {
+                return Err("`transport: stdio` needs `command`".into());
+            }
+            McpTransport::Sse | McpTransport::StreamableHttp if spec.url.is_none() => {
+                return Err("`transport: sse` and `transport: streamable-http` need `url`".into());
+            }
+            _ => {}
+        }
+        let timeout = parse_timeout(spec.timeout, DEFAULT_TIMEOUT)?;
+        Ok(Self {
+            spec,
+            transport,
+            timeout,
+            connection: Mutex::new(None),
+            tools: RwLock::new(None),
+        })
+    }
+
+    fn error(&self, message: impl Into<String>) -> ToolError {
+        ToolError::Failed {
+            tool: self.spec.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// A peer on a live connection, opening (or replacing) the connection first.
+    async fn peer(&self) -> Result<rmcp::Peer<RoleClient>, ToolError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            if !connection.service.is_transport_closed() {
+                return Ok(connection.service.peer().clone());
+            }
+            tracing::info!(tool = %self.spec.name, "MCP server connection closed; reconnecting");
+            if let Some(old) = slot.take() {
+                old.shut_down().await;
+            }
+        }
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, self.connect())
+            .await
+            .map_err(|_| {
+                self.error(format!(
+                    "the MCP server did not answer within {}s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })??;
+        let tools = connection
+            .service
+            .peer()
+            .list_all_tools()
+            .await
+            .map_err(|e| self.error(format!("cannot list the MCP server's tools: {e}")))?;
+        *self.tools.write().await = Some(Arc::new(tools));
+        let peer = connection.service.peer().clone();
+        *slot = Some(connection);
+        Ok(peer)
+    }
+
+    async fn connect(&self) -> Result<Connection, ToolError> {
+        let unreachable = |what: String| ToolError::Failed {
+            tool: self.spec.name.clone(),
+            message: format!("cannot connect to the MCP server: {what}"),
+        };
+        match self.transport {
+            McpTransport::Stdio => {
+                let program = self.spec.command.clone().unwrap_or_default();
+                let mut command = tokio::process::Command::new(&program);
+                command
+                    .args(&self.spec.args)
+                    .process_group(0)
+                    .kill_on_drop(true);
+                for (key, value) in &self.spec.env {
+                    command.env(key, substitute_env(value).map_err(&unreachable)?);
+                }
+                if let Some(cwd) = &self.spec.cwd {
+                    command.current_dir(cwd);
+                }
+                let (child, stderr) = TokioChildProcess::builder(command)
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|source| ToolError::Spawn {
+                        tool: self.spec.name.clone(),
+                        command: program.clone(),
+                        source,
+                    })?;
+                let pid = child.id();
+                if let Some(stderr) = stderr {
+                    let name = self.spec.name.clone();
+                    tokio::spawn(async move {
+                        let mut lines = tokio::io::BufReader::new(stderr).lines();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            tracing::info!(target: "py_code_mode::mcp", tool = %name, "{line}");
+                        }
+                    });
+                }
+                let service = ().serve(child).await.map_err(|e| {
+                    if let Some(pid) = pid {
+                        kill_group(pid);
+                    }
+                    unreachable(format!("`{program}` failed the MCP handshake: {e}"))
+                })?;
+                Ok(Connection { service, pid })
+            }
+            McpTransport::Sse => {
+                let url = self.spec.url.clone().unwrap_or_default();
+                let headers = self.headers().map_err(&unreachable)?;
+                let transport = SseTransport::connect(http_client(), &url, headers)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+                let service =
+                    ().serve(transport)
+                        .await
+                        .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
+                Ok(Connection { service, pid: None })
+            }
+            McpTransport::StreamableHttp => {
+                let url = self.spec.url.clone().unwrap_or_default();
+                let headers = self.headers().map_err(&unreachable)?;
+                let config = StreamableHttpClientTransportConfig::with_uri(url.clone())
+                    .custom_headers(
+                        headers
+                            .into_iter()
+                            .filter_map(|(k, v)| Some((k?, v)))
+                            .collect(),
+                    );
+                let transport = StreamableHttpClientTransport::with_client(http_client(), config);
+                let service =
+                    ().serve(transport)
+                        .await
+                        .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
+                Ok(Connection { service, pid: None })
+            }
+        }
+    }
+
+    fn headers(&self) -> Result<HeaderMap, String> {
+        let mut map = HeaderMap::new();
+        for (key, value) in &self.spec.headers {
+            let name = HeaderName::from_bytes(key.as_bytes())
+                .map_err(|e| format!("bad header name `{key}`: {e}"))?;
+            let value = HeaderValue::from_str(&substitute_env(value)?)
+                .map_err(|e| format!("bad value for header `{key}`: {e}"))?;
+            map.insert(name, value);
+        }
+        Ok(map)
+    }
+
+    /// The server's tools, connecting if they were never listed.
+    async fn server_tools(&self) -> Result<Arc<Vec<Tool>>, ToolError> {
+        if let Some(tools) = self.tools.read().await.as_ref() {
+            return Ok(Arc::clone(tools));
+        }
+        self.peer().await?;
+        Ok(self.tools.read().await.clone().unwrap_or_default())
+    }
+
+    /// Which server tool `tools.<name>(...)` means when no callable is named:
+    /// the one with the definition's name, or the server's only tool.
+    async fn default_callable(&self) -> Result<String, ToolError> {
+        let tools = self.server_tools().await?;
+        if tools.iter().any(|t| t.name == self.spec.name) {
+            return Ok(self.spec.name.clone());
+        }
+        if let [only] = tools.as_slice() {
+            return Ok(only.name.to_string());
+        }
+        let names: Vec<String> = tools
+            .iter()
+            .map(|t| format!("`tools.{}.{}`", self.spec.name, t.name))
+            .collect();
+        Err(ToolError::NotFound {
+            name: format!(
+                "{} (an MCP server with several tools: call one of {})",
+                self.spec.name,
+                names.join(", ")
+            ),
+        })
+    }
+
+    /// Turns a failed request into a clear error, dropping a broken connection
+    /// so the next call opens a fresh one.
+    async fn request_failed(&self, error: &ServiceError) -> ToolError {
+        match error {
+            ServiceError::McpError(e) => self.error(format!("the MCP server said: {}", e.message)),
+            ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
+                if let Some(old) = self.connection.lock().await.take() {
+                    old.shut_down().await;
+                }
+                self.error(format!(
+                    "the connection to the MCP server was lost during the call ({error})\nhint: the next call reconnects; check the server if it keeps failing"
+                ))
+            }
+            other => self.error(other.to_string()),
+        }
+    }
+}
+
+#[async_trait]
+impl ToolAdapter for McpTool {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    async fn info(&self) -> Result<ToolInfo> {
+        let tools = self.server_tools().await?;
+        Ok(ToolInfo {
+            name: self.spec.name.clone(),
+            kind: "mcp".into(),
+            description: self.spec.description.clone(),
+            tags: self.spec.tags.clone(),
+            callables: tools.iter().map(callable_info).collect(),
+        })
+    }
+
+    async fn call(&self, callable: Option<&str>, args: Map<String, Value>) -> Result<Value> {
+        let callable = match callable {
+            Some(c) => c.to_owned(),
+            None => self.default_callable().await?,
+        };
+        let tools = self.server_tools().await?;
+        if !tools.iter().any(|t| t.name == callable) {
+            return Err(ToolError::NotFound {
+                name: format!("{}.{callable}", self.spec.name),
+            }
+            .into());
+        }
+        let peer = self.peer().await?;
+        let request = CallToolRequestParams::new(callable.clone()).with_arguments(args);
+        let result = match tokio::time::timeout(self.timeout, peer.call_tool(request)).await {
+            Err(_) => {
+                return Err(ToolError::Timeout {
+                    tool: format!("{}.{callable}", self.spec.name),
+                    seconds: self.timeout.as_secs_f64(),
+                }
+                .into());
+            }
+            Ok(Err(e)) => return Err(self.request_failed(&e).await.into()),
+            Ok(Ok(result)) => result,
+        };
+        let wrapped = tools
+            .iter()
+            .find(|t| t.name == callable)
+            .is_some_and(wraps_result);
+        Ok(convert_result(
+            &format!("{}.{callable}", self.spec.name),
+            result,
+            wrapped,
+        )?)
+    }
+
+    async fn close(&self) {
+        if let Some(connection) = self.connection.lock().await.take() {
+            connection.shut_down().await;
+        }
+    }
+}
+
+/// A server tool as a callable: parameters from its JSON input schema.
+fn callable_info(tool: &Tool) -> CallableInfo {
+    let schema = tool.input_schema.as_ref();
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let parameters = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, prop)| ParamInfo {
+                    name: name.clone(),
+                    ty: schema_type(prop),
+                    required: required.contains(&name.as_str()),
+                    default: prop.get("default").cloned(),
+                    description: prop
+                        .get("description")
+                        .or_else(|| prop.get("title"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    CallableInfo {
+        name: tool.name.to_string(),
+        description: tool.description.as_deref().unwrap_or_default().to_owned(),
+        parameters,
+    }
+}
+
+fn schema_type(prop: &Value) -> String {
+    match prop.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| *t != "null")
+            .collect::<Vec<_>>()
+            .join(" | "),
+        _ => match prop.get("anyOf").and_then(Value::as_array) {
+            Some(options) => options
+                .iter()
+                .map(schema_type)
+                .filter(|t| t != "null" && !t.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            None => "any".into(),
+        },
+    }
+}
+
+/// Whether the tool's output schema is the `{"result": ...}` envelope the
+/// Python SDK puts around a plain return value (`-> str`, `-> list[int]`):
+/// agent code gets the value itself, as a local function would return it.
+fn wraps_result(tool: &Tool) -> bool {
+    tool.output_schema
+        .as_ref()
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.len() == 1 && p.contains_key("result"))
+}
+
+/// Structured content as data; text content as `str`; a tool error as [`ToolError`].
+fn convert_result(tool: &str, result: CallToolResult, wrapped: bool) -> Result<Value, ToolError> {
+    let blocks: Vec<Value> = result
+        .content
+        .iter()
+        .filter_map(|b| serde_json::to_value(b).ok())
+        .collect();
+    let texts: Vec<&str> = blocks
+        .iter()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect();
+    if result.is_error == Some(true) {
+        let message = if texts.is_empty() {
+            "the tool reported an error without a message".to_owned()
+        } else {
+            texts.join("\n")
+        };
+        return Err(ToolError::Failed {
+            tool: tool.to_owned(),
+            message: super::truncate_text(message, MAX_TOOL_OUTPUT),
+        });
+    }
+    if let Some(mut structured) = result.structured_content {
+        if wrapped && let Some(inner) = structured.as_object_mut().and_then(|o| o.remove("result"))
+        {
+            structured = inner;
+        }
+        return Ok(cap_value(structured, MAX_TOOL_OUTPUT));
+    }
+    let value = if texts.len() == blocks.len() {
+        Value::String(texts.join("\n"))
+    } else {
+        Value::Array(blocks)
+    };
+    Ok(cap_value(value, MAX_TOOL_OUTPUT))
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn parameters_come_from_the_input_schema() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "timezone": {"type": "string", "description": "IANA name"},
+                "limit": {"type": ["integer", "null"], "default": 3},
+                "mode": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Mode"}
+            },
+            "required": ["timezone"]
+        });
+        let tool = Tool::new(
+            "get_current_time",
+            "Current time",
+            Arc::new(schema.as_object().cloned().unwrap_or_default()),
+        );
+        let info = callable_info(&tool);
+        assert_eq!(info.name, "get_current_time");
+        assert_eq!(
+            info.parameters
+                .iter()
+                .map(|p| (
+                    p.name.as_str(),
+                    p.ty.as_str(),
+                    p.required,
+                    p.description.as_str()
+                ))
+                .collect::<Vec<_>>(),
+            [
+                ("timezone", "string", true, "IANA name"),
+                ("limit", "integer", false, ""),
+                ("mode", "string", false, "Mode"),
+            ]
+        );
+        assert_eq!(info.parameters[1].default, Some(json!(3)));
+    }
+
+    #[test]
+    fn transport_is_inferred_and_checked() {
+        let spec = |yaml: &str| -> McpSpec {
+            yaml_serde::from_str(yaml).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let stdio = McpTool::new(spec("name: t\ntype: mcp\ncommand: srv\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stdio.transport, McpTransport::Stdio);
+        let http = McpTool::new(spec("name: t\ntype: mcp\nurl: http://x/mcp\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(http.transport, McpTransport::StreamableHttp);
+        let err = McpTool::new(spec("name: t\ntype: mcp\ntransport: sse\n")).unwrap_err();
+        assert_eq!(
+            err,
+            "`transport: sse` and `transport: streamable-http` need `url`"
+        );
+    }
+}

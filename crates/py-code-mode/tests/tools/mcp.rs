@@ -1,0 +1,221 @@
+use std::time::{Duration, Instant};
+
+use pretty_assertions::assert_eq;
+use py_code_mode::{Error, ToolError, ToolRegistry};
+use py_code_mode_test_support::servers::{ServerProcess, repo_root, venv_bin, venv_python};
+use serde_json::{Value, json};
+
+use crate::common::{args, q, registry, tool};
+
+fn stdio_yaml(name: &str) -> String {
+    format!(
+        "name: {name}\ntype: mcp\ntransport: stdio\ncommand: {}\nargs: [{}, stdio]\ndescription: test server\n",
+        q(&venv_python()),
+        q(&repo_root().join("tests/servers/mcp_test_server.py"))
+    )
+}
+
+fn http_yaml(name: &str, transport: &str, server: &ServerProcess) -> String {
+    let path = if transport == "sse" { "sse" } else { "mcp" };
+    format!(
+        "name: {name}\ntype: mcp\ntransport: {transport}\nurl: http://127.0.0.1:{}/{path}\nheaders:\n  X-Test: \"${{HOME}}\"\ndescription: test server\n",
+        server.port
+    )
+}
+
+/// What every transport must do the same way.
+async fn check_server(registry: &ToolRegistry, name: &str) {
+    let listed = registry.list().await.unwrap_or_else(|e| panic!("{e}"));
+    let info = listed
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("{name} not listed"));
+    let add = info
+        .callables
+        .iter()
+        .find(|c| c.name == "add")
+        .unwrap_or_else(|| panic!("no add"));
+    assert_eq!(add.description, "Add two integers and report the operands.");
+    assert_eq!(
+        add.parameters
+            .iter()
+            .map(|p| (p.name.as_str(), p.ty.as_str(), p.required))
+            .collect::<Vec<_>>(),
+        [("a", "integer", true), ("b", "integer", false)]
+    );
+    let call = |n: String, a: Value| async move { registry.call(&n, args(&a)).await };
+    // Text content comes back as a string, structured content as data.
+    assert_eq!(
+        call(format!("{name}.echo"), json!({"text": "héllo"}))
+            .await
+            .ok(),
+        Some(json!("héllo"))
+    );
+    assert_eq!(
+        call(format!("{name}.add"), json!({"a": 2, "b": 40}))
+            .await
+            .ok(),
+        Some(json!({"total": 42, "operands": [2, 40]}))
+    );
+    // The server's own error message reaches the caller.
+    let err = call(format!("{name}.fail"), json!({"message": "disk on fire"}))
+        .await
+        .err();
+    let err = err.map(|e| (e.python_type(), e.to_string()));
+    assert!(
+        matches!(&err, Some(("ToolError", m)) if m.contains("disk on fire")),
+        "{err:?}"
+    );
+    let err = call(format!("{name}.nope"), json!({}))
+        .await
+        .err()
+        .map(|e| e.python_type());
+    assert_eq!(err, Some("ToolNotFoundError"));
+}
+
+#[tokio::test]
+async fn python_sdk_server_over_stdio() {
+    let registry = registry(&[&stdio_yaml("test")]);
+    check_server(&registry, "test").await;
+    // Flat: `tools.echo(...)` finds the one server that has `echo`.
+    assert_eq!(
+        registry
+            .call("echo", args(&json!({"text": "flat"})))
+            .await
+            .ok(),
+        Some(json!("flat"))
+    );
+    registry.close().await;
+}
+
+#[tokio::test]
+async fn python_sdk_server_over_sse() {
+    let server = ServerProcess::mcp_test_server("sse");
+    let registry = registry(&[&http_yaml("test", "sse", &server)]);
+    check_server(&registry, "test").await;
+    registry.close().await;
+}
+
+#[tokio::test]
+async fn python_sdk_server_over_streamable_http() {
+    let server = ServerProcess::mcp_test_server("streamable-http");
+    let registry = registry(&[&http_yaml("test", "streamable-http", &server)]);
+    check_server(&registry, "test").await;
+    registry.close().await;
+}
+
+#[tokio::test]
+async fn mcp_server_time_from_pypi() {
+    let yaml = format!(
+        "name: time\ntype: mcp\ntransport: stdio\ncommand: {}\ndescription: Current time in any timezone\n",
+        q(&venv_bin("mcp-server-time"))
+    );
+    let registry = registry(&[&yaml]);
+    let info = registry.list().await.unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = info[0].callables.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["get_current_time", "convert_time"]);
+    let now = registry
+        .call(
+            "time.get_current_time",
+            args(&json!({"timezone": "Europe/Paris"})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = now.to_string();
+    assert!(text.contains("Europe/Paris"), "{text}");
+    // The seed's flat form.
+    let flat = registry
+        .call("get_current_time", args(&json!({"timezone": "UTC"})))
+        .await;
+    assert!(flat.is_ok_and(|v| v.to_string().contains("UTC")));
+    registry.close().await;
+}
+
+#[tokio::test]
+async fn stdio_server_that_dies_is_restarted_on_the_next_call() {
+    let test = tool(&stdio_yaml("test"));
+    let pid = |v: Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<i32>().ok())
+            .unwrap_or_default()
+    };
+    let first = pid(test
+        .call(Some("server_pid"), args(&json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(first > 0);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    // The connection notices the exit (stdout closes); bound the wait.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        match test.call(Some("server_pid"), args(&json!({}))).await {
+            Ok(v) => break pid(v),
+            Err(e) => {
+                assert!(e.to_string().contains("next call reconnects"), "{e}");
+                assert!(Instant::now() < deadline, "no reconnect: {e}");
+            }
+        }
+    };
+    assert!(second > 0 && second != first, "{first} -> {second}");
+    // close() stops the server process.
+    test.close().await;
+    let gone = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{second}")).exists() {
+        assert!(Instant::now() < gone, "server {second} outlived close()");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn http_server_that_dies_fails_clearly_then_reconnects() {
+    let mut server = ServerProcess::mcp_test_server("streamable-http");
+    let port = server.port;
+    let test = tool(&http_yaml("test", "streamable-http", &server));
+    let first = test
+        .call(Some("server_pid"), args(&json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    server.kill();
+    let err = test
+        .call(Some("server_pid"), args(&json!({})))
+        .await
+        .err()
+        .map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.starts_with("tool `test` failed: "), "{err}");
+    // A server back on the same address is picked up by the following call.
+    let mut command = std::process::Command::new(venv_python());
+    command
+        .arg(repo_root().join("tests/servers/mcp_test_server.py"))
+        .args(["streamable-http", &port.to_string()]);
+    let _server = ServerProcess::start(command, port);
+    let mut second = None;
+    for _ in 0..3 {
+        if let Ok(v) = test.call(Some("server_pid"), args(&json!({}))).await {
+            second = Some(v);
+            break;
+        }
+    }
+    assert!(second.is_some_and(|s| s != first));
+    test.close().await;
+}
+
+#[tokio::test]
+async fn per_tool_timeout_stops_waiting() {
+    let yaml = stdio_yaml("test") + "timeout: 0.5\n";
+    let test = tool(&yaml);
+    let started = Instant::now();
+    let err = test
+        .call(Some("sleep_ms"), args(&json!({"ms": 5000})))
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(Error::Tool(ToolError::Timeout { .. }))),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    test.close().await;
+}

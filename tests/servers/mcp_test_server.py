@@ -1,0 +1,63 @@
+"""An MCP server for the tool tests, written with the official Python SDK (mcp 2.x).
+
+    python mcp_test_server.py stdio
+    python mcp_test_server.py sse PORT              # GET /sse, POST /messages/
+    python mcp_test_server.py streamable-http PORT  # /mcp
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel
+
+server = MCPServer("py-code-mode-test-server")
+
+
+class Sum(BaseModel):
+    total: int
+    operands: list[int]
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@server.tool()
+def add(a: int, b: int = 1) -> Sum:
+    """Add two integers and report the operands."""
+    return Sum(total=a + b, operands=[a, b])
+
+
+@server.tool()
+def fail(message: str) -> str:
+    """Always fail with the given message."""
+    # The SDK hides the message of other exceptions from clients.
+    raise ToolError(message)
+
+
+@server.tool()
+def sleep_ms(ms: int) -> str:
+    """Sleep for `ms` milliseconds, then say so."""
+    time.sleep(ms / 1000)
+    return f"slept {ms}"
+
+
+@server.tool()
+def server_pid() -> str:
+    """The server's process id, to tell one server process from another."""
+    return str(os.getpid())
+
+
+if __name__ == "__main__":
+    transport = sys.argv[1] if len(sys.argv) > 1 else "stdio"
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run(transport, host="127.0.0.1", port=int(sys.argv[2]))  # type: ignore[call-overload]
