@@ -82,6 +82,10 @@ pub struct SubprocessExecutor {
     closed: AtomicBool,
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one event per message, moved once through a channel; boxing buys nothing"
+)]
 enum Event {
     Message(RuntimeMessage),
     Closed,
