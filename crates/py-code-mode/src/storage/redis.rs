@@ -523,12 +523,15 @@ fn is_connection_error(e: &RedisError) -> bool {
 }
 
 fn unreachable_error(shown: &str, url: &str, e: &RedisError) -> StorageError {
+    let cause = redact_error(e, url);
+    let hint = if cause.contains("certificate") {
+        "the server's TLS certificate is not trusted: add its CA to the system's roots or point `SSL_CERT_FILE` at it"
+    } else {
+        "is `redis-server` running there? The next call reconnects"
+    };
     StorageError::Backend {
         backend: "redis".into(),
-        message: format!(
-            "Redis unreachable at `{shown}`: {}\nhint: is `redis-server` running there? The next call reconnects",
-            redact_error(e, url)
-        ),
+        message: format!("Redis unreachable at `{shown}`: {cause}\nhint: {hint}"),
         source: None,
     }
 }
