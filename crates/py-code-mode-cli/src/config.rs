@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand};
-use py_code_mode::{FileStorage, Session, Storage, SubprocessConfig};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use py_code_mode::{FileStorage, RedisStorage, Session, Storage, SubprocessConfig};
 
 use crate::env_vars;
 
@@ -34,7 +34,42 @@ pub enum Command {
     /// List or search skills
     #[command(subcommand)]
     Skills(Listing),
+    /// Move a library between the folder (`--base`) and Redis (`--redis`, `--prefix`)
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the folder's tools, skills and artifacts into Redis
+    Push(StoreArgs),
+    /// Copy Redis's tools, skills and artifacts into the folder
+    Pull(StoreArgs),
+    /// List what differs between the folder and Redis (exit code 1 if anything does)
+    Diff(StoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Only say what would be copied
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the library is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Folders under `--base`
+    File,
+    /// Redis at `--redis` (alias `--url`), under `--prefix`
+    Redis,
+}
+
+/// The key prefix when none is given.
+pub const DEFAULT_PREFIX: &str = "py-code-mode";
 
 #[derive(Debug, Subcommand)]
 pub enum Listing {
@@ -75,6 +110,15 @@ pub struct LibraryArgs {
     /// Artifacts folder (default: `<base>/artifacts`)
     #[arg(long, global = true, value_name = "DIR")]
     pub artifacts: Option<PathBuf>,
+    /// Storage backend (default: `redis` when `--redis` is given, else `file`)
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_BACKEND, value_enum)]
+    pub backend: Option<Backend>,
+    /// Redis URL: `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS)
+    #[arg(long, alias = "url", global = true, env = env_vars::PY_CODE_MODE_REDIS_URL, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Key prefix in Redis: one prefix is one isolated library
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PREFIX, default_value = DEFAULT_PREFIX, value_name = "NAME")]
+    pub prefix: String,
     /// Python interpreter for the worker (default: `python3` on PATH)
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PYTHON, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -84,8 +128,42 @@ pub struct LibraryArgs {
 }
 
 impl LibraryArgs {
-    /// Opens the storage the options describe.
-    pub fn storage(&self) -> anyhow::Result<Arc<dyn Storage>> {
+    /// Opens the storage the options describe: Redis or the folder.
+    pub async fn storage(&self) -> anyhow::Result<Arc<dyn Storage>> {
+        match self.effective_backend()? {
+            Backend::Redis => Ok(Arc::new(self.redis_storage().await?)),
+            Backend::File => Ok(Arc::new(self.file_storage()?)),
+        }
+    }
+
+    /// `--backend`, or `redis` when a Redis URL is given.
+    pub fn effective_backend(&self) -> anyhow::Result<Backend> {
+        match (self.backend, &self.redis) {
+            (Some(Backend::Redis) | None, Some(_)) => Ok(Backend::Redis),
+            (Some(Backend::Redis), None) => bail!(
+                "`--backend redis` needs a Redis URL\nhint: `--redis redis://localhost:6379` or set `{}`",
+                env_vars::PY_CODE_MODE_REDIS_URL
+            ),
+            (Some(Backend::File), Some(_)) => bail!(
+                "`--backend file` and `--redis` contradict each other\nhint: drop one of them"
+            ),
+            (Some(Backend::File) | None, None) => Ok(Backend::File),
+        }
+    }
+
+    /// The Redis library of `--redis` and `--prefix`.
+    pub async fn redis_storage(&self) -> anyhow::Result<RedisStorage> {
+        let Some(url) = &self.redis else {
+            bail!(
+                "no Redis URL\nhint: `--redis redis://localhost:6379` or set `{}`",
+                env_vars::PY_CODE_MODE_REDIS_URL
+            );
+        };
+        Ok(RedisStorage::connect(url, &self.prefix).await?)
+    }
+
+    /// The folder library of `--base` (and `--tools`, `--skills`, `--artifacts`).
+    pub fn file_storage(&self) -> anyhow::Result<FileStorage> {
         let base = self.base.clone().unwrap_or_else(|| PathBuf::from("."));
         let storage = FileStorage::with_dirs(
             &base,
@@ -96,7 +174,7 @@ impl LibraryArgs {
                 .unwrap_or_else(|| base.join("artifacts")),
         )
         .with_context(|| format!("cannot open the library at `{}`", base.display()))?;
-        Ok(Arc::new(storage))
+        Ok(storage)
     }
 
     pub fn timeout(&self) -> anyhow::Result<Duration> {
@@ -115,7 +193,7 @@ impl LibraryArgs {
             python: self.python.clone(),
             ..SubprocessConfig::default()
         };
-        Ok(Session::builder(self.storage()?)
+        Ok(Session::builder(self.storage().await?)
             .executor(executor)
             .timeout(self.timeout()?)
             .build()

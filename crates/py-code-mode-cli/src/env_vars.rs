@@ -8,3 +8,9 @@ pub const PY_CODE_MODE_PYTHON: &str = "PY_CODE_MODE_PYTHON";
 pub const PY_CODE_MODE_TIMEOUT: &str = "PY_CODE_MODE_TIMEOUT";
 /// Log filter (`info`, `py_code_mode=debug`); logs always go to stderr.
 pub const PY_CODE_MODE_LOG: &str = "PY_CODE_MODE_LOG";
+/// Storage backend, `file` or `redis`, like `--backend`.
+pub const PY_CODE_MODE_BACKEND: &str = "PY_CODE_MODE_BACKEND";
+/// Redis URL (`redis://…`, `rediss://…`), like `--redis` / `--url`.
+pub const PY_CODE_MODE_REDIS_URL: &str = "PY_CODE_MODE_REDIS_URL";
+/// Key prefix in Redis (the tenant), like `--prefix`.
+pub const PY_CODE_MODE_PREFIX: &str = "PY_CODE_MODE_PREFIX";

@@ -7,6 +7,7 @@
 mod config;
 mod env_vars;
 mod server;
+mod store;
 
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use clap::Parser as _;
 use py_code_mode::Session;
 use rmcp::ServiceExt as _;
 
-pub use config::{Cli, Command, LibraryArgs, Listing, RunArgs};
+pub use config::{Backend, Cli, Command, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand};
 pub use server::CodeModeServer;
 
 /// The whole program: runs the command line of this process and reports a
@@ -57,6 +58,9 @@ fn init_logging() {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Store(store)) = &cli.command {
+        return store::run(&cli.library, store).await;
+    }
     let session = Arc::new(cli.library.session().await?);
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(Arc::clone(&session)).await,
@@ -69,6 +73,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Skills(Listing::Search { query, limit }) => {
             print_json(&session.search_skills(&query, limit).await?)
         }
+        Command::Store(store) => store::run(&cli.library, &store).await,
     };
     session.close().await;
     outcome

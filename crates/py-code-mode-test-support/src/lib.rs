@@ -6,9 +6,13 @@
     reason = "a test harness fails the test by panicking, with a message"
 )]
 
+mod redis_server;
 pub mod servers;
 
 use std::path::{Path, PathBuf};
+
+pub use redis_server::RedisServer;
+pub use servers::free_port;
 
 /// The interpreter agent code runs on in tests: `PY_CODE_MODE_PYTHON` (set by
 /// `scripts/test` to the test venv) or `python3` on PATH.

@@ -34,6 +34,7 @@ impl Error {
             Self::Skill(_) => "SkillError",
             Self::Artifact(ArtifactError::NotFound { .. }) => "ArtifactNotFoundError",
             Self::Artifact(ArtifactError::Invalid { .. }) => "TypeError",
+            Self::Storage(StorageError::Name(_)) => "InvalidNameError",
             Self::Storage(_) => "StorageError",
             Self::Executor(_) => "CodeModeError",
         }
@@ -98,6 +99,9 @@ pub enum ArtifactError {
 /// Failures of a storage backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// A name refused by the backend itself (callers that skip validation).
+    #[error(transparent)]
+    Name(#[from] NameError),
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
         action: &'static str,

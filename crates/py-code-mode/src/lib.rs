@@ -10,7 +10,8 @@
 //!   [`HttpTool`]).
 //! - `skills`: skill validation and static metadata ([`SkillLibrary`]).
 //! - `artifacts`: typed named data ([`ArtifactStore`]).
-//! - `storage`: where a library lives ([`Storage`], [`FileStorage`]).
+//! - `storage`: where a library lives ([`Storage`], [`FileStorage`], `RedisStorage`),
+//!   and [`sync_stores`] / [`diff_stores`] to move a library between two.
 //! - `search`: ranking of tools and skills ([`Searcher`], [`LexicalSearcher`]).
 
 mod artifacts;
@@ -39,7 +40,10 @@ pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_nam
 pub use search::{LexicalSearcher, SearchDoc, SearchHit, Searcher, tokenize, top_hits};
 pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
 pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill};
+pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};
 pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
+#[cfg(feature = "redis")]
+pub use storage::{RedisStorage, redact_url};
 pub use tools::{
     CallableInfo, CliSpec, CliTool, Endpoint, HttpSpec, HttpTool, MAX_TOOL_OUTPUT, McpSpec,
     McpTool, McpTransport, OutputCap, ToolAdapter, ToolInfo, ToolRegistry, parse_definition,

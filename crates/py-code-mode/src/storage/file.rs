@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{SkillRecord, Storage, ToolSource};
+use super::{SkillRecord, Storage, ToolSource, validate_cache_key, validate_tool_file_name};
 use crate::artifacts::{ArtifactKind, ArtifactMeta};
 use crate::error::StorageError;
 
@@ -191,6 +191,11 @@ impl Storage for FileStorage {
             .collect()
     }
 
+    async fn put_tool(&self, file_name: &str, text: &str) -> Result<(), StorageError> {
+        validate_tool_file_name(file_name)?;
+        write_atomic(&self.tools.join(file_name), text.as_bytes())
+    }
+
     async fn list_skills(&self) -> Result<Vec<SkillRecord>, StorageError> {
         let files = list_files(&self.skills, |p| {
             p.extension().and_then(|e| e.to_str()) == Some("py")
@@ -291,20 +296,7 @@ impl Storage for FileStorage {
 }
 
 fn cache_file_name(key: &str) -> Result<&str, StorageError> {
-    if !key.is_empty()
-        && !key.starts_with('.')
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        Ok(key)
-    } else {
-        Err(StorageError::Backend {
-            backend: "file".into(),
-            message: format!("invalid cache key `{key}`"),
-            source: None,
-        })
-    }
+    validate_cache_key(key).map(|()| key)
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {

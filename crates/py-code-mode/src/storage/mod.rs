@@ -4,6 +4,9 @@
 //! it, once, for every backend.
 
 mod file;
+#[cfg(feature = "redis")]
+mod redis;
+pub mod sync;
 
 use std::fmt::Debug;
 
@@ -11,6 +14,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use file::FileStorage;
+#[cfg(feature = "redis")]
+pub use redis::{RedisStorage, redact_url};
 
 use crate::artifacts::ArtifactMeta;
 use crate::error::StorageError;
@@ -20,6 +25,17 @@ use crate::error::StorageError;
 pub struct ToolSource {
     pub origin: String,
     pub text: String,
+}
+
+impl ToolSource {
+    /// The definition's file name (`nmap.yaml`): the last part of its origin,
+    /// which is a path for [`FileStorage`] and `redis:<prefix>:tools/<file>` for Redis.
+    pub fn file_name(&self) -> &str {
+        self.origin
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(&self.origin)
+    }
 }
 
 /// A stored skill: its source and what the user said about it.
@@ -45,6 +61,19 @@ pub trait Storage: Send + Sync + Debug {
     /// Every tool definition, in a stable order.
     async fn tool_sources(&self) -> Result<Vec<ToolSource>, StorageError>;
 
+    /// Saves a tool definition as `file_name` (`nmap.yaml`), replacing one of
+    /// that name; used by `py-code-mode store` to move a library.
+    async fn put_tool(&self, file_name: &str, text: &str) -> Result<(), StorageError> {
+        let _ = text;
+        Err(StorageError::Backend {
+            backend: self.location(),
+            message: format!(
+                "cannot save tool `{file_name}`: this storage keeps no tool definitions"
+            ),
+            source: None,
+        })
+    }
+
     async fn list_skills(&self) -> Result<Vec<SkillRecord>, StorageError>;
     async fn get_skill(&self, name: &str) -> Result<Option<SkillRecord>, StorageError>;
     async fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError>;
@@ -64,4 +93,48 @@ pub trait Storage: Send + Sync + Debug {
     /// A derived blob (such as an embedding) under `key` (`[A-Za-z0-9._-]+`).
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
     async fn cache_put(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
+}
+
+/// A cache key is `[A-Za-z0-9._-]+` and does not start with `.`: it becomes a
+/// file name or the end of a Redis key.
+pub(crate) fn validate_cache_key(key: &str) -> Result<(), StorageError> {
+    if !key.is_empty()
+        && !key.starts_with('.')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        Ok(())
+    } else {
+        Err(StorageError::Backend {
+            backend: "storage".into(),
+            message: format!("invalid cache key `{key}`"),
+            source: None,
+        })
+    }
+}
+
+/// A tool definition's file name: `[A-Za-z0-9._-]+` ending in `.yaml` or `.yml`,
+/// not starting with `.`.
+pub(crate) fn validate_tool_file_name(name: &str) -> Result<(), StorageError> {
+    let stem = name
+        .strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"));
+    let ok = stem.is_some_and(|s| !s.is_empty())
+        && !name.starts_with('.')
+        && name.len() <= 200
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::Backend {
+            backend: "storage".into(),
+            message: format!(
+                "tool file name `{name}` is not allowed: it must be letters, digits, `.`, `_` or `-` ending in `.yaml` or `.yml`"
+            ),
+            source: None,
+        })
+    }
 }

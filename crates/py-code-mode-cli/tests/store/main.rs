@@ -1,0 +1,288 @@
+//! The real `py-code-mode` binary against a real `redis-server`: `store
+//! push|pull|diff`, the Redis flags, concurrent writers, an unreachable server.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use pretty_assertions::assert_eq;
+use py_code_mode::{ArtifactKind, ArtifactMeta, FileStorage, SkillRecord, Storage};
+use py_code_mode_test_support::{RedisServer, free_port};
+use serde_json::json;
+
+type TestResult = anyhow::Result<()>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_py-code-mode");
+
+fn cli(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null());
+    for var in [
+        "PY_CODE_MODE_BASE",
+        "PY_CODE_MODE_BACKEND",
+        "PY_CODE_MODE_REDIS_URL",
+        "PY_CODE_MODE_PREFIX",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn run(args: &[&str]) -> anyhow::Result<Output> {
+    Ok(cli(args).output()?)
+}
+
+/// stdout with the temp folder's path replaced, and the exit code.
+fn report(output: &Output, base: &Path, url: &str) -> (Option<i32>, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout)
+        .replace(&base.display().to_string(), "[BASE]")
+        .replace(url, "[URL]");
+    (output.status.code(), stdout)
+}
+
+async fn seed_folder(base: &Path) -> anyhow::Result<FileStorage> {
+    let folder = FileStorage::open(base)?;
+    folder
+        .put_tool(
+            "echo.yaml",
+            "name: echo\ntype: cli\ncommand: echo\nargs: \"{text}\"\ndescription: Print text\n",
+        )
+        .await?;
+    let now = jiff::Timestamp::now();
+    folder
+        .put_skill(&SkillRecord {
+            name: "greet".into(),
+            source: "def run(who: str) -> str:\n    return 'hi ' + who\n".into(),
+            description: "Say hello".into(),
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    let data = [0u8, 1, 255];
+    folder
+        .put_artifact(
+            &ArtifactMeta {
+                name: "scans/raw.bin".into(),
+                kind: ArtifactKind::Bytes,
+                description: "raw scan".into(),
+                metadata: json!({"host": "10.0.0.1"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                size: data.len() as u64,
+                created_at: now,
+                updated_at: now,
+            },
+            &data,
+        )
+        .await?;
+    Ok(folder)
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story: a library moved there and back"
+)]
+async fn store_push_pull_and_diff_move_a_library() -> TestResult {
+    let server = RedisServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir()?;
+    let base = dir.path().join("lib");
+    let folder = seed_folder(&base).await?;
+    let lib = base.to_str().unwrap_or_default();
+    let redis = ["--redis", url.as_str(), "--prefix", "team"];
+    let with = |args: &[&str]| -> Vec<String> {
+        ["--base", lib]
+            .iter()
+            .chain(&redis)
+            .chain(args)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let go = |args: &[&str]| -> anyhow::Result<(Option<i32>, String)> {
+        let args = with(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = run(&args)?;
+        Ok(report(&output, &base, &url))
+    };
+    let everything = "\
+< tool `echo.yaml` (only in the folder)
+< skill `greet` (only in the folder)
+< artifact `scans/raw.bin` (only in the folder)
+3 only in the folder, 0 only in Redis, 0 differ, 0 same: folder `[BASE]` vs Redis `[URL] (prefix `team`)`
+";
+    assert_eq!(go(&["store", "diff"])?, (Some(1), everything.to_owned()));
+
+    let dry = go(&["store", "push", "--dry-run"])?;
+    assert_eq!(
+        dry,
+        (
+            Some(0),
+            "+ tool `echo.yaml`\n+ skill `greet`\n+ artifact `scans/raw.bin`\nwould push 3 new, 0 changed, 0 unchanged: folder `[BASE]` -> Redis `[URL] (prefix `team`)`\n".to_owned()
+        )
+    );
+    assert_eq!(
+        go(&["store", "diff"])?,
+        (Some(1), everything.to_owned()),
+        "a dry run wrote"
+    );
+
+    let pushed = go(&["store", "push"])?;
+    assert_eq!(pushed.0, Some(0), "{}", pushed.1);
+    assert!(
+        pushed.1.ends_with(
+            "push 3 new, 0 changed, 0 unchanged: folder `[BASE]` -> Redis `[URL] (prefix `team`)`\n"
+        ),
+        "{}",
+        pushed.1
+    );
+    let again = go(&["store", "push"])?;
+    assert_eq!(
+        again,
+        (Some(0), "push 0 new, 0 changed, 3 unchanged: folder `[BASE]` -> Redis `[URL] (prefix `team`)`\n".to_owned())
+    );
+    assert_eq!(go(&["store", "diff"])?.0, Some(0));
+
+    // The seed's flags reach the same library; agent code there sees the pushed items.
+    let output = run(&[
+        "--backend",
+        "redis",
+        "--url",
+        &url,
+        "--prefix",
+        "team",
+        "run",
+        "-c",
+        "[t['name'] for t in tools.list()], skills.get('greet').description, artifacts.load('scans/raw.bin'), artifacts.list()[0]['metadata']",
+    ])?;
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "(['echo'], 'Say hello', b'\\x00\\x01\\xff', {'host': '10.0.0.1'})",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // A change made in Redis shows in the diff and comes back with a pull.
+    let output = run(&[
+        "--redis",
+        &url,
+        "--prefix",
+        "team",
+        "run",
+        "-c",
+        "skills.create(name='greet', source='def run(who):\\n    return \"yo \" + who\\n', description='Say yo'); skills.create(name='shout', source='def run(t):\\n    return t.upper()\\n')",
+    ])?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        go(&["store", "diff"])?,
+        (
+            Some(1),
+            "> skill `shout` (only in Redis)\n~ skill `greet` (differs)\n0 only in the folder, 1 only in Redis, 1 differ, 2 same: folder `[BASE]` vs Redis `[URL] (prefix `team`)`\n".to_owned()
+        )
+    );
+    let pulled = go(&["store", "pull"])?;
+    assert_eq!(
+        pulled,
+        (
+            Some(0),
+            "+ skill `shout`\n~ skill `greet`\npull 1 new, 1 changed, 2 unchanged: Redis `[URL] (prefix `team`)` -> folder `[BASE]`\n".to_owned()
+        )
+    );
+    let greet = folder.get_skill("greet").await?.map(|s| s.description);
+    assert_eq!(greet.as_deref(), Some("Say yo"));
+
+    // Pulling into an empty folder rebuilds the whole library.
+    let other = dir.path().join("copy");
+    let other_lib = other.to_str().unwrap_or_default();
+    let output = run(&[
+        "--base", other_lib, "--redis", &url, "--prefix", "team", "store", "pull",
+    ])?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let copy = FileStorage::open(&other)?;
+    assert_eq!(
+        std::fs::read_to_string(other.join("tools/echo.yaml"))?,
+        std::fs::read_to_string(base.join("tools/echo.yaml"))?
+    );
+    let (meta, data) = copy
+        .get_artifact("scans/raw.bin")
+        .await?
+        .unwrap_or_else(|| panic!("artifact missing"));
+    assert_eq!(
+        (meta.kind, meta.description.as_str(), data),
+        (ArtifactKind::Bytes, "raw scan", vec![0, 1, 255])
+    );
+    assert_eq!(meta.metadata.get("host"), Some(&json!("10.0.0.1")));
+    let names: Vec<String> = copy
+        .list_skills()
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, vec!["greet", "shout"]);
+    Ok(())
+}
+
+#[test]
+fn concurrent_processes_lose_no_skill() -> TestResult {
+    const N: usize = 6;
+    let server = RedisServer::start();
+    let url = server.url();
+    let children = (0..N)
+        .map(|i| {
+            cli(&[
+                "--redis", &url, "--prefix", "crowd", "run", "-c",
+                &format!("skills.create(name='skill_{i}', source='def run():\\n    return {i}\\n', description='number {i}')"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for child in children {
+        let output = child.wait_with_output()?;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let output = run(&["--redis", &url, "--prefix", "crowd", "skills", "list"])?;
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)?;
+    let names: Vec<&str> = listed.iter().filter_map(|s| s["name"].as_str()).collect();
+    let expected: Vec<String> = (0..N).map(|i| format!("skill_{i}")).collect();
+    assert_eq!(names, expected);
+    Ok(())
+}
+
+#[test]
+fn an_unreachable_redis_is_named_without_its_password() -> TestResult {
+    let port = free_port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}");
+    let output = run(&["--redis", &url, "skills", "list"])?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains(&format!(
+            "Redis unreachable at `redis://:***@127.0.0.1:{port}`"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let output = run(&["--backend", "redis", "skills", "list"])?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`--backend redis` needs a Redis URL"),
+        "{stderr}"
+    );
+    Ok(())
+}

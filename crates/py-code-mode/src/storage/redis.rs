@@ -1,0 +1,599 @@
+//! `RedisStorage`: a library in Redis, shared by every agent host that uses the
+//! same server and prefix. One prefix is one tenant.
+//!
+//! ```text
+//! <prefix>:skills              SET   names of the skills
+//! <prefix>:skill:<name>        HASH  source, description, created_at, updated_at
+//! <prefix>:artifacts           SET   names of the artifacts
+//! <prefix>:artifact:<name>     HASH  data (raw bytes), meta (JSON: type, description,
+//!                                    metadata, size, created_at, updated_at)
+//! <prefix>:tools               HASH  file name (`nmap.yaml`) -> YAML text
+//! <prefix>:cache:<key>         STRING derived blob (embeddings)
+//! ```
+//!
+//! Every write is one `MULTI`/`EXEC` transaction that replaces the item's hash
+//! whole and updates its index set, so a reader (or a crash) sees the old item or
+//! the new one and writers in many processes never lose each other's items.
+//! Nothing is cached here: every list re-reads the index set and fetches the
+//! items in one pipeline, so a skill another host created is visible to the next
+//! call. Prefixes may not contain `:` and names are validated before they become
+//! keys, so no prefix can reach another's keys.
+//!
+//! The connection is a multiplexed [`redis::aio::ConnectionManager`]: when Redis
+//! goes away calls fail with an error naming the URL (its password masked) and
+//! the next call reconnects. Writes are idempotent (whole-item replacement), so a
+//! call whose connection dropped is retried once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, RedisError};
+
+use super::{SkillRecord, Storage, ToolSource, validate_cache_key, validate_tool_file_name};
+use crate::artifacts::ArtifactMeta;
+use crate::error::StorageError;
+use crate::names::{validate_artifact_name, validate_skill_name};
+
+/// How long to wait for a TCP (and TLS) connection: long enough for a remote
+/// server, short enough that a call made while Redis is down fails promptly.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one command may take; a list of 1,000 skills takes milliseconds.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reconnection attempts per call while Redis is down, after the first; each
+/// failed call triggers a new round, so Redis coming back is always noticed.
+const RECONNECT_RETRIES: usize = 2;
+/// First delay between reconnection attempts (it doubles each time).
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+/// Longest length of a prefix; it starts every key.
+const MAX_PREFIX: usize = 100;
+
+/// A library kept in Redis under one key prefix; see the module docs for the keys.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), py_code_mode::StorageError> {
+/// use py_code_mode::RedisStorage;
+/// let storage = RedisStorage::connect("redis://localhost:6379", "my-agent").await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStorage {
+    conn: ConnectionManager,
+    /// The URL with its password masked: safe for messages and logs.
+    url: String,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStorage")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStorage {
+    /// Connects to `url` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS) and keeps the library under `prefix`.
+    ///
+    /// Fails when the URL or prefix is invalid or Redis cannot be reached now;
+    /// once connected, a lost connection is re-established by later calls.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StorageError> {
+        validate_prefix(prefix)?;
+        let shown = redact_url(url);
+        if url.starts_with("rediss://") {
+            // rustls needs a process-wide crypto provider; another part of the
+            // program may have installed one already, which is just as good.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = redis::Client::open(url).map_err(|e| StorageError::Backend {
+            backend: "redis".into(),
+            message: format!(
+                "invalid Redis URL `{shown}`: {}\nhint: use `redis://[user:password@]host[:port][/db]` or `rediss://` for TLS",
+                redact_error(&e, url)
+            ),
+            source: None,
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_MIN_DELAY);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| unreachable_error(&shown, url, &e))?;
+        Ok(Self {
+            conn,
+            url: shown,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The key prefix (the tenant).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The server URL with any password masked.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    }
+
+    fn skills_index(&self) -> String {
+        self.key(&["skills"])
+    }
+
+    fn skill_key(&self, name: &str) -> String {
+        self.key(&["skill", name])
+    }
+
+    fn artifacts_index(&self) -> String {
+        self.key(&["artifacts"])
+    }
+
+    fn artifact_key(&self, name: &str) -> String {
+        self.key(&["artifact", name])
+    }
+
+    fn tools_key(&self) -> String {
+        self.key(&["tools"])
+    }
+
+    /// Runs one command, retrying once when the connection dropped under it.
+    async fn cmd<T: FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.conn.clone();
+        match cmd.query_async(&mut conn).await {
+            Err(e) if is_connection_error(&e) => cmd
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.error(what, &e)),
+            result => result.map_err(|e| self.error(what, &e)),
+        }
+    }
+
+    /// Runs a pipeline (a transaction when built with `.atomic()`), retrying
+    /// once when the connection dropped under it; every pipeline here is
+    /// idempotent.
+    async fn pipe<T: FromRedisValue>(
+        &self,
+        what: &str,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.conn.clone();
+        match pipe.query_async(&mut conn).await {
+            Err(e) if is_connection_error(&e) => pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.error(what, &e)),
+            result => result.map_err(|e| self.error(what, &e)),
+        }
+    }
+
+    fn error(&self, what: &str, e: &RedisError) -> StorageError {
+        if is_connection_error(e) || e.is_timeout() {
+            let mut error = unreachable_error(&self.url, "", e);
+            if let StorageError::Backend { message, .. } = &mut error {
+                *message = format!("cannot {what}: {message}");
+            }
+            return error;
+        }
+        StorageError::Backend {
+            backend: "redis".into(),
+            message: format!(
+                "cannot {what} at `{}` (prefix `{}`): {e}",
+                self.url, self.prefix
+            ),
+            source: None,
+        }
+    }
+
+    fn corrupt(&self, key: &str, message: impl Into<String>) -> StorageError {
+        StorageError::Backend {
+            backend: "redis".into(),
+            message: format!(
+                "key `{key}` at `{}` is corrupt: {}",
+                self.url,
+                message.into()
+            ),
+            source: None,
+        }
+    }
+
+    fn skill_from_hash(
+        &self,
+        name: &str,
+        mut hash: HashMap<String, Vec<u8>>,
+    ) -> Result<Option<SkillRecord>, StorageError> {
+        let key = self.skill_key(name);
+        let Some(source) = hash.remove("source") else {
+            return Ok(None);
+        };
+        let text = |field: &str, bytes: Vec<u8>| {
+            String::from_utf8(bytes)
+                .map_err(|_| self.corrupt(&key, format!("`{field}` is not UTF-8")))
+        };
+        let time = |field: &str, hash: &mut HashMap<String, Vec<u8>>| {
+            let bytes = hash
+                .remove(field)
+                .ok_or_else(|| self.corrupt(&key, format!("`{field}` is missing")))?;
+            text(field, bytes)?
+                .parse::<jiff::Timestamp>()
+                .map_err(|e| self.corrupt(&key, format!("`{field}`: {e}")))
+        };
+        let created_at = time("created_at", &mut hash)?;
+        let updated_at = time("updated_at", &mut hash)?;
+        Ok(Some(SkillRecord {
+            name: name.to_owned(),
+            source: text("source", source)?,
+            description: text(
+                "description",
+                hash.remove("description").unwrap_or_default(),
+            )?,
+            created_at,
+            updated_at,
+        }))
+    }
+
+    fn parse_meta(&self, name: &str, bytes: &[u8]) -> Result<ArtifactMeta, StorageError> {
+        let mut meta: ArtifactMeta = serde_json::from_slice(bytes)
+            .map_err(|e| self.corrupt(&self.artifact_key(name), format!("`meta`: {e}")))?;
+        // The key is the truth: the name in the JSON cannot point elsewhere.
+        name.clone_into(&mut meta.name);
+        Ok(meta)
+    }
+
+    /// Index members that are valid names, sorted; anything else in the set
+    /// (written by hand or by a buggy client) is skipped, never turned into a key.
+    async fn index(
+        &self,
+        index: &str,
+        valid: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut names: Vec<String> = self
+            .cmd(
+                &format!("list `{index}`"),
+                redis::cmd("SMEMBERS").arg(index),
+            )
+            .await?;
+        names.retain(|n| valid(n));
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[async_trait]
+impl Storage for RedisStorage {
+    fn location(&self) -> String {
+        format!("{} (prefix `{}`)", self.url, self.prefix)
+    }
+
+    async fn tool_sources(&self) -> Result<Vec<ToolSource>, StorageError> {
+        let key = self.tools_key();
+        let tools: HashMap<String, Vec<u8>> = self
+            .cmd("read tool definitions", redis::cmd("HGETALL").arg(&key))
+            .await?;
+        let mut sources = Vec::with_capacity(tools.len());
+        for (name, text) in tools {
+            if validate_tool_file_name(&name).is_err() {
+                tracing::warn!("skipping tool field `{name}` of `{key}`: not a tool file name");
+                continue;
+            }
+            let text = String::from_utf8(text)
+                .map_err(|_| self.corrupt(&key, format!("tool `{name}` is not UTF-8")))?;
+            sources.push(ToolSource {
+                origin: format!("redis:{key}/{name}"),
+                text,
+            });
+        }
+        sources.sort_by(|a, b| a.origin.cmp(&b.origin));
+        Ok(sources)
+    }
+
+    async fn put_tool(&self, file_name: &str, text: &str) -> Result<(), StorageError> {
+        validate_tool_file_name(file_name)?;
+        self.cmd(
+            &format!("save tool `{file_name}`"),
+            redis::cmd("HSET")
+                .arg(self.tools_key())
+                .arg(file_name)
+                .arg(text),
+        )
+        .await
+    }
+
+    async fn list_skills(&self) -> Result<Vec<SkillRecord>, StorageError> {
+        let names = self
+            .index(&self.skills_index(), |n| validate_skill_name(n).is_ok())
+            .await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.cmd("HGETALL").arg(self.skill_key(name));
+        }
+        let hashes: Vec<HashMap<String, Vec<u8>>> = self.pipe("list skills", &pipe).await?;
+        let mut skills = Vec::with_capacity(names.len());
+        for (name, hash) in names.iter().zip(hashes) {
+            // Deleted between reading the index and the items: simply gone.
+            if let Some(skill) = self.skill_from_hash(name, hash)? {
+                skills.push(skill);
+            }
+        }
+        Ok(skills)
+    }
+
+    async fn get_skill(&self, name: &str) -> Result<Option<SkillRecord>, StorageError> {
+        validate_skill_name(name)?;
+        let hash: HashMap<String, Vec<u8>> = self
+            .cmd(
+                &format!("read skill `{name}`"),
+                redis::cmd("HGETALL").arg(self.skill_key(name)),
+            )
+            .await?;
+        self.skill_from_hash(name, hash)
+    }
+
+    async fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError> {
+        validate_skill_name(&skill.name)?;
+        let key = self.skill_key(&skill.name);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(&key)
+            .ignore()
+            .cmd("HSET")
+            .arg(&key)
+            .arg("source")
+            .arg(&skill.source)
+            .arg("description")
+            .arg(&skill.description)
+            .arg("created_at")
+            .arg(skill.created_at.to_string())
+            .arg("updated_at")
+            .arg(skill.updated_at.to_string())
+            .ignore()
+            .sadd(self.skills_index(), &skill.name)
+            .ignore();
+        self.pipe(&format!("save skill `{}`", skill.name), &pipe)
+            .await
+    }
+
+    async fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
+        validate_skill_name(name)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(self.skill_key(name))
+            .srem(self.skills_index(), name)
+            .ignore();
+        let (deleted,): (u64,) = self.pipe(&format!("delete skill `{name}`"), &pipe).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn put_artifact(&self, meta: &ArtifactMeta, data: &[u8]) -> Result<(), StorageError> {
+        validate_artifact_name(&meta.name)?;
+        let key = self.artifact_key(&meta.name);
+        let meta_json = serde_json::to_vec(meta).map_err(|e| StorageError::Backend {
+            backend: "redis".into(),
+            message: format!(
+                "cannot encode the metadata of artifact `{}`: {e}",
+                meta.name
+            ),
+            source: None,
+        })?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(&key)
+            .ignore()
+            .cmd("HSET")
+            .arg(&key)
+            .arg("meta")
+            .arg(meta_json)
+            .arg("data")
+            .arg(data)
+            .ignore()
+            .sadd(self.artifacts_index(), &meta.name)
+            .ignore();
+        self.pipe(&format!("save artifact `{}`", meta.name), &pipe)
+            .await
+    }
+
+    async fn get_artifact(
+        &self,
+        name: &str,
+    ) -> Result<Option<(ArtifactMeta, Vec<u8>)>, StorageError> {
+        validate_artifact_name(name)?;
+        let (meta, data): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+            .cmd(
+                &format!("read artifact `{name}`"),
+                redis::cmd("HMGET")
+                    .arg(self.artifact_key(name))
+                    .arg("meta")
+                    .arg("data"),
+            )
+            .await?;
+        match (meta, data) {
+            (Some(meta), Some(data)) => Ok(Some((self.parse_meta(name, &meta)?, data))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn artifact_meta(&self, name: &str) -> Result<Option<ArtifactMeta>, StorageError> {
+        validate_artifact_name(name)?;
+        let meta: Option<Vec<u8>> = self
+            .cmd(
+                &format!("read artifact `{name}`"),
+                redis::cmd("HGET").arg(self.artifact_key(name)).arg("meta"),
+            )
+            .await?;
+        meta.map(|m| self.parse_meta(name, &m)).transpose()
+    }
+
+    async fn list_artifacts(&self) -> Result<Vec<ArtifactMeta>, StorageError> {
+        let names = self
+            .index(&self.artifacts_index(), |n| {
+                validate_artifact_name(n).is_ok()
+            })
+            .await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.cmd("HGET").arg(self.artifact_key(name)).arg("meta");
+        }
+        let metas: Vec<Option<Vec<u8>>> = self.pipe("list artifacts", &pipe).await?;
+        names
+            .iter()
+            .zip(metas)
+            .filter_map(|(name, meta)| meta.map(|m| self.parse_meta(name, &m)))
+            .collect()
+    }
+
+    async fn delete_artifact(&self, name: &str) -> Result<bool, StorageError> {
+        validate_artifact_name(name)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(self.artifact_key(name))
+            .srem(self.artifacts_index(), name)
+            .ignore();
+        let (deleted,): (u64,) = self
+            .pipe(&format!("delete artifact `{name}`"), &pipe)
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        validate_cache_key(key)?;
+        self.cmd(
+            &format!("read cache entry `{key}`"),
+            redis::cmd("GET").arg(self.key(&["cache", key])),
+        )
+        .await
+    }
+
+    async fn cache_put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        validate_cache_key(key)?;
+        self.cmd(
+            &format!("save cache entry `{key}`"),
+            redis::cmd("SET").arg(self.key(&["cache", key])).arg(value),
+        )
+        .await
+    }
+}
+
+/// A prefix is `[A-Za-z0-9._-]+`: no `:`, so no prefix is a key-prefix of another
+/// prefix's keys (`a` and `a:skill` would otherwise share keys).
+fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= MAX_PREFIX
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::Backend {
+            backend: "redis".into(),
+            message: format!(
+                "prefix `{prefix}` is not allowed: it must be 1 to {MAX_PREFIX} letters, digits, `.`, `_` or `-`\nhint: `--prefix my-agent`"
+            ),
+            source: None,
+        })
+    }
+}
+
+fn is_connection_error(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+fn unreachable_error(shown: &str, url: &str, e: &RedisError) -> StorageError {
+    let cause = redact_error(e, url);
+    let hint = if cause.contains("certificate") {
+        "the server's TLS certificate is not trusted: add its CA to the system's roots or point `SSL_CERT_FILE` at it"
+    } else {
+        "is `redis-server` running there? The next call reconnects"
+    };
+    StorageError::Backend {
+        backend: "redis".into(),
+        message: format!("Redis unreachable at `{shown}`: {cause}\nhint: {hint}"),
+        source: None,
+    }
+}
+
+/// The error's text with the URL's password masked, should the driver quote it.
+fn redact_error(e: &RedisError, url: &str) -> String {
+    let text = e.to_string();
+    match password(url) {
+        Some(password) if !password.is_empty() => text.replace(password, "***"),
+        _ => text,
+    }
+}
+
+fn password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    userinfo.split_once(':').map(|(_, p)| p)
+}
+
+/// `redis://user:secret@host:6379/0` -> `redis://user:***@host:6379/0`; a
+/// password alone (`redis://:secret@host`) is masked too.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let userinfo = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(), // `redis://secret@host`: a bare userinfo may be a password
+    };
+    format!("{scheme}://{userinfo}@{host}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        for (url, shown) in [
+            ("redis://localhost:6379", "redis://localhost:6379"),
+            ("redis://:s3cret@host:1/0", "redis://:***@host:1/0"),
+            ("rediss://user:p@ss@host/2", "rediss://user:***@host/2"),
+            ("redis://token@host", "redis://***@host"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        assert_eq!(password("redis://u:p@ss@h/0"), Some("p@ss"));
+    }
+
+    #[test]
+    fn prefixes_cannot_overlap() {
+        for ok in ["my-agent", "team.a_1"] {
+            assert!(validate_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a:skill", "a b", "*", "x{y}"] {
+            assert!(validate_prefix(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! `RedisStorage` against a real `redis-server` started on a free loopback port.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pretty_assertions::assert_eq;
+use py_code_mode::{
+    ArtifactData, ArtifactKind, Error, RedisStorage, Session, SkillRecord, Storage, StorageError,
+    SubprocessConfig,
+};
+use py_code_mode_test_support::{RedisServer, python};
+use serde_json::{Map, Value, json};
+
+type TestResult = anyhow::Result<()>;
+
+const DOUBLE: &str = "\"\"\"Double a number.\"\"\"\n\ndef run(n: int) -> int:\n    return n * 2\n";
+
+async fn session(storage: RedisStorage) -> anyhow::Result<Session> {
+    Ok(Session::builder(Arc::new(storage))
+        .executor(SubprocessConfig {
+            python: python(),
+            ..SubprocessConfig::default()
+        })
+        .build()
+        .await?)
+}
+
+fn meta(pairs: &Value) -> Map<String, Value> {
+    pairs.as_object().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story: every item type in and out"
+)]
+async fn every_item_type_round_trips() -> TestResult {
+    let server = RedisServer::start();
+    let storage = RedisStorage::connect(&server.url(), "agent").await?;
+    storage
+        .put_tool(
+            "echo.yaml",
+            "name: echo\ntype: cli\ncommand: echo\nargs: \"{text}\"\ndescription: Print text\n",
+        )
+        .await?;
+    storage.cache_put("emb-abc123", b"\x00\x01\xff").await?;
+    let session = session(storage.clone()).await?;
+
+    let skill = session
+        .add_skill("double", DOUBLE, "Doubles numbers quickly")
+        .await?;
+    let got = session.get_skill("double").await?;
+    assert_eq!(got, skill);
+    assert_eq!(got.source, DOUBLE);
+    assert_eq!(got.info.description, "Doubles numbers quickly");
+    assert_eq!(got.info.parameters[0].name, "n");
+
+    let items = [
+        (
+            "data/result.json",
+            ArtifactData::Json {
+                value: json!({"hosts": [1, 2], "ok": true}),
+            },
+        ),
+        (
+            "notes.md",
+            ArtifactData::Text {
+                value: "# héllo\n".into(),
+            },
+        ),
+        (
+            "blob.bin",
+            ArtifactData::Bytes {
+                base64: "AAH/gA==".into(),
+            },
+        ),
+    ];
+    for (name, data) in &items {
+        session
+            .save_artifact(
+                name,
+                data,
+                "a description",
+                meta(&json!({"source": "test"})),
+            )
+            .await?;
+    }
+    for (name, data) in &items {
+        assert_eq!(&session.load_artifact(name).await?, data, "{name}");
+    }
+    let listed: Vec<(String, ArtifactKind, String, Map<String, Value>)> = session
+        .list_artifacts()
+        .await?
+        .into_iter()
+        .map(|m| (m.name, m.kind, m.description, m.metadata))
+        .collect();
+    let source = meta(&json!({"source": "test"}));
+    assert_eq!(
+        listed,
+        vec![
+            (
+                "blob.bin".into(),
+                ArtifactKind::Bytes,
+                "a description".into(),
+                source.clone()
+            ),
+            (
+                "data/result.json".into(),
+                ArtifactKind::Json,
+                "a description".into(),
+                source.clone()
+            ),
+            (
+                "notes.md".into(),
+                ArtifactKind::Text,
+                "a description".into(),
+                source
+            ),
+        ]
+    );
+
+    let tools: Vec<String> = session
+        .list_tools()
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(tools, vec!["echo"]);
+    assert_eq!(
+        storage.cache_get("emb-abc123").await?,
+        Some(b"\x00\x01\xff".to_vec())
+    );
+    assert_eq!(storage.cache_get("missing").await?, None);
+
+    assert!(session.delete_artifact("notes.md").await?);
+    assert!(!session.delete_artifact("notes.md").await?);
+    assert!(session.remove_skill("double").await?);
+    assert!(session.list_skills().await?.is_empty());
+
+    // Every key lives under the prefix, named as docs/storage.md says.
+    let keys = server.command(&["KEYS", "*"]);
+    let mut keys: Vec<&str> = keys
+        .lines()
+        .filter(|l| !l.starts_with(['*', '$']))
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        vec![
+            "agent:artifact:blob.bin",
+            "agent:artifact:data/result.json",
+            "agent:artifacts",
+            "agent:cache:emb-abc123",
+            "agent:tools",
+        ]
+    );
+    session.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn prefixes_are_isolated_tenants() -> TestResult {
+    let server = RedisServer::start();
+    let a = session(RedisStorage::connect(&server.url(), "team-a").await?).await?;
+    let b_storage = RedisStorage::connect(&server.url(), "team-b").await?;
+    let b = session(b_storage.clone()).await?;
+
+    a.add_skill("port_scan", DOUBLE, "Scan network ports of a host")
+        .await?;
+    a.save_artifact(
+        "scan.json",
+        &ArtifactData::Json {
+            value: json!([22, 80]),
+        },
+        "",
+        Map::new(),
+    )
+    .await?;
+    a.host().storage().cache_put("k", b"a's").await?;
+
+    assert!(b.list_skills().await?.is_empty());
+    assert!(b.search_skills("scan network ports", 5).await?.is_empty());
+    assert!(b.list_artifacts().await?.is_empty());
+    assert!(b.get_skill("port_scan").await.is_err());
+    assert_eq!(b_storage.cache_get("k").await?, None);
+    // b's writes and deletes under the same names leave a's items alone.
+    assert!(!b.remove_skill("port_scan").await?);
+    b.add_skill("port_scan", "def run():\n    return 'b'\n", "b's own")
+        .await?;
+    assert!(!b.delete_artifact("scan.json").await?);
+
+    let found = a.search_skills("scan network ports", 5).await?;
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        a.get_skill("port_scan").await?.info.description,
+        "Scan network ports of a host"
+    );
+    assert_eq!(
+        a.load_artifact("scan.json").await?,
+        ArtifactData::Json {
+            value: json!([22, 80])
+        }
+    );
+    assert_eq!(b.get_skill("port_scan").await?.info.description, "b's own");
+
+    // Agent code sees the same separation.
+    let listed = b
+        .run("[s['name'] for s in skills.list()], artifacts.list()")
+        .await?;
+    assert_eq!(
+        listed.value,
+        Some(json!([["port_scan"], []])),
+        "{}",
+        listed.to_text()
+    );
+    a.close().await;
+    b.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_prefixes_and_names_never_become_keys() -> TestResult {
+    let server = RedisServer::start();
+    for prefix in ["", "a:b", "a*", "x y"] {
+        let err = RedisStorage::connect(&server.url(), prefix)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("prefix"), "{prefix:?}: {err}");
+    }
+    let storage = RedisStorage::connect(&server.url(), "p").await?;
+    let now = jiff::Timestamp::now();
+    for name in ["../x", "a:b", "x*", "q/../r", "list"] {
+        let record = SkillRecord {
+            name: name.into(),
+            source: DOUBLE.into(),
+            description: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        assert!(
+            matches!(storage.put_skill(&record).await, Err(StorageError::Name(_))),
+            "{name}"
+        );
+        assert!(
+            matches!(storage.get_skill(name).await, Err(StorageError::Name(_))),
+            "{name}"
+        );
+    }
+    for name in ["../etc/passwd", "a:b", "x/.meta", ""] {
+        assert!(
+            matches!(
+                storage.artifact_meta(name).await,
+                Err(StorageError::Name(_))
+            ),
+            "{name}"
+        );
+    }
+    assert!(storage.put_tool("../x.yaml", "name: x").await.is_err());
+    assert!(storage.cache_put("a:b", b"").await.is_err());
+    // Nothing was written.
+    assert_eq!(server.command(&["DBSIZE"]), ":0\r\n");
+
+    // A member planted in an index by another client is skipped, not followed.
+    server.command(&["SADD", "p:skills", "../evil", "a:b"]);
+    server.command(&["HSET", "p:skill:../evil", "source", DOUBLE]);
+    assert!(storage.list_skills().await?.is_empty());
+
+    // Agent code gets the invalid-name error.
+    let session = session(storage).await?;
+    let result = session
+        .run("skills.create(name='a:b', source='def run(): pass')")
+        .await?;
+    let error = result.error.as_ref().map(|e| e.kind.clone());
+    assert_eq!(
+        error.as_deref(),
+        Some("InvalidNameError"),
+        "{}",
+        result.to_text()
+    );
+    session.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redis_restart_fails_calls_clearly_then_they_work_again() -> TestResult {
+    let mut server = RedisServer::start_with_password(Some("s3cret-pw"));
+    let storage = RedisStorage::connect(&server.url(), "agent").await?;
+    let session = session(storage).await?;
+    session
+        .add_skill("double", DOUBLE, "before the crash")
+        .await?;
+
+    server.kill();
+    let started = Instant::now();
+    let err = session.list_skills().await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    assert!(
+        message.contains(&format!("127.0.0.1:{}", server.port())),
+        "{message}"
+    );
+    assert!(message.contains("Redis unreachable"), "{message}");
+    assert!(
+        !message.contains("s3cret-pw"),
+        "the password leaked: {message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "failing took {:?}",
+        started.elapsed()
+    );
+    // Agent code sees a StorageError, and the worker survives it.
+    let result = session.run("skills.list()").await?;
+    assert_eq!(
+        result.error.map(|e| e.kind).as_deref(),
+        Some("StorageError")
+    );
+
+    server.restart();
+    // What was acknowledged before the crash is there; new writes work.
+    let skill = session.get_skill("double").await?;
+    assert_eq!(skill.info.description, "before the crash");
+    session
+        .add_skill("triple", "def run(n):\n    return n * 3\n", "after")
+        .await?;
+    let result = session
+        .run("skills.triple(n=2) + skills.double(n=1)")
+        .await?;
+    assert_eq!(result.value, Some(json!(8)), "{}", result.to_text());
+    session.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn agent_code_shares_skills_and_artifacts_across_sessions() -> TestResult {
+    let server = RedisServer::start();
+    let first = session(RedisStorage::connect(&server.url(), "shared").await?).await?;
+    let code = r#"
+skills.create(name="greet", code='def run(who: str) -> str:\n    return "hi " + who\n', description="Say hello to someone")
+artifacts.save("report.json", {"open": [22]}, description="Scan results")
+artifacts.save("raw.bin", b"\x00\xff")
+artifacts.save("note.txt", "plain")
+skills.greet(who="ann")
+"#;
+    let result = first.run(code).await?;
+    assert_eq!(result.value, Some(json!("hi ann")), "{}", result.to_text());
+
+    // A second session (its own connection and worker) sees them without a restart.
+    let second = session(RedisStorage::connect(&server.url(), "shared").await?).await?;
+    let check = r#"
+names = [a["name"] for a in artifacts.list()]
+(
+    [s["name"] for s in skills.list()],
+    skills.search("hello someone")[0]["name"],
+    skills.get("greet").description,
+    names,
+    all(type(n) is str for n in names),
+    type(artifacts.load("raw.bin")).__name__,
+    artifacts.load("report.json"),
+    artifacts.load("note.txt"),
+    skills.greet(who="bob"),
+)
+"#;
+    let result = second.run(check).await?;
+    assert_eq!(
+        result.value,
+        Some(json!([
+            ["greet"],
+            "greet",
+            "Say hello to someone",
+            ["note.txt", "raw.bin", "report.json"],
+            true,
+            "bytes",
+            {"open": [22]},
+            "plain",
+            "hi bob"
+        ])),
+        "{}",
+        result.to_text()
+    );
+    first.close().await;
+    second.close().await;
+    Ok(())
+}
