@@ -5,10 +5,12 @@
 //! acknowledged writes: nothing.
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::servers::free_port;
 
 /// How long a fresh `redis-server` may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -186,6 +188,4 @@ fn encode(request: &mut Vec<u8>, args: &[&str]) {
         request.extend_from_slice(arg.as_bytes());
         request.extend_from_slice(b"\r\n");
     }
-}
-
 }
