@@ -461,7 +461,19 @@ fn runtime_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
                 c"py_code_mode_runtime.py",
                 c"py_code_mode._runtime",
             )
-            .map(Bound::unbind)
+            .and_then(|module| {
+                // The worker runs this file as `__main__`, so its exception
+                // classes print bare (`SkillNotFoundError: ...`) in tracebacks;
+                // name them the same here for identical results.
+                let errors = module.getattr("_ERRORS")?.call_method0("values")?;
+                for class in errors
+                    .try_iter()?
+                    .chain(std::iter::once(module.getattr("CodeModeError")))
+                {
+                    class?.setattr("__module__", "__main__")?;
+                }
+                Ok(module.unbind())
+            })
         })
         .map(|module| module.bind(py))
 }

@@ -470,6 +470,9 @@ class Runtime:
     def execute(self, code: str) -> dict[str, Any]:
         """Run one cell and return the result shape the host expects."""
         started = time.perf_counter()
+        # In-process, the host application may have replaced sys.stdout since
+        # the last run (test runners do, per test): route it again.
+        _install_routers()
         stdout, stderr = _Capture(self.output_limit), _Capture(self.output_limit)
         out_token, err_token = _STDOUT.set(stdout), _STDERR.set(stderr)
         value: Any = None
