@@ -131,10 +131,11 @@ impl RunnerShared {
     /// any run) is executing.
     fn interrupt(&self, py: Python<'_>, id: Option<u64>) {
         let current = self.current();
-        if current.is_some() && (id.is_none() || current == id) {
-            if let Some(ident) = self.ident.get() {
-                set_async_exc(py, *ident, Some(&py.get_type::<RunInterrupted>()));
-            }
+        if current.is_some()
+            && (id.is_none() || current == id)
+            && let Some(ident) = self.ident.get()
+        {
+            set_async_exc(py, *ident, Some(&py.get_type::<RunInterrupted>()));
         }
     }
 
