@@ -72,22 +72,24 @@ class StorageError(CodeModeError):
     """The storage backend failed."""
 
 
+# The exceptions agent code can catch by name (`except ToolError:`); bound in its globals.
+EXCEPTIONS: tuple[type[CodeModeError], ...] = (
+    CodeModeError,
+    ToolNotFoundError,
+    ToolError,
+    SkillNotFoundError,
+    SkillError,
+    ArtifactNotFoundError,
+    InvalidNameError,
+    StorageError,
+)
+for _cls in EXCEPTIONS:
+    # Tracebacks then print `ToolError: ...` whichever module loaded this file
+    # (`__main__` in the worker, a package module in-process): one result shape.
+    _cls.__module__ = "builtins"
+
 # Host errors by the name the host gives them; bad arguments raise the builtin TypeError.
-_ERRORS: dict[str, type[Exception]] = {
-    "TypeError": TypeError,
-    **{
-        cls.__name__: cls
-        for cls in (
-            ToolNotFoundError,
-            ToolError,
-            SkillNotFoundError,
-            SkillError,
-            ArtifactNotFoundError,
-            InvalidNameError,
-            StorageError,
-        )
-    },
-}
+_ERRORS: dict[str, type[Exception]] = {"TypeError": TypeError, **{c.__name__: c for c in EXCEPTIONS}}
 
 
 def _host_error(error: dict[str, Any]) -> Exception:
@@ -472,15 +474,22 @@ class Runtime:
     def namespaces(self) -> dict[str, Any]:
         return {"tools": self.tools, "skills": self.skills, "artifacts": self.artifacts}
 
+    def bindings(self) -> dict[str, Any]:
+        """What agent code and skills see: the namespaces and our exception classes."""
+        return {**{c.__name__: c for c in EXCEPTIONS}, **self.namespaces()}
+
     def reset(self) -> None:
         """Forget every variable the agent defined."""
-        self.globals = {"__name__": "__main__", "__builtins__": __builtins__, **self.namespaces()}
+        self.globals = {"__name__": "__main__", "__builtins__": __builtins__, **self.bindings()}
 
     # -- running agent code
 
     def execute(self, code: str) -> dict[str, Any]:
         """Run one cell and return the result shape the host expects."""
         started = time.perf_counter()
+        # In-process, the host application may have replaced sys.stdout since
+        # the last run (test runners do, per test): route it again.
+        _install_routers()
         stdout, stderr = _Capture(self.output_limit), _Capture(self.output_limit)
         out_token, err_token = _STDOUT.set(stdout), _STDERR.set(stderr)
         value: Any = None
@@ -551,7 +560,7 @@ class Runtime:
         namespace: dict[str, Any] = {
             "__name__": f"skills.{skill['name']}",
             "__builtins__": __builtins__,
-            **self.namespaces(),
+            **self.bindings(),
         }
         exec(compile(skill["source"], filename, "exec", dont_inherit=True), namespace)  # noqa: S102
         run = namespace.get("run")

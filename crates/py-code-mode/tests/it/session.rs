@@ -199,3 +199,22 @@ async fn reset_forgets_variables_but_not_the_library() {
     );
     session.close().await;
 }
+
+#[tokio::test]
+async fn agent_code_catches_host_errors_by_name() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    let result = ok(
+        &session,
+        "try:\n    artifacts.load('missing')\nexcept ArtifactNotFoundError as e:\n    caught = type(e).__name__\ntry:\n    tools.nope()\nexcept ToolNotFoundError:\n    caught += ' ToolNotFoundError'\ncaught",
+    )
+    .await;
+    assert_eq!(
+        result.value,
+        Some(json!("ArtifactNotFoundError ToolNotFoundError"))
+    );
+    let result = session.run("skills.get('ghost')").await.expect("run");
+    let error = result.error.expect("an error");
+    assert!(error.traceback.ends_with("SkillNotFoundError: no skill named `ghost`\nhint: `skills.list()` shows the skills there are\n"), "{}", error.traceback);
+    session.close().await;
+}

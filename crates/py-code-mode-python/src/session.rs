@@ -1,0 +1,371 @@
+//! `Session`: the seed's entry point, over [`py_code_mode::Session`].
+//!
+//! Every method is a coroutine: its work runs on the module's tokio runtime and
+//! the caller's event loop stays free. The core session is built on first use
+//! (`async with`, `start()` or the first call), once.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use py_code_mode::{ExecutorError, ExecutorFactory, Storage};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::convert;
+use crate::errors::check;
+use crate::executors::{executor_of, seconds};
+use crate::result::ExecutionResult;
+use crate::runtime;
+
+/// A Python environment with `tools`, `skills` and `artifacts` bound.
+#[pyclass(frozen, module = "py_code_mode", name = "Session")]
+pub(crate) struct Session {
+    storage: Py<PyAny>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    factory: Mutex<Option<Box<dyn ExecutorFactory>>>,
+    timeout: Duration,
+    core: OnceCell<Arc<py_code_mode::Session>>,
+    closed: AtomicBool,
+}
+
+impl Inner {
+    /// The core session, built (tools loaded, executor prepared) on first use.
+    async fn session(&self) -> py_code_mode::Result<Arc<py_code_mode::Session>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ExecutorError::Closed.into());
+        }
+        let session = self
+            .core
+            .get_or_try_init(|| async {
+                let factory = self
+                    .factory
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                    .ok_or(ExecutorError::Closed)?;
+                let session = py_code_mode::Session::builder(Arc::clone(&self.storage))
+                    .executor(BoxedFactory(factory))
+                    .timeout(self.timeout)
+                    .build()
+                    .await?;
+                Ok::<_, py_code_mode::Error>(Arc::new(session))
+            })
+            .await?;
+        Ok(Arc::clone(session))
+    }
+}
+
+/// Lets a boxed factory go where the builder takes `impl ExecutorFactory`.
+struct BoxedFactory(Box<dyn ExecutorFactory>);
+
+impl ExecutorFactory for BoxedFactory {
+    fn build(
+        self: Box<Self>,
+        host: Arc<py_code_mode::Host>,
+    ) -> Result<Box<dyn py_code_mode::Executor>, ExecutorError> {
+        self.0.build(host)
+    }
+}
+
+/// Runs `work` against the core session on the module runtime.
+async fn with_session<T, F, Fut>(inner: &Arc<Inner>, work: F) -> PyResult<T>
+where
+    F: FnOnce(Arc<py_code_mode::Session>) -> Fut + Send + 'static,
+    Fut: Future<Output = py_code_mode::Result<T>> + Send,
+    T: Send + 'static,
+{
+    let inner = Arc::clone(inner);
+    check(runtime::spawn(async move { work(inner.session().await?).await }).await?)
+}
+
+/// A serializable core value as Python objects.
+fn to_python(value: &impl serde::Serialize) -> PyResult<Py<PyAny>> {
+    Python::attach(|py| convert::serialize(py, value).map(Bound::unbind))
+}
+
+fn json(value: impl serde::Serialize) -> py_code_mode::Result<Value> {
+    serde_json::to_value(value).map_err(|e| {
+        ExecutorError::Protocol {
+            message: format!("cannot encode a result: {e}"),
+        }
+        .into()
+    })
+}
+
+impl Session {
+    fn create(
+        py: Python<'_>,
+        storage: Py<PyAny>,
+        executor: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let core_storage = crate::storage::storage_of(storage.bind(py))?;
+        let choice = executor_of(executor)?;
+        let timeout = seconds(timeout)?
+            .or(choice.timeout)
+            .unwrap_or(py_code_mode::DEFAULT_RUN_TIMEOUT);
+        Ok(Self {
+            storage,
+            inner: Arc::new(Inner {
+                storage: core_storage,
+                factory: Mutex::new(Some(choice.factory)),
+                timeout,
+                core: OnceCell::new(),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn from_path(
+        py: Python<'_>,
+        base_path: PathBuf,
+        executor: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let storage = Py::new(py, crate::storage::FileStorage::open(py, base_path)?)?;
+        Self::create(py, storage.into_any(), executor, timeout)
+    }
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (storage, executor = None, *, timeout = None))]
+    fn new(
+        py: Python<'_>,
+        storage: Py<PyAny>,
+        executor: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        Self::create(py, storage, executor, timeout)
+    }
+
+    /// A session over `FileStorage(base_path)`, in-process unless `executor` says otherwise.
+    #[classmethod]
+    #[pyo3(signature = (base_path, *, executor = None, timeout = None))]
+    fn from_base(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        base_path: PathBuf,
+        executor: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        Self::from_path(py, base_path, executor, timeout)
+    }
+
+    /// A session over `FileStorage(base_path)` with a subprocess worker.
+    #[classmethod]
+    #[pyo3(signature = (base_path, *, timeout = None))]
+    fn subprocess(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        base_path: PathBuf,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let executor = Bound::new(py, crate::executors::SubprocessExecutor::default_for(py)?)?;
+        Self::from_path(py, base_path, Some(executor.as_any()), timeout)
+    }
+
+    /// A session over `FileStorage(base_path)` running code in this interpreter.
+    #[classmethod]
+    #[pyo3(signature = (base_path, *, timeout = None))]
+    fn inprocess(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        base_path: PathBuf,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        Self::from_path(py, base_path, None, timeout)
+    }
+
+    #[getter]
+    fn storage(&self, py: Python<'_>) -> Py<PyAny> {
+        self.storage.clone_ref(py)
+    }
+
+    /// The timeout of runs that do not set their own, in seconds.
+    #[getter]
+    fn timeout(&self) -> f64 {
+        self.inner.timeout.as_secs_f64()
+    }
+
+    /// Loads tools and starts the executor, so the first run is quick.
+    async fn start(&self) -> PyResult<()> {
+        with_session(&self.inner, |session| async move { session.start().await }).await
+    }
+
+    async fn __aenter__(slf: Py<Self>) -> PyResult<Py<Self>> {
+        let inner = Python::attach(|py| Arc::clone(&slf.bind(py).get().inner));
+        with_session(&inner, |session| async move { session.start().await }).await?;
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (*_args))]
+    async fn __aexit__(&self, _args: Vec<Py<PyAny>>) -> PyResult<bool> {
+        self.close().await?;
+        Ok(false)
+    }
+
+    /// Runs agent code; errors in the code are in the result, not raised.
+    #[pyo3(signature = (code, timeout = None))]
+    async fn run(&self, code: String, timeout: Option<f64>) -> PyResult<ExecutionResult> {
+        let timeout = seconds(timeout)?;
+        let result = with_session(&self.inner, move |session| async move {
+            session.run_with_timeout(&code, timeout).await
+        })
+        .await?;
+        Python::attach(|py| ExecutionResult::from_core(py, result))
+    }
+
+    /// Forgets every variable agent code defined; the library is untouched.
+    async fn reset(&self) -> PyResult<()> {
+        with_session(&self.inner, |session| async move { session.reset().await }).await
+    }
+
+    /// Stops the executor and closes tool connections. Idempotent.
+    async fn close(&self) -> PyResult<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let Some(session) = self.inner.core.get().cloned() else {
+            return Ok(());
+        };
+        runtime::spawn(async move { session.close().await }).await
+    }
+
+    async fn list_tools(&self) -> PyResult<Py<PyAny>> {
+        let tools =
+            with_session(&self.inner, |s| async move { json(s.list_tools().await?) }).await?;
+        to_python(&tools)
+    }
+
+    #[pyo3(signature = (query, limit = 10))]
+    async fn search_tools(&self, query: String, limit: usize) -> PyResult<Py<PyAny>> {
+        let hits = with_session(&self.inner, move |s| async move {
+            json(s.search_tools(&query, limit).await?)
+        })
+        .await?;
+        to_python(&hits)
+    }
+
+    async fn list_skills(&self) -> PyResult<Py<PyAny>> {
+        let skills =
+            with_session(&self.inner, |s| async move { json(s.list_skills().await?) }).await?;
+        to_python(&skills)
+    }
+
+    #[pyo3(signature = (query, limit = 5))]
+    async fn search_skills(&self, query: String, limit: usize) -> PyResult<Py<PyAny>> {
+        let hits = with_session(&self.inner, move |s| async move {
+            json(s.search_skills(&query, limit).await?)
+        })
+        .await?;
+        to_python(&hits)
+    }
+
+    async fn get_skill(&self, name: String) -> PyResult<Py<PyAny>> {
+        let skill = with_session(&self.inner, move |s| async move {
+            json(s.get_skill(&name).await?)
+        })
+        .await?;
+        to_python(&skill)
+    }
+
+    /// Saves a skill (validated and parsed, never executed on the host).
+    #[pyo3(signature = (name, source, description = String::new()))]
+    async fn add_skill(
+        &self,
+        name: String,
+        source: String,
+        description: String,
+    ) -> PyResult<Py<PyAny>> {
+        let skill = with_session(&self.inner, move |s| async move {
+            json(s.add_skill(&name, &source, &description).await?)
+        })
+        .await?;
+        to_python(&skill)
+    }
+
+    async fn remove_skill(&self, name: String) -> PyResult<bool> {
+        with_session(
+            &self.inner,
+            move |s| async move { s.remove_skill(&name).await },
+        )
+        .await
+    }
+
+    async fn list_artifacts(&self) -> PyResult<Py<PyAny>> {
+        let artifacts = with_session(
+            &self.inner,
+            |s| async move { json(s.list_artifacts().await?) },
+        )
+        .await?;
+        to_python(&artifacts)
+    }
+
+    #[pyo3(signature = (name, data, description = String::new(), metadata = None))]
+    async fn save_artifact(
+        &self,
+        name: String,
+        data: Py<PyAny>,
+        description: String,
+        metadata: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let (data, metadata) = Python::attach(|py| {
+            let data = convert::artifact_data(py, data.bind(py))?;
+            let metadata = match metadata {
+                None => serde_json::Map::new(),
+                Some(m) if m.is_none(py) => serde_json::Map::new(),
+                Some(m) => match convert::to_json(py, m.bind(py))? {
+                    Value::Object(map) => map,
+                    _ => return Err(PyTypeError::new_err("`metadata` must be a dict")),
+                },
+            };
+            Ok::<_, PyErr>((data, metadata))
+        })?;
+        let meta = with_session(&self.inner, move |s| async move {
+            json(
+                s.save_artifact(&name, &data, &description, metadata)
+                    .await?,
+            )
+        })
+        .await?;
+        to_python(&meta)
+    }
+
+    /// The data saved under `name`, with the type it was saved with.
+    async fn load_artifact(&self, name: String) -> PyResult<Py<PyAny>> {
+        let data = with_session(
+            &self.inner,
+            move |s| async move { s.load_artifact(&name).await },
+        )
+        .await?;
+        Python::attach(|py| convert::artifact_to_py(py, &data).map(Bound::unbind))
+    }
+
+    async fn delete_artifact(&self, name: String) -> PyResult<bool> {
+        with_session(&self.inner, move |s| async move {
+            s.delete_artifact(&name).await
+        })
+        .await
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let storage = self
+            .storage
+            .bind(py)
+            .repr()
+            .map_or_else(|_| "?".to_owned(), |r| r.to_string());
+        format!("Session(storage={storage})")
+    }
+}

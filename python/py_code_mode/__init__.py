@@ -1,0 +1,57 @@
+"""py-code-mode: tools your agents can search, compose, and learn from.
+
+```python
+from pathlib import Path
+from py_code_mode import Session, FileStorage
+
+storage = FileStorage(base_path=Path("./configs"))
+async with Session(storage=storage) as session:
+    result = await session.run("tools.list()")
+```
+
+The classes are implemented in Rust (`py_code_mode._native`); see docs/python.md.
+"""
+
+from py_code_mode._native import (
+    ExecutionError,
+    ExecutionResult,
+    FileStorage,
+    InProcessExecutor,
+    Session,
+    SubprocessExecutor,
+)
+from py_code_mode.errors import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    CodeExecutionError,
+    CodeModeError,
+    ExecutionTimeoutError,
+    ExecutorError,
+    InvalidNameError,
+    SkillError,
+    SkillNotFoundError,
+    StorageError,
+    ToolError,
+    ToolNotFoundError,
+)
+
+__all__ = [
+    "ArtifactError",
+    "ArtifactNotFoundError",
+    "CodeExecutionError",
+    "CodeModeError",
+    "ExecutionError",
+    "ExecutionResult",
+    "ExecutionTimeoutError",
+    "ExecutorError",
+    "FileStorage",
+    "InProcessExecutor",
+    "InvalidNameError",
+    "Session",
+    "SkillError",
+    "SkillNotFoundError",
+    "StorageError",
+    "SubprocessExecutor",
+    "ToolError",
+    "ToolNotFoundError",
+]

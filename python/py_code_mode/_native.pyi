@@ -1,0 +1,217 @@
+"""Type stubs of the native module (Rust, PyO3). Import from `py_code_mode`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, final
+
+from py_code_mode.types import (
+    ArtifactInfo,
+    ScoredSkillInfo,
+    ScoredToolInfo,
+    Skill,
+    SkillInfo,
+    ToolInfo,
+)
+
+RUNTIME_SOURCE: Final[str]
+"""The Python runtime every executor runs (`py_code_mode_runtime.py`)."""
+
+class RunInterrupted(BaseException):
+    """Raised inside agent code to stop a run that exceeded its timeout."""
+
+def cli_main(argv: list[str]) -> tuple[int, str | None]:
+    """Run the `py-code-mode` command line; returns the exit code and an error message."""
+
+@final
+class FileStorage:
+    """A library in folders: `tools/`, `skills/` and `artifacts/` under `base_path`.
+
+    The folders are created if missing. Every item is its own file, written
+    atomically, so several processes can share one library.
+    """
+
+    def __init__(self, base_path: str | os.PathLike[str]) -> None: ...
+    @property
+    def base_path(self) -> Path: ...
+    @property
+    def tools_path(self) -> Path: ...
+    @property
+    def skills_path(self) -> Path: ...
+    @property
+    def artifacts_path(self) -> Path: ...
+
+@final
+class InProcessExecutor:
+    """Runs agent code in this interpreter, on a thread of its own (the default).
+
+    No isolation: agent code shares the process. A run that exceeds its timeout
+    is interrupted (an exception raised in its thread) and reports
+    `TimeoutError`; variables survive. Code blocked inside a C call (a long
+    `time.sleep`, a socket read) stops when that call returns to Python.
+    """
+
+    def __init__(self, *, timeout: float | None = None, output_limit: int = 1048576) -> None:
+        """`timeout`: default seconds per run; `output_limit`: bytes of stdout/stderr kept per run."""
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def output_limit(self) -> int: ...
+
+@final
+class SubprocessExecutor:
+    """Runs agent code in a Python worker process.
+
+    A run that exceeds its timeout kills the worker (and its children) and
+    starts a new one; the result says `state_reset`. The worker gets an explicit,
+    minimal environment: secrets in this process's environment stay out.
+    """
+
+    def __init__(
+        self,
+        python: str | os.PathLike[str] | None = None,
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+        output_limit: int = 1048576,
+    ) -> None:
+        """`python`: the worker's interpreter (default: this one, `sys.executable`)."""
+    @property
+    def python(self) -> Path | None: ...
+    @property
+    def cwd(self) -> Path | None: ...
+    @property
+    def env(self) -> list[tuple[str, str]]: ...
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def output_limit(self) -> int: ...
+
+@final
+class ExecutionError:
+    """An exception raised by agent code, or why the executor stopped it."""
+
+    @property
+    def type(self) -> str:
+        """The exception class (`ValueError`), or `TimeoutError` / `WorkerCrashed`."""
+    @property
+    def message(self) -> str: ...
+    @property
+    def traceback(self) -> str:
+        """The traceback through the agent's own code (cells and skills)."""
+
+@final
+class ExecutionResult:
+    """The outcome of one `Session.run`; the same shape for every executor."""
+
+    @property
+    def value(self) -> Any:
+        """The trailing expression's value when it is JSON-able, else None (see `repr`)."""
+    @property
+    def repr(self) -> str | None:
+        """`repr()` of the trailing expression's value, whenever there is one."""
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
+    @property
+    def error(self) -> ExecutionError | None: ...
+    @property
+    def is_ok(self) -> bool:
+        """True when the code ran without raising."""
+    @property
+    def duration_ms(self) -> float: ...
+    @property
+    def execution_time_ms(self) -> float:
+        """The same as `duration_ms` (the upstream name)."""
+    @property
+    def state_reset(self) -> bool:
+        """The worker was restarted (timeout or crash): variables are gone."""
+    def to_text(self) -> str:
+        """Output, value and error as a person or an agent reads them."""
+    def raise_for_error(self) -> None:
+        """Raise `ExecutionTimeoutError` or `CodeExecutionError` if the run failed."""
+
+@final
+class Session:
+    """A Python environment with `tools`, `skills` and `artifacts` bound.
+
+    ```python
+    async with Session(storage=FileStorage(base_path=Path("./data"))) as session:
+        result = await session.run("tools.list()")
+    ```
+
+    Every method is a coroutine; the work runs off the event loop. Variables
+    persist across runs like notebook cells until `reset()`.
+    """
+
+    def __init__(
+        self,
+        storage: FileStorage,
+        executor: InProcessExecutor | SubprocessExecutor | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """`executor` defaults to `InProcessExecutor()`; `timeout` (seconds per run)
+        defaults to the executor's, else 60."""
+    @classmethod
+    def from_base(
+        cls,
+        base_path: str | os.PathLike[str],
+        *,
+        executor: InProcessExecutor | SubprocessExecutor | None = None,
+        timeout: float | None = None,
+    ) -> Session:
+        """A session over `FileStorage(base_path)`."""
+    @classmethod
+    def subprocess(cls, base_path: str | os.PathLike[str], *, timeout: float | None = None) -> Session:
+        """A session over `FileStorage(base_path)` with a `SubprocessExecutor()`."""
+    @classmethod
+    def inprocess(cls, base_path: str | os.PathLike[str], *, timeout: float | None = None) -> Session:
+        """A session over `FileStorage(base_path)` with an `InProcessExecutor()`."""
+    @property
+    def storage(self) -> FileStorage: ...
+    @property
+    def timeout(self) -> float:
+        """Seconds a run may take when `run` gets no timeout."""
+    async def __aenter__(self) -> Session: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool: ...
+    async def start(self) -> None:
+        """Load tools and start the executor now, so the first run is quick."""
+    async def run(self, code: str, timeout: float | None = None) -> ExecutionResult:
+        """Run agent code. Errors in the code are in the result, never raised."""
+    async def reset(self) -> None:
+        """Forget every variable agent code defined; the library is untouched."""
+    async def close(self) -> None:
+        """Stop the executor and close tool connections (idempotent)."""
+    async def list_tools(self) -> list[ToolInfo]: ...
+    async def search_tools(self, query: str, limit: int = 10) -> list[ScoredToolInfo]: ...
+    async def list_skills(self) -> list[SkillInfo]: ...
+    async def search_skills(self, query: str, limit: int = 5) -> list[ScoredSkillInfo]: ...
+    async def get_skill(self, name: str) -> Skill:
+        """Raises `SkillNotFoundError` if there is no such skill."""
+    async def add_skill(self, name: str, source: str, description: str = "") -> Skill:
+        """Save a skill. Its source is parsed, never executed, on the host."""
+    async def remove_skill(self, name: str) -> bool:
+        """Returns whether the skill existed."""
+    async def list_artifacts(self) -> list[ArtifactInfo]: ...
+    async def save_artifact(
+        self,
+        name: str,
+        data: Any,
+        description: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> ArtifactInfo:
+        """Save bytes, str or any JSON-able value; `load_artifact` gives back the same type."""
+    async def load_artifact(self, name: str) -> Any:
+        """Raises `ArtifactNotFoundError` if there is no such artifact."""
+    async def delete_artifact(self, name: str) -> bool:
+        """Returns whether the artifact existed."""

@@ -1,0 +1,5 @@
+"""Executors by isolation level, at the seed's import paths.
+
+- `py_code_mode.backends.in_process.InProcessExecutor`: this interpreter (default).
+- `py_code_mode.backends.subprocess.SubprocessExecutor`: a Python worker process.
+"""

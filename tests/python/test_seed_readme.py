@@ -1,0 +1,153 @@
+"""Every Python example of the seed README that needs no external service,
+run as written (tools from examples/base stand in for nmap and fetch), with
+each executor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from py_code_mode import FileStorage, Session
+from py_code_mode.backends.in_process import InProcessExecutor
+
+
+async def test_api_reference_session_example_creates_the_layout(tmp_path: Path) -> None:
+    # "File-based storage (creates tools/, skills/, artifacts/ subdirs)"
+    os.chdir(tmp_path)
+    storage = FileStorage(base_path=Path("./data"))
+
+    async with Session(storage=storage) as session:
+        result = await session.run("tools.list()")
+
+    assert result.is_ok, result.error
+    assert result.value == []
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["artifacts", "skills", "tools"]
+
+
+async def test_quick_start_with_the_example_library(library: Path) -> None:
+    storage = FileStorage(base_path=library)
+
+    async with Session(storage=storage) as session:
+        result = await session.run(
+            """
+            # Search for relevant tools
+            found = tools.search("print text")
+
+            # Call tools
+            echoed = tools.echo(text="python async patterns")
+
+            # Use existing skills
+            skills.greet(name=echoed.strip())
+            """
+        )
+
+    assert result.is_ok, result.error
+    assert result.value == "Hello, python async patterns!"
+
+
+async def test_in_process_executor_example(library: Path) -> None:
+    storage = FileStorage(base_path=library)
+
+    async with Session(storage=storage, executor=InProcessExecutor()) as session:
+        result = await session.run("2 + 2")
+
+    assert (result.value, result.repr, result.error) == (4, "4", None)
+
+
+async def test_tool_operations(session: Session) -> None:
+    result = await session.run(
+        """
+        direct = tools.echo(text="10.0.0.1")
+        generic = tools.call("echo", {"text": "10.0.0.1"})
+        found = [t["name"] for t in tools.search("print text back")]
+        listed = sorted(t.name for t in tools.list())
+        (direct, generic, found[0], listed)
+        """
+    )
+
+    assert result.is_ok, result.error
+    assert result.value == ["10.0.0.1\n", "10.0.0.1\n", "echo", ["echo", "list_files", "word_count"]]
+
+
+async def test_skill_operations(session: Session) -> None:
+    result = await session.run(
+        """
+        invoked = skills.greet(name="example.com")
+        by_name = skills.invoke("greet", name="example.com")
+        found = [s["name"] for s in skills.search("greet someone", limit=5)]
+        listed = sorted(s["name"] for s in skills.list())
+        skill = skills.get("greet")
+        print(skill.source)
+        print(skill.parameters)
+        skills.create(
+            name="quick_scan",
+            code='def run(target: str): return tools.echo(text=target)',
+            description="Fast port scan"
+        )
+        (invoked, by_name, found[0], listed, skills.quick_scan(target="10.0.0.1"))
+        """
+    )
+
+    assert result.is_ok, result.error
+    assert result.value == [
+        "Hello, example.com!",
+        "Hello, example.com!",
+        "greet",
+        ["count_words", "greet"],
+        "10.0.0.1\n",
+    ]
+    assert "def run(name: str = \"world\") -> str:" in result.stdout
+    assert "'name': 'name'" in result.stdout
+    created = await session.get_skill("quick_scan")
+    assert created["description"] == "Fast port scan"
+
+
+async def test_artifacts_example(session: Session) -> None:
+    result = await session.run(
+        """
+        data = {"hosts": ["10.0.0.1"], "open": [22, 80]}
+        artifacts.save("results.json", data, description="Scan results")
+        data = artifacts.load("results.json")
+        (data, [(a["name"], a["description"]) for a in artifacts.list()])
+        """
+    )
+
+    assert result.is_ok, result.error
+    assert result.value == [
+        {"hosts": ["10.0.0.1"], "open": [22, 80]},
+        [["results.json", "Scan results"]],
+    ]
+
+
+async def test_composition_example(session: Session, make_executor: Callable[[], Any]) -> None:
+    result = await session.run(
+        """
+        targets = ["a", "b"]
+        for target in targets:
+            scan = tools.echo(text=f"{target} open")
+            if "open" in scan:
+                content = tools.echo(text=f"http://{target}")
+                artifacts.save(f"{target}.md", content)
+        sorted(a["name"] for a in artifacts.list())
+        """
+    )
+
+    assert result.is_ok, result.error
+    assert result.value == ["a.md", "b.md"]
+    assert await session.load_artifact("a.md") == "http://a\n"
+
+
+async def test_embedding_model_example_searches(session: Session) -> None:
+    result = await session.run('tools.search("count words in a file")')
+
+    assert result.is_ok, result.error
+    assert result.value[0]["name"] == "word_count"
+
+
+def test_container_executor_is_not_offered_yet() -> None:
+    with pytest.raises(ImportError):
+        import py_code_mode.backends.container  # noqa: F401

@@ -1,0 +1,38 @@
+"""Type-checked with `mypy --strict` by test_install.py: the stubs must describe
+the seed's usage precisely enough for strict code to pass without casts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from py_code_mode import ExecutionResult, FileStorage, Session, SkillNotFoundError
+from py_code_mode.backends.in_process import InProcessExecutor
+from py_code_mode.backends.subprocess import SubprocessExecutor
+from py_code_mode.types import ArtifactInfo, Skill, ToolInfo
+
+
+async def main(base: Path) -> None:
+    storage = FileStorage(base_path=base)
+    async with Session(storage=storage, executor=InProcessExecutor()) as session:
+        result: ExecutionResult = await session.run("tools.list()", timeout=5.0)
+        if result.error is not None:
+            print(result.error.type, result.error.message, result.error.traceback)
+        print(result.value, result.stdout, result.is_ok, result.duration_ms, result.state_reset)
+        tools: list[ToolInfo] = await session.list_tools()
+        names: list[str] = [tool["name"] for tool in tools]
+        try:
+            skill: Skill = await session.get_skill("greet")
+            print(skill["source"], names)
+        except SkillNotFoundError:
+            pass
+        info: ArtifactInfo = await session.save_artifact("x", b"data", "bytes")
+        print(info["size"], await session.load_artifact("x"))
+    async with Session.subprocess(base) as other:
+        await other.reset()
+    executor = SubprocessExecutor(python=None, timeout=10.0)
+    print(executor.timeout, storage.base_path / "tools")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(".")))
