@@ -1,0 +1,16 @@
+//! Every environment variable this crate reads, declared once.
+
+/// Number of CPU threads used to run the model; overridden by `LoadOptions::threads`.
+pub const PY_CODE_MODE_EMBED_THREADS: &str = "PY_CODE_MODE_EMBED_THREADS";
+
+/// The Hugging Face hub cache directory (holds `models--ORG--NAME/`), as in `huggingface_hub`.
+pub const HF_HUB_CACHE: &str = "HF_HUB_CACHE";
+
+/// The Hugging Face home; the hub cache is `$HF_HOME/hub`.
+pub const HF_HOME: &str = "HF_HOME";
+
+/// Fallback base of the Hugging Face home: `$XDG_CACHE_HOME/huggingface`.
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+
+/// Last fallback: `$HOME/.cache/huggingface`.
+pub const HOME: &str = "HOME";
