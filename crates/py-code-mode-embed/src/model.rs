@@ -143,11 +143,19 @@ impl EmbeddingModel {
         let tokenizer = load_tokenizer(&dir.join(TOKENIZER_FILE), max_length, pad_id)?;
 
         let threads = thread_count(opts)?;
+        // candle's CPU matmuls (gemm) and candle-nn's softmax / layer norm run as rayon tasks on
+        // the *current* pool, so installing our own pool bounds them: that is most of the work.
+        // gemm splits into `candle_core::utils::get_num_threads()` tasks (`RAYON_NUM_THREADS`,
+        // else physical cores), which then only sets the task granularity. Element-wise ops on
+        // 64 Ki elements or more use candle's process-wide barrier pool instead, sized once
+        // from `CANDLE_NUM_THREADS` / `RAYON_NUM_THREADS`; only the process environment can
+        // bound that (setting it from here would need `unsafe` `set_var` in a threaded host).
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("pcm-embed-{i}"))
             .build()
             .map_err(|source| EmbedError::ThreadPool { threads, source })?;
+        note_candle_pool(threads);
 
         let id = format!("{}@{:016x}", resolved.id, files_fingerprint(&dir));
         let model = Self {
@@ -359,6 +367,19 @@ fn thread_count(opts: &LoadOptions) -> Result<usize, EmbedError> {
             )
         }
         _ => Ok(candle_core::utils::get_num_threads()),
+    }
+}
+
+/// Says once per load when candle's own element-wise pool may use more threads than asked for.
+fn note_candle_pool(threads: usize) {
+    if threads < candle_core::utils::get_num_threads()
+        && std::env::var_os(env_vars::CANDLE_NUM_THREADS).is_none()
+    {
+        tracing::debug!(
+            threads,
+            "`CANDLE_NUM_THREADS` is unset: candle's element-wise pool may use more threads; \
+             export it to bound all model work"
+        );
     }
 }
 
