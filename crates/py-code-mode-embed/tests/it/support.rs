@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::bert;
+use candle_transformers::models::{bert, modernbert};
 use serde_json::json;
 
 /// The tiny model's WordPiece vocabulary; a token's id is its index.
@@ -48,6 +48,25 @@ pub fn bert_config() -> serde_json::Value {
         "layer_norm_eps": 1e-12,
         "pad_token_id": 0,
         "position_embedding_type": "absolute"
+    })
+}
+
+pub fn modernbert_config() -> serde_json::Value {
+    json!({
+        "architectures": ["ModernBertModel"],
+        "model_type": "modernbert",
+        "vocab_size": VOCAB.len(),
+        "hidden_size": 8,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 16,
+        "max_position_embeddings": 32,
+        "layer_norm_eps": 1e-5,
+        "pad_token_id": 0,
+        "global_attn_every_n_layers": 2,
+        "global_rope_theta": 160_000.0,
+        "local_attention": 8,
+        "local_rope_theta": 10_000.0
     })
 }
 
@@ -139,6 +158,39 @@ pub fn write_tiny_model(dir: &Path, spec: &TinyModel) -> anyhow::Result<()> {
         &dir.join("config_sentence_transformers.json"),
         &json!({"prompts": {"query": QUERY_PROMPT, "document": ""}, "default_prompt_name": null}),
     )?;
+    Ok(())
+}
+
+/// Writes a ModernBERT directory the way sentence-transformers saves one: tensors named as in
+/// `ModernBertModel` (`layers.0…`), without the `model.` prefix candle's loader expects. The
+/// prefixed original goes to `reference.safetensors` for running the model directly.
+pub fn write_tiny_modernbert(dir: &Path) -> anyhow::Result<()> {
+    write_tiny_model(
+        dir,
+        &TinyModel {
+            cls_pooling: true,
+            normalize: false,
+        },
+    )?;
+    write_json(&dir.join("config.json"), &modernbert_config())?;
+
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let config: modernbert::Config = serde_json::from_value(modernbert_config())?;
+    modernbert::ModernBert::load(vb, &config)?;
+    let reference = dir.join("reference.safetensors");
+    varmap.save(&reference)?;
+    let tensors = candle_core::safetensors::load(&reference, &Device::Cpu)?;
+    let renamed: std::collections::HashMap<String, candle_core::Tensor> = tensors
+        .into_iter()
+        .map(|(name, t)| (name.strip_prefix("model.").unwrap_or(&name).to_owned(), t))
+        .collect();
+    anyhow::ensure!(
+        renamed.contains_key("layers.0.attn.Wqkv.weight"),
+        "{:?}",
+        renamed.keys()
+    );
+    candle_core::safetensors::save(&renamed, dir.join("model.safetensors"))?;
     Ok(())
 }
 

@@ -3,11 +3,12 @@
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert;
+use candle_transformers::models::{bert, modernbert};
 use py_code_mode_embed::{EmbeddingModel, LoadOptions};
 
 use crate::support::{
-    QUERY_PROMPT, TinyModel, bert_config, max_abs_diff, norm, token_id, write_tiny_model,
+    QUERY_PROMPT, TinyModel, bert_config, max_abs_diff, modernbert_config, norm, token_id,
+    write_tiny_model, write_tiny_modernbert,
 };
 
 const TOL: f32 = 1e-5;
@@ -204,5 +205,28 @@ fn batches_keep_input_order() -> anyhow::Result<()> {
         );
     }
     assert!(model.embed_documents(&[])?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn modernbert_in_sentence_transformers_layout_loads() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    write_tiny_modernbert(dir.path())?;
+    let model = load(dir.path())?;
+    assert_eq!(model.dim(), 8);
+    let got = model.embed_documents(&["hello world", "find the files search a port"])?;
+
+    let bytes = std::fs::read(dir.path().join("reference.safetensors"))?;
+    let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)?;
+    let config: modernbert::Config = serde_json::from_value(modernbert_config())?;
+    let reference = modernbert::ModernBert::load(vb, &config)?;
+    let ids = ["[CLS]", "hello", "world", "[SEP]"]
+        .into_iter()
+        .map(token_id)
+        .collect::<anyhow::Result<Vec<u32>>>()?;
+    let ids = Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+    let hidden = reference.forward(&ids, &ids.ones_like()?)?;
+    let cls: Vec<f32> = hidden.i((0, 0))?.to_vec1()?;
+    assert!(max_abs_diff(&got[0], &cls) < TOL, "{:?} vs {cls:?}", got[0]);
     Ok(())
 }
