@@ -15,6 +15,10 @@ pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 /// Last fallback: `$HOME/.cache/huggingface`.
 pub const HOME: &str = "HOME";
 
+/// Hugging Face access token for downloads (feature `hub`); otherwise the `token` file in the
+/// Hugging Face home is used.
+pub const HF_TOKEN: &str = "HF_TOKEN";
+
 /// Read by candle, not by us: sizes candle's process-wide pool for large element-wise ops
 /// (falls back to `RAYON_NUM_THREADS`, then the number of physical cores). Set it to the same
 /// value as [`PY_CODE_MODE_EMBED_THREADS`] in the process environment to bound all of candle.

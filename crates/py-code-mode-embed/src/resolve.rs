@@ -183,11 +183,18 @@ fn download(id: &str, cache: &Path) -> Result<ResolvedModel, EmbedError> {
             source,
         }
     };
-    let api = ApiBuilder::from_env()
+    let mut builder = ApiBuilder::from_env()
         .with_cache_dir(cache.to_path_buf())
-        .with_progress(false)
-        .build()
-        .map_err(err(""))?;
+        .with_progress(false);
+    // hf-hub itself only reads the token file next to the cache; gated models need the
+    // variable too, as with `huggingface_hub`.
+    if let Some(token) = std::env::var(env_vars::HF_TOKEN)
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        builder = builder.with_token(Some(token));
+    }
+    let api = builder.build().map_err(err(""))?;
     let repo = api.model(id.to_owned());
     tracing::info!(model = id, cache = %cache.display(), "downloading embedding model");
     let config = repo.get(CONFIG_FILE).map_err(err(CONFIG_FILE))?;
