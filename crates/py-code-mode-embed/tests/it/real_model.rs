@@ -126,3 +126,18 @@ fn long_inputs_are_truncated_not_rejected() -> anyhow::Result<()> {
     assert!((norm(&v) - 1.0).abs() < 1e-5);
     Ok(())
 }
+
+#[test]
+fn hello_world_matches_an_independent_reference() -> anyhow::Result<()> {
+    // First five dimensions of "hello world" from an independent implementation: the ONNX export
+    // of this model run by qdrant/fastembed (`CANONICAL_VECTOR_VALUES` in its
+    // `tests/test_text_onnx_embeddings.py`), which its tests hold to sentence-transformers.
+    const REFERENCE: [f32; 5] = [-0.034_478, 0.031_02, 0.006_73, 0.026_11, -0.039_362];
+    let got = model()?.embed_documents(&["hello world"])?.remove(0);
+    assert!(
+        max_abs_diff(&got[..5], &REFERENCE) < 1e-4,
+        "{:?} vs {REFERENCE:?}",
+        &got[..5]
+    );
+    Ok(())
+}
