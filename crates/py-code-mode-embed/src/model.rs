@@ -142,7 +142,10 @@ impl EmbeddingModel {
             .min(max_positions);
         let tokenizer = load_tokenizer(&dir.join(TOKENIZER_FILE), max_length, pad_id)?;
 
-        let threads = thread_count(opts)?;
+        let threads = thread_count(
+            opts,
+            std::env::var(env_vars::PY_CODE_MODE_EMBED_THREADS).ok(),
+        )?;
         // candle's CPU matmuls (gemm) and candle-nn's softmax / layer norm run as rayon tasks on
         // the *current* pool, so installing our own pool bounds them: that is most of the work.
         // gemm splits into `candle_core::utils::get_num_threads()` tasks (`RAYON_NUM_THREADS`,
@@ -346,7 +349,9 @@ fn load_tokenizer(path: &Path, max_length: usize, pad_id: u32) -> Result<Tokeniz
     Ok(tokenizer)
 }
 
-fn thread_count(opts: &LoadOptions) -> Result<usize, EmbedError> {
+/// `LoadOptions::threads`, else `env` (the value of `PY_CODE_MODE_EMBED_THREADS`), else
+/// candle's default.
+fn thread_count(opts: &LoadOptions, env: Option<String>) -> Result<usize, EmbedError> {
     if let Some(threads) = opts.threads {
         return if threads == 0 {
             Err(EmbedError::InvalidThreads {
@@ -357,8 +362,8 @@ fn thread_count(opts: &LoadOptions) -> Result<usize, EmbedError> {
             Ok(threads)
         };
     }
-    match std::env::var(env_vars::PY_CODE_MODE_EMBED_THREADS) {
-        Ok(value) if !value.trim().is_empty() => {
+    match env {
+        Some(value) if !value.trim().is_empty() => {
             value.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or(
                 EmbedError::InvalidThreads {
                     value,
@@ -460,6 +465,36 @@ mod tests {
     fn model_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<EmbeddingModel>();
+    }
+
+    #[test]
+    fn thread_count_prefers_options_then_env() -> Result<(), EmbedError> {
+        let explicit = LoadOptions {
+            threads: Some(3),
+            ..LoadOptions::default()
+        };
+        let unset = LoadOptions::default();
+        assert_eq!(thread_count(&explicit, Some("1".to_owned()))?, 3);
+        assert_eq!(thread_count(&unset, Some(" 2 ".to_owned()))?, 2);
+        assert_eq!(
+            thread_count(&unset, None)?,
+            candle_core::utils::get_num_threads()
+        );
+        assert_eq!(
+            thread_count(&unset, Some(String::new()))?,
+            candle_core::utils::get_num_threads()
+        );
+        for bad in ["0", "two", "-1"] {
+            let err = thread_count(&unset, Some(bad.to_owned())).err();
+            assert_eq!(
+                err.map(|e| e.to_string()),
+                Some(format!(
+                    "invalid thread count `{bad}` from `PY_CODE_MODE_EMBED_THREADS`: \
+                     expected a positive integer"
+                ))
+            );
+        }
+        Ok(())
     }
 
     #[test]

@@ -230,3 +230,39 @@ fn modernbert_in_sentence_transformers_layout_loads() -> anyhow::Result<()> {
     assert!(max_abs_diff(&got[0], &cls) < TOL, "{:?} vs {cls:?}", got[0]);
     Ok(())
 }
+
+#[test]
+fn one_model_serves_several_threads() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    write_tiny_model(
+        dir.path(),
+        &TinyModel {
+            cls_pooling: false,
+            normalize: true,
+        },
+    )?;
+    let model = std::sync::Arc::new(load(dir.path())?);
+    let texts = ["hello world", "find files", "port scan", "search the query"];
+    let expected = model.embed_documents(&texts)?;
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let model = std::sync::Arc::clone(&model);
+            std::thread::spawn(move || -> anyhow::Result<Vec<Vec<f32>>> {
+                let mut last = Vec::new();
+                for _ in 0..20 {
+                    last = model.embed_documents(&texts)?;
+                }
+                Ok(last)
+            })
+        })
+        .collect();
+    for handle in handles {
+        let got = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("embedding thread panicked"))??;
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(max_abs_diff(g, e) < TOL);
+        }
+    }
+    Ok(())
+}
