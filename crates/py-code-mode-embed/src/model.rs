@@ -90,57 +90,13 @@ impl EmbeddingModel {
         let config_path = dir.join(CONFIG_FILE);
         let config: serde_json::Value = read_json(&config_path)?;
         let architecture = Architecture::detect(&config, &config_path)?;
-        let parse_err = |source| EmbedError::Json {
-            path: config_path.clone(),
-            source,
-        };
-
-        let weights_path = dir.join(WEIGHTS_FILE);
-        let weights_err = |source| EmbedError::Weights {
-            path: weights_path.clone(),
-            source,
-        };
-        // Read rather than mmap: mapping a file is `unsafe` (another process may truncate it),
-        // and candle copies every tensor out of the mapping anyway.
-        let bytes = std::fs::read(&weights_path).map_err(|source| EmbedError::Read {
-            path: weights_path.clone(),
-            source,
-        })?;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
-            .map_err(weights_err)?;
-
-        let (backbone, hidden_size, max_positions, pad_id) = match architecture {
-            Architecture::Bert => {
-                let cfg: bert::Config = serde_json::from_value(config).map_err(parse_err)?;
-                let model = bert::BertModel::load(vb, &cfg).map_err(weights_err)?;
-                let pad_id = u32::try_from(cfg.pad_token_id).unwrap_or(0);
-                let shape = (cfg.hidden_size, cfg.max_position_embeddings, pad_id);
-                (Backbone::Bert(model), shape.0, shape.1, shape.2)
-            }
-            Architecture::ModernBert => {
-                let cfg: modernbert::Config = serde_json::from_value(config).map_err(parse_err)?;
-                // sentence-transformers saves the bare `ModernBertModel` (`layers.0…`); candle
-                // names tensors as in `ModernBertForMaskedLM` (`model.layers.0…`).
-                let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
-                    vb
-                } else {
-                    vb.rename_f(|name| name.strip_prefix("model.").unwrap_or(name).to_owned())
-                };
-                let model = modernbert::ModernBert::load(vb, &cfg).map_err(weights_err)?;
-                let shape = (
-                    cfg.hidden_size,
-                    cfg.max_position_embeddings,
-                    cfg.pad_token_id,
-                );
-                (Backbone::ModernBert(model), shape.0, shape.1, shape.2)
-            }
-        };
+        let (backbone, dims) = load_backbone(architecture, config, &dir)?;
 
         let max_length = sentence
             .max_seq_length
             .unwrap_or(DEFAULT_MAX_SEQ_LENGTH)
-            .min(max_positions);
-        let tokenizer = load_tokenizer(&dir.join(TOKENIZER_FILE), max_length, pad_id)?;
+            .min(dims.max_positions);
+        let tokenizer = load_tokenizer(&dir.join(TOKENIZER_FILE), max_length, dims.pad_id)?;
 
         let threads = thread_count(
             opts,
@@ -163,7 +119,7 @@ impl EmbeddingModel {
         let id = format!("{}@{:016x}", resolved.id, files_fingerprint(&dir));
         let model = Self {
             id,
-            dim: hidden_size * sentence.pooling.len(),
+            dim: dims.hidden_size * sentence.pooling.len(),
             dir,
             tokenizer,
             backbone,
@@ -312,6 +268,68 @@ impl Architecture {
                     config: path.to_path_buf(),
                 })
             }
+        }
+    }
+}
+
+/// What loading needs from the backbone's configuration besides the model itself.
+struct Dims {
+    hidden_size: usize,
+    max_positions: usize,
+    pad_id: u32,
+}
+
+fn load_backbone(
+    architecture: Architecture,
+    config: serde_json::Value,
+    dir: &Path,
+) -> Result<(Backbone, Dims), EmbedError> {
+    let config_path = dir.join(CONFIG_FILE);
+    let parse_err = |source| EmbedError::Json {
+        path: config_path.clone(),
+        source,
+    };
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let weights_err = |source| EmbedError::Weights {
+        path: weights_path.clone(),
+        source,
+    };
+    // Read rather than mmap: mapping a file is `unsafe` (another process may truncate it), and
+    // candle copies every tensor out of the mapping anyway.
+    let bytes = std::fs::read(&weights_path).map_err(|source| EmbedError::Read {
+        path: weights_path.clone(),
+        source,
+    })?;
+    let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
+        .map_err(weights_err)?;
+
+    match architecture {
+        Architecture::Bert => {
+            let cfg: bert::Config = serde_json::from_value(config).map_err(parse_err)?;
+            let model = bert::BertModel::load(vb, &cfg).map_err(weights_err)?;
+            let dims = Dims {
+                hidden_size: cfg.hidden_size,
+                max_positions: cfg.max_position_embeddings,
+                pad_id: u32::try_from(cfg.pad_token_id).unwrap_or(0),
+            };
+            Ok((Backbone::Bert(model), dims))
+        }
+        Architecture::ModernBert => {
+            let cfg: modernbert::Config = serde_json::from_value(config).map_err(parse_err)?;
+            // sentence-transformers saves the bare `ModernBertModel` (`layers.0…`); candle names
+            // tensors as in `ModernBertForMaskedLM` (`model.layers.0…`).
+            let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
+                vb
+            } else {
+                vb.rename_f(|name| name.strip_prefix("model.").unwrap_or(name).to_owned())
+            };
+            let model = modernbert::ModernBert::load(vb, &cfg).map_err(weights_err)?;
+            let dims = Dims {
+                hidden_size: cfg.hidden_size,
+                max_positions: cfg.max_position_embeddings,
+                pad_id: cfg.pad_token_id,
+            };
+            Ok((Backbone::ModernBert(model), dims))
         }
     }
 }
