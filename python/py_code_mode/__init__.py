@@ -17,6 +17,7 @@ from py_code_mode._native import (
     ExecutionResult,
     FileStorage,
     InProcessExecutor,
+    RedisStorage,
     Session,
     SubprocessExecutor,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ExecutionTimeoutError",
     "ExecutorError",
     "FileStorage",
+    "RedisStorage",
     "InProcessExecutor",
     "InvalidNameError",
     "Session",

@@ -44,6 +44,21 @@ class FileStorage:
     def artifacts_path(self) -> Path: ...
 
 @final
+class RedisStorage:
+    """A library in Redis: skills, artifacts, tool definitions and caches under `prefix:`.
+
+    Pass a redis-py client (`RedisStorage(redis=client, prefix="my-agent")`; the host
+    connects to the same server with its own client) or a URL
+    (`RedisStorage(url="redis://localhost:6379", prefix="my-agent")`). One prefix is one
+    tenant: nothing of one prefix is visible to another. Connecting fails with
+    `StorageError` naming the URL (never its password).
+    """
+
+    def __init__(self, redis: Any | None = None, *, url: str | None = None, prefix: str = "py-code-mode") -> None: ...
+    @property
+    def prefix(self) -> str: ...
+
+@final
 class InProcessExecutor:
     """Runs agent code in this interpreter, on a thread of its own (the default).
 
@@ -150,7 +165,7 @@ class Session:
 
     def __init__(
         self,
-        storage: FileStorage,
+        storage: FileStorage | RedisStorage,
         executor: InProcessExecutor | SubprocessExecutor | None = None,
         *,
         timeout: float | None = None,

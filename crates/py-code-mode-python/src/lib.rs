@@ -44,6 +44,7 @@ fn cli_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> (i32, Option<Strin
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Session>()?;
     m.add_class::<storage::FileStorage>()?;
+    m.add_class::<storage::RedisStorage>()?;
     m.add_class::<executors::InProcessExecutor>()?;
     m.add_class::<executors::SubprocessExecutor>()?;
     m.add_class::<result::ExecutionResult>()?;

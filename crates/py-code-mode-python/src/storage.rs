@@ -62,13 +62,115 @@ impl FileStorage {
     }
 }
 
+/// A library in Redis under one key prefix (one prefix = one tenant).
+#[pyclass(frozen, module = "py_code_mode", name = "RedisStorage")]
+pub(crate) struct RedisStorage {
+    shown: String,
+    prefix: String,
+    inner: Arc<py_code_mode::RedisStorage>,
+}
+
+#[pymethods]
+impl RedisStorage {
+    /// `RedisStorage(redis=client, prefix=...)` with a redis-py client, or
+    /// `RedisStorage(url="redis://...", prefix=...)`.
+    #[new]
+    #[pyo3(signature = (redis = None, *, url = None, prefix = "py-code-mode"))]
+    fn new(
+        py: Python<'_>,
+        redis: Option<&Bound<'_, PyAny>>,
+        url: Option<String>,
+        prefix: &str,
+    ) -> PyResult<Self> {
+        let url = match (redis, url) {
+            (Some(client), None) => url_of_client(client)?,
+            (None, Some(url)) => url,
+            _ => {
+                return Err(PyTypeError::new_err(
+                    "RedisStorage() takes exactly one of `redis=` (a redis-py client) or `url=`",
+                ));
+            }
+        };
+        let handle = crate::runtime::handle()?;
+        let prefix_owned = prefix.to_owned();
+        let inner = py
+            .detach(|| handle.block_on(py_code_mode::RedisStorage::connect(&url, &prefix_owned)))
+            .map_err(|e| crate::errors::to_py(py, &e.into()))?;
+        Ok(Self {
+            shown: Storage::location(&inner),
+            prefix: prefix.to_owned(),
+            inner: Arc::new(inner),
+        })
+    }
+
+    #[getter]
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn __repr__(&self) -> String {
+        format!("RedisStorage({:?})", self.shown)
+    }
+}
+
+/// Rebuilds a connection URL from a redis-py client's connection settings, so
+/// the host connects to the same server with its own (async) client.
+fn url_of_client(client: &Bound<'_, PyAny>) -> PyResult<String> {
+    let pool = client.getattr("connection_pool").map_err(|_| {
+        PyTypeError::new_err(
+            "`redis=` must be a redis-py client (`redis.Redis` / `redis.from_url`)",
+        )
+    })?;
+    let kwargs = pool.getattr("connection_kwargs")?;
+    let get = |key: &str| -> PyResult<Option<String>> {
+        match kwargs.get_item(key) {
+            Ok(v) if !v.is_none() => Ok(Some(v.str()?.to_string())),
+            _ => Ok(None),
+        }
+    };
+    if let Some(path) = get("path")? {
+        return Ok(format!("redis+unix://{path}"));
+    }
+    let tls = pool
+        .getattr("connection_class")?
+        .getattr("__name__")?
+        .str()?
+        .to_string()
+        .contains("SSL");
+    let scheme = if tls { "rediss" } else { "redis" };
+    let host = get("host")?.unwrap_or_else(|| "localhost".into());
+    let port = get("port")?.unwrap_or_else(|| "6379".into());
+    let db = get("db")?.unwrap_or_else(|| "0".into());
+    let auth = match (get("username")?, get("password")?) {
+        (Some(user), Some(password)) => format!("{}:{}@", encode(&user), encode(&password)),
+        (None, Some(password)) => format!(":{}@", encode(&password)),
+        _ => String::new(),
+    };
+    Ok(format!("{scheme}://{auth}{host}:{port}/{db}"))
+}
+
+/// Percent-encodes what may not appear raw in a URL's user info.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The core storage behind a Python storage object.
 pub(crate) fn storage_of(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Storage>> {
     if let Ok(file) = obj.cast::<FileStorage>() {
         return Ok(Arc::clone(&file.get().inner) as Arc<dyn Storage>);
     }
+    if let Ok(redis) = obj.cast::<RedisStorage>() {
+        return Ok(Arc::clone(&redis.get().inner) as Arc<dyn Storage>);
+    }
     Err(PyTypeError::new_err(format!(
-        "`storage` must be a FileStorage, not `{}`",
+        "`storage` must be a FileStorage or RedisStorage, not `{}`",
         obj.get_type().name()?
     )))
 }
