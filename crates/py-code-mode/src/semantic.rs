@@ -159,7 +159,7 @@ impl HybridSearcher {
 
     /// Waits until the model has loaded or failed; `Err` carries the reason.
     pub async fn wait_ready(&self) -> Result<(), String> {
-        if !self.model.get().is_some() {
+        if self.model.get().is_none() {
             let mut ready = self.ready.clone();
             // The sender is dropped only after it has set the model.
             let _ = ready.wait_for(|r| *r).await;
