@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use py_code_mode::{FileStorage, RedisStorage, Session, Storage, SubprocessConfig};
+use py_code_mode::{
+    FileStorage, HybridSearcher, LexicalSearcher, RedisStorage, Searcher, Session, Storage,
+    SubprocessConfig,
+};
 
 use crate::env_vars;
 
@@ -34,6 +37,8 @@ pub enum Command {
     /// List or search skills
     #[command(subcommand)]
     Skills(Listing),
+    /// Embed every tool and skill now, so searches and restarts find them cached
+    Index,
     /// Move a library between the folder (`--base`) and Redis (`--redis`, `--prefix`)
     #[command(subcommand)]
     Store(StoreCommand),
@@ -125,6 +130,13 @@ pub struct LibraryArgs {
     /// Default timeout of one run, in seconds
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_TIMEOUT, default_value_t = 60.0, value_name = "SECS")]
     pub timeout: f64,
+    /// Embedding model for hybrid search: `bge-small`, `bge-base`, `granite`, a Hugging Face id
+    /// in the local cache, or a model directory
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_EMBEDDING_MODEL, default_value = "bge-small", value_name = "NAME")]
+    pub embedding_model: String,
+    /// Rank search results lexically only; never load an embedding model
+    #[arg(long, global = true)]
+    pub no_semantic: bool,
 }
 
 impl LibraryArgs {
@@ -187,13 +199,40 @@ impl LibraryArgs {
         Ok(Duration::from_secs_f64(self.timeout))
     }
 
-    /// Builds the session (the worker starts on first use).
+    /// Builds the session (the worker starts on first use). Unless
+    /// `--no-semantic`, the embedding model starts loading in the background.
     pub async fn session(&self) -> anyhow::Result<Session> {
+        let storage = self.storage().await?;
+        let searcher: Arc<dyn Searcher> = match self.hybrid_searcher(&storage) {
+            Some(hybrid) => hybrid,
+            None => Arc::new(LexicalSearcher),
+        };
+        self.session_with(storage, searcher).await
+    }
+
+    /// The hybrid searcher the options ask for (its model starts loading now),
+    /// or `None` with `--no-semantic`.
+    pub fn hybrid_searcher(&self, storage: &Arc<dyn Storage>) -> Option<Arc<HybridSearcher>> {
+        (!self.no_semantic).then(|| {
+            Arc::new(HybridSearcher::load_model(
+                &self.embedding_model,
+                Some(Arc::clone(storage)),
+            ))
+        })
+    }
+
+    /// Builds the session over `storage` with `searcher`.
+    pub async fn session_with(
+        &self,
+        storage: Arc<dyn Storage>,
+        searcher: Arc<dyn Searcher>,
+    ) -> anyhow::Result<Session> {
         let executor = SubprocessConfig {
             python: self.python.clone(),
             ..SubprocessConfig::default()
         };
-        Ok(Session::builder(self.storage().await?)
+        Ok(Session::builder(storage)
+            .searcher(searcher)
             .executor(executor)
             .timeout(self.timeout()?)
             .build()

@@ -14,3 +14,5 @@ pub const PY_CODE_MODE_BACKEND: &str = "PY_CODE_MODE_BACKEND";
 pub const PY_CODE_MODE_REDIS_URL: &str = "PY_CODE_MODE_REDIS_URL";
 /// Key prefix in Redis (the tenant), like `--prefix`.
 pub const PY_CODE_MODE_PREFIX: &str = "PY_CODE_MODE_PREFIX";
+/// Embedding model for hybrid search (alias, Hugging Face id or directory), like `--embedding-model`.
+pub const PY_CODE_MODE_EMBEDDING_MODEL: &str = "PY_CODE_MODE_EMBEDDING_MODEL";

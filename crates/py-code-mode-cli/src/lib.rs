@@ -61,22 +61,71 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Store(store)) = &cli.command {
         return store::run(&cli.library, store).await;
     }
+    if let Some(Command::Index) = &cli.command {
+        return index(&cli.library).await;
+    }
     let session = Arc::new(cli.library.session().await?);
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(Arc::clone(&session)).await,
         Command::Run(args) => run_once(&session, &args).await,
         Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
         Command::Tools(Listing::Search { query, limit }) => {
+            // One-shot: worth waiting for the model rather than ranking lexically.
+            session.host().searcher().wait_ready().await;
             print_json(&session.search_tools(&query, limit).await?)
         }
         Command::Skills(Listing::List) => print_json(&session.list_skills().await?),
         Command::Skills(Listing::Search { query, limit }) => {
+            session.host().searcher().wait_ready().await;
             print_json(&session.search_skills(&query, limit).await?)
         }
         Command::Store(store) => store::run(&cli.library, &store).await,
+        Command::Index => index(&cli.library).await,
     };
     session.close().await;
     outcome
+}
+
+/// `py-code-mode index`: embeds every tool and skill into the cache.
+async fn index(library: &LibraryArgs) -> anyhow::Result<ExitCode> {
+    let storage = library.storage().await?;
+    let Some(hybrid) = library.hybrid_searcher(&storage) else {
+        anyhow::bail!("`--no-semantic` leaves nothing to index\nhint: drop `--no-semantic`");
+    };
+    let session = library
+        .session_with(
+            storage,
+            Arc::clone(&hybrid) as Arc<dyn py_code_mode::Searcher>,
+        )
+        .await?;
+    let host = session.host();
+    let mut docs: Vec<_> = host
+        .tools()
+        .list()
+        .await?
+        .iter()
+        .map(py_code_mode::tool_doc)
+        .collect();
+    docs.extend(
+        host.skills()
+            .list()
+            .await?
+            .iter()
+            .map(py_code_mode::skill_doc),
+    );
+    let outcome = hybrid.index(&docs).await;
+    session.close().await;
+    let stats = outcome.map_err(|e| anyhow::anyhow!(e))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "indexed {} docs with `{}`: {} embedded, {} cached",
+        docs.len(),
+        library.embedding_model,
+        stats.embedded,
+        stats.cached
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(session: Arc<Session>) -> anyhow::Result<ExitCode> {

@@ -20,6 +20,8 @@ pub struct Scored<T> {
     #[serde(flatten)]
     pub item: T,
     pub score: f32,
+    /// How it was ranked: `lexical`, or `hybrid` once an embedding model is ready.
+    pub mode: &'static str,
 }
 
 /// Owns everything agent code reaches through `tools`, `skills` and `artifacts`.
@@ -140,14 +142,14 @@ impl Host {
         limit: usize,
         items: Vec<T>,
     ) -> Vec<Scored<T>> {
-        self.searcher
-            .search(query, docs, limit)
-            .await
-            .into_iter()
+        let hits = self.searcher.search(query, docs, limit).await;
+        let mode = self.searcher.mode();
+        hits.into_iter()
             .filter_map(|hit| {
                 items.get(hit.index).map(|item| Scored {
                     item: item.clone(),
                     score: hit.score,
+                    mode,
                 })
             })
             .collect()

@@ -12,7 +12,8 @@
 //! - `artifacts`: typed named data ([`ArtifactStore`]).
 //! - `storage`: where a library lives ([`Storage`], [`FileStorage`], `RedisStorage`),
 //!   and [`sync_stores`] / [`diff_stores`] to move a library between two.
-//! - `search`: ranking of tools and skills ([`Searcher`], [`LexicalSearcher`]).
+//! - `search`: ranking of tools and skills ([`Searcher`], [`LexicalSearcher`],
+//!   [`HybridSearcher`] over an [`Embedder`]).
 
 mod artifacts;
 mod error;
@@ -22,6 +23,7 @@ mod names;
 mod process;
 pub mod protocol;
 mod search;
+mod semantic;
 mod session;
 mod skills;
 mod storage;
@@ -38,6 +40,7 @@ pub use executor::{
 pub use host::{Host, Scored, skill_doc, tool_doc};
 pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_name};
 pub use search::{LexicalSearcher, SearchDoc, SearchHit, Searcher, tokenize, top_hits};
+pub use semantic::{Embedder, HybridSearcher, IndexStats};
 pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
 pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill};
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};

@@ -35,6 +35,11 @@ pub trait Searcher: Send + Sync + std::fmt::Debug {
 
     /// `lexical`, `semantic` or `hybrid`, reported with results.
     fn mode(&self) -> &'static str;
+
+    /// Waits until the searcher ranks as well as it can (a model loading in
+    /// the background has loaded or failed). One-shot callers use this; a
+    /// server does not wait. Default: ready at once.
+    async fn wait_ready(&self) {}
 }
 
 /// BM25 over words of names and texts, with exact-name matches first.

@@ -5,6 +5,8 @@
 )]
 
 mod library;
+mod search;
+mod search_set;
 mod session;
 mod tools;
 

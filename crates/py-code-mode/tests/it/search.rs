@@ -1,0 +1,159 @@
+//! Hybrid search against the real all-MiniLM-L6-v2 model
+//! (`PY_CODE_MODE_TEST_MODEL_DIR`, set by `scripts/test`). These tests fail,
+//! rather than skip, when the model is not provided.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use py_code_mode::{
+    Embedder, FileStorage, HybridSearcher, LexicalSearcher, SearchDoc, Searcher, Storage,
+};
+use py_code_mode_embed::{EmbeddingModel, LoadOptions};
+
+use crate::search_set::{self, QUERIES, metrics, rank_of};
+
+const MODEL_DIR_VAR: &str = "PY_CODE_MODE_TEST_MODEL_DIR";
+
+fn model() -> Arc<EmbeddingModel> {
+    static MODEL: OnceLock<Arc<EmbeddingModel>> = OnceLock::new();
+    Arc::clone(MODEL.get_or_init(|| {
+        let dir = std::env::var(MODEL_DIR_VAR).unwrap_or_else(|_| {
+            panic!(
+                "`{MODEL_DIR_VAR}` is not set; run `scripts/test`, or\n\
+                 hint: export {MODEL_DIR_VAR}=$(scripts/find-test-model.sh .venv/bin/python)"
+            )
+        });
+        Arc::new(EmbeddingModel::load(&dir, &LoadOptions::default()).expect("load test model"))
+    }))
+}
+
+/// Counts the documents it embeds.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<EmbeddingModel>,
+    docs: AtomicUsize,
+}
+
+impl Embedder for Counting {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        self.docs.fetch_add(texts.len(), Ordering::SeqCst);
+        self.inner.embed_documents(texts).map_err(|e| e.to_string())
+    }
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>, String> {
+        self.inner.embed_query(text).map_err(|e| e.to_string())
+    }
+}
+
+fn counting() -> Arc<Counting> {
+    Arc::new(Counting {
+        inner: model(),
+        docs: AtomicUsize::new(0),
+    })
+}
+
+async fn names(searcher: &dyn Searcher, query: &str, docs: &[SearchDoc]) -> Vec<String> {
+    searcher
+        .search(query, docs, 10)
+        .await
+        .iter()
+        .map(|h| docs[h.index].name.clone())
+        .collect()
+}
+
+async fn recall_at_1(searcher: &dyn Searcher) -> f64 {
+    let docs = search_set::docs();
+    let mut ranks = Vec::new();
+    for (query, expected) in QUERIES {
+        ranks.push(rank_of(&names(searcher, query, &docs).await, expected));
+    }
+    metrics(&ranks).0
+}
+
+#[tokio::test]
+async fn hybrid_finds_paraphrases_lexical_misses() {
+    let hybrid = HybridSearcher::new(counting(), None);
+    assert_eq!(hybrid.mode(), "hybrid");
+    let lexical = recall_at_1(&LexicalSearcher).await;
+    let fused = recall_at_1(&hybrid).await;
+    assert!(
+        fused >= lexical && fused >= 0.8,
+        "hybrid Recall@1 {fused} vs lexical {lexical}"
+    );
+    let docs = search_set::docs();
+    assert_eq!(names(&hybrid, "port scan", &docs).await[0], "nmap");
+    assert_eq!(
+        names(&hybrid, "zip up a folder", &docs).await[0],
+        "compress"
+    );
+}
+
+#[tokio::test]
+async fn exact_name_ranks_first() {
+    let hybrid = HybridSearcher::new(counting(), None);
+    let docs = search_set::docs();
+    for (name, _) in search_set::DOCS {
+        assert_eq!(&names(&hybrid, name, &docs).await[0], name);
+    }
+}
+
+#[tokio::test]
+async fn cache_survives_a_restart_and_embeds_only_new_docs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).expect("storage"));
+    let mut docs = search_set::docs();
+
+    let first = counting();
+    let searcher = HybridSearcher::new(
+        Arc::clone(&first) as Arc<dyn Embedder>,
+        Some(Arc::clone(&storage)),
+    );
+    searcher.search("port scan", &docs, 5).await;
+    assert_eq!(first.docs.load(Ordering::SeqCst), docs.len());
+    searcher.search("send mail", &docs, 5).await;
+    assert_eq!(
+        first.docs.load(Ordering::SeqCst),
+        docs.len(),
+        "a warm search embeds no document"
+    );
+
+    // A restart: a new searcher over the same storage.
+    let second = counting();
+    let restarted = HybridSearcher::new(
+        Arc::clone(&second) as Arc<dyn Embedder>,
+        Some(Arc::clone(&storage)),
+    );
+    restarted.search("port scan", &docs, 5).await;
+    assert_eq!(
+        second.docs.load(Ordering::SeqCst),
+        0,
+        "a restart re-embeds nothing"
+    );
+
+    docs.push(SearchDoc {
+        name: "ping".into(),
+        text: "Check that a host answers ICMP echo".into(),
+    });
+    let stats = restarted.index(&docs).await.expect("index");
+    assert_eq!((stats.embedded, stats.cached), (1, docs.len() - 1));
+    assert_eq!(second.docs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn without_a_model_search_is_lexical() {
+    let searcher = HybridSearcher::loading("no-such-model", None, || {
+        Err("model directory `/nowhere` does not exist".into())
+    });
+    assert_eq!(
+        searcher.wait_ready().await,
+        Err("model directory `/nowhere` does not exist".into())
+    );
+    assert_eq!(searcher.mode(), "lexical");
+    let docs = search_set::docs();
+    assert_eq!(
+        names(&searcher, "port scan", &docs).await,
+        names(&LexicalSearcher, "port scan", &docs).await
+    );
+}
