@@ -272,15 +272,7 @@ impl Executor for InProcessExecutor {
                 interrupted: false,
             }) => {
                 let raw = raw.map_err(|message| ExecutorError::Protocol { message })?;
-                Ok(ExecutionResult {
-                    value: raw.value,
-                    repr: raw.repr,
-                    stdout: raw.stdout,
-                    stderr: raw.stderr,
-                    error: raw.error,
-                    duration_ms,
-                    state_reset: false,
-                })
+                Ok(raw.finish(duration_ms))
             }
             Some(Outcome::Done {
                 raw,

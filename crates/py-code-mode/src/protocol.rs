@@ -68,6 +68,22 @@ pub struct RawRunResult {
     pub duration_ms: f64,
 }
 
+impl RawRunResult {
+    /// The result every executor returns for a run that finished, with the
+    /// duration the host measured: one conversion, one result shape.
+    pub fn finish(self, duration_ms: f64) -> crate::ExecutionResult {
+        crate::ExecutionResult {
+            value: self.value,
+            repr: self.repr,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            error: self.error,
+            duration_ms,
+            state_reset: false,
+        }
+    }
+}
+
 /// Either `{"ok": value}` or `{"error": {"type", "message"}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]

@@ -308,15 +308,7 @@ impl Executor for SubprocessExecutor {
         match outcome {
             Ok(Some(raw)) => {
                 *slot = Some(worker);
-                Ok(ExecutionResult {
-                    value: raw.value,
-                    repr: raw.repr,
-                    stdout: raw.stdout,
-                    stderr: raw.stderr,
-                    error: raw.error,
-                    duration_ms,
-                    state_reset: false,
-                })
+                Ok(raw.finish(duration_ms))
             }
             Ok(None) => {
                 let status = reap(&mut worker.child).await;
