@@ -3,7 +3,7 @@
 //! - `run_code` of `1+1` over MCP stdio and through `Session::run` (median of 100),
 //! - a CLI tool call from agent code versus running the command directly (median of 100).
 //!
-//! Run: `cargo run --release -p py-code-mode-cli --example bench [-- --python PATH]`
+//! Run: `cargo run --release -p py-code-mode-cli --example server_bench [-- --python PATH]`
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
 use std::path::{Path, PathBuf};
