@@ -12,7 +12,12 @@ pub const READY_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // At run time first: cargo sets it for the test being run, while the
+    // compile-time value can name another checkout that shares the target
+    // directory (cargo reuses artifacts of identical sources across paths).
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .ancestors()
         .nth(2)
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
