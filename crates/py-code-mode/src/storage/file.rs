@@ -293,6 +293,30 @@ impl Storage for FileStorage {
     async fn cache_put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         write_atomic(&self.cache.join(cache_file_name(key)?), value)
     }
+
+    async fn cache_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let entries = match std::fs::read_dir(&self.cache) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", &self.cache)(e)),
+        };
+        let mut keys = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("list", &self.cache))?;
+            // Temporary files of writes in flight start with `.`; not keys.
+            if let Some(name) = entry.file_name().to_str()
+                && name.starts_with(prefix)
+                && validate_cache_key(name).is_ok()
+            {
+                keys.push(name.to_owned());
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn cache_delete(&self, key: &str) -> Result<bool, StorageError> {
+        remove_optional(&self.cache.join(cache_file_name(key)?))
+    }
 }
 
 fn cache_file_name(key: &str) -> Result<&str, StorageError> {

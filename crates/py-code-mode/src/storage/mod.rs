@@ -93,6 +93,22 @@ pub trait Storage: Send + Sync + Debug {
     /// A derived blob (such as an embedding) under `key` (`[A-Za-z0-9._-]+`).
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
     async fn cache_put(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
+
+    /// The blobs of many keys, in order (`None` where absent). Backends with
+    /// round trips override this to fetch them together.
+    async fn cache_get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let mut blobs = Vec::with_capacity(keys.len());
+        for key in keys {
+            blobs.push(self.cache_get(key).await?);
+        }
+        Ok(blobs)
+    }
+
+    /// Every cache key starting with `prefix`, in no particular order.
+    async fn cache_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+
+    /// Removes a cache entry; returns whether it existed.
+    async fn cache_delete(&self, key: &str) -> Result<bool, StorageError>;
 }
 
 /// A cache key is `[A-Za-z0-9._-]+` and does not start with `.`: it becomes a

@@ -48,6 +48,8 @@ const RECONNECT_RETRIES: usize = 2;
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 /// Longest length of a prefix; it starts every key.
 const MAX_PREFIX: usize = 100;
+/// Cache keys fetched by one `MGET`.
+const CACHE_MGET_CHUNK: usize = 512;
 
 /// A library kept in Redis under one key prefix; see the module docs for the keys.
 ///
@@ -494,6 +496,71 @@ impl Storage for RedisStorage {
             redis::cmd("SET").arg(self.key(&["cache", key])).arg(value),
         )
         .await
+    }
+
+    async fn cache_get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let mut blobs = Vec::with_capacity(keys.len());
+        // One MGET per chunk: a restart reads a thousand vectors in two round trips.
+        for chunk in keys.chunks(CACHE_MGET_CHUNK) {
+            let mut mget = redis::cmd("MGET");
+            for key in chunk {
+                validate_cache_key(key)?;
+                mget.arg(self.key(&["cache", key]));
+            }
+            let values: Vec<Option<Vec<u8>>> = self
+                .cmd(&format!("read {} cache entries", chunk.len()), &mget)
+                .await?;
+            blobs.extend(values);
+        }
+        Ok(blobs)
+    }
+
+    async fn cache_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        // Cache keys and prefixes are `[A-Za-z0-9._-]`: nothing a SCAN
+        // pattern would read as a wildcard, except what we add.
+        if !prefix.is_empty() {
+            validate_cache_key(prefix)?;
+        }
+        let head = self.key(&["cache", ""]);
+        let pattern = format!("{head}{prefix}*");
+        let mut keys = Vec::new();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = self
+                .cmd(
+                    "list cache entries",
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            keys.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&head).map(str::to_owned)),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    async fn cache_delete(&self, key: &str) -> Result<bool, StorageError> {
+        validate_cache_key(key)?;
+        let deleted: u64 = self
+            .cmd(
+                &format!("delete cache entry `{key}`"),
+                redis::cmd("DEL").arg(self.key(&["cache", key])),
+            )
+            .await?;
+        Ok(deleted > 0)
     }
 }
 

@@ -382,3 +382,49 @@ names = [a["name"] for a in artifacts.list()]
     second.close().await;
     Ok(())
 }
+
+/// The cache calls `py-code-mode index` and restarts use, on both backends:
+/// many keys at once, listing by prefix, deleting; prefixes stay apart.
+#[tokio::test]
+async fn cache_entries_are_read_together_listed_and_deleted() -> TestResult {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir()?;
+    let backends: [(Arc<dyn Storage>, Arc<dyn Storage>); 2] = [
+        (
+            Arc::new(RedisStorage::connect(&server.url(), "one").await?),
+            Arc::new(RedisStorage::connect(&server.url(), "two").await?),
+        ),
+        (
+            Arc::new(py_code_mode::FileStorage::open(dir.path().join("one"))?),
+            Arc::new(py_code_mode::FileStorage::open(dir.path().join("two"))?),
+        ),
+    ];
+    for (storage, other) in backends {
+        let keys: Vec<String> = (0..600).map(|i| format!("emb-m1-{i:04}")).collect();
+        for key in &keys {
+            storage.cache_put(key, key.as_bytes()).await?;
+        }
+        storage.cache_put("emb-m2-0000", b"other model").await?;
+        other.cache_put("emb-m1-9999", b"other prefix").await?;
+
+        let mut wanted = keys.clone();
+        wanted.push("emb-m1-absent".into());
+        let blobs = storage.cache_get_many(&wanted).await?;
+        assert_eq!(blobs.len(), 601, "{}", storage.location());
+        assert_eq!(blobs[599].as_deref(), Some(&b"emb-m1-0599"[..]));
+        assert_eq!(blobs[600], None);
+
+        let mut listed = storage.cache_keys("emb-m1-").await?;
+        listed.sort();
+        assert_eq!(listed, keys, "this model's keys only, this prefix only");
+        assert_eq!(storage.cache_keys("emb-m3-").await?, Vec::<String>::new());
+
+        assert!(storage.cache_delete("emb-m1-0000").await?);
+        assert!(!storage.cache_delete("emb-m1-0000").await?);
+        assert_eq!(storage.cache_get("emb-m1-0000").await?, None);
+        assert_eq!(storage.cache_keys("emb-m1-").await?.len(), 599);
+        assert_eq!(other.cache_keys("emb-").await?, ["emb-m1-9999"]);
+        assert!(storage.cache_delete("../escape").await.is_err());
+    }
+    Ok(())
+}
