@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::artifacts::ArtifactStore;
 use crate::error::{Error, Result};
 use crate::protocol::{CallError, CallOutcome, HostCall};
-use crate::search::{SearchDoc, Searcher};
+use crate::search::{SearchDoc, SearchMode, Searcher};
 use crate::skills::{SkillInfo, SkillLibrary};
 use crate::storage::Storage;
 use crate::tools::{ToolInfo, ToolRegistry};
@@ -21,7 +21,7 @@ pub struct Scored<T> {
     pub item: T,
     pub score: f32,
     /// How it was ranked: `lexical`, or `hybrid` once an embedding model is ready.
-    pub mode: &'static str,
+    pub mode: SearchMode,
 }
 
 /// Owns everything agent code reaches through `tools`, `skills` and `artifacts`.
@@ -123,14 +123,19 @@ impl Host {
 
     /// Tools ranked for `query`.
     pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<Scored<ToolInfo>>> {
-        let tools = self.tools.list().await?;
+        // The query embeds while the tools are listed (`prepare` first: it
+        // hands the embedding to another thread before a listing that may
+        // not yield).
+        let ((), tools) = tokio::join!(self.searcher.prepare(query), self.tools.list());
+        let tools = tools?;
         let docs: Vec<SearchDoc> = tools.iter().map(tool_doc).collect();
         Ok(self.rank(query, &docs, limit, tools).await)
     }
 
     /// Skills ranked for `query`.
     pub async fn search_skills(&self, query: &str, limit: usize) -> Result<Vec<Scored<SkillInfo>>> {
-        let skills = self.skills.list().await?;
+        let ((), skills) = tokio::join!(self.searcher.prepare(query), self.skills.list());
+        let skills = skills?;
         let docs: Vec<SearchDoc> = skills.iter().map(skill_doc).collect();
         Ok(self.rank(query, &docs, limit, skills).await)
     }
@@ -142,9 +147,11 @@ impl Host {
         limit: usize,
         items: Vec<T>,
     ) -> Vec<Scored<T>> {
-        let hits = self.searcher.search(query, docs, limit).await;
-        let mode = self.searcher.mode();
-        hits.into_iter()
+        let ranking = self.searcher.search(query, docs, limit).await;
+        let mode = ranking.mode;
+        ranking
+            .hits
+            .into_iter()
             .filter_map(|hit| {
                 items.get(hit.index).map(|item| Scored {
                     item: item.clone(),

@@ -39,8 +39,10 @@ pub use executor::{
 };
 pub use host::{Host, Scored, skill_doc, tool_doc};
 pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_name};
-pub use search::{LexicalSearcher, SearchDoc, SearchHit, Searcher, tokenize, top_hits};
-pub use semantic::{Embedder, HybridSearcher, IndexStats};
+pub use search::{
+    LexicalSearcher, Ranking, SearchDoc, SearchHit, SearchMode, Searcher, terms, tokenize, top_hits,
+};
+pub use semantic::{DEFAULT_PATIENCE, Embedder, HybridSearcher, IndexProgress, IndexStats, fuse};
 pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
 pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill};
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};

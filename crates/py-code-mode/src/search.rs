@@ -7,8 +7,10 @@
 //! always-available ranker; dense and hybrid searchers implement the same trait.
 
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use rust_stemmers::{Algorithm, Stemmer};
 use serde::{Deserialize, Serialize};
 
 /// One searchable thing: a tool or a skill.
@@ -27,19 +29,60 @@ pub struct SearchHit {
     pub score: f32,
 }
 
+/// How a list of results was ranked; reported beside every result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// BM25 over words only: no embedding model (yet).
+    Lexical,
+    /// BM25 and embedding similarity fused.
+    Hybrid,
+}
+
+impl SearchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lexical => "lexical",
+            Self::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::fmt::Display for SearchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of one search: hits, best first, and how they were ranked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    pub hits: Vec<SearchHit>,
+    pub mode: SearchMode,
+}
+
 /// Ranks documents for a query.
 #[async_trait]
 pub trait Searcher: Send + Sync + std::fmt::Debug {
-    /// Best first, at most `limit`, only documents with some relevance.
-    async fn search(&self, query: &str, docs: &[SearchDoc], limit: usize) -> Vec<SearchHit>;
+    /// Best first, at most `limit`, only documents with some relevance, with
+    /// the mode that actually ranked them (a model may finish loading while
+    /// a search runs; the mode belongs to the search, not to the searcher).
+    async fn search(&self, query: &str, docs: &[SearchDoc], limit: usize) -> Ranking;
 
-    /// `lexical`, `semantic` or `hybrid`, reported with results.
-    fn mode(&self) -> &'static str;
+    /// How a search started now would rank.
+    fn mode(&self) -> SearchMode;
 
     /// Waits until the searcher ranks as well as it can (a model loading in
     /// the background has loaded or failed). One-shot callers use this; a
     /// server does not wait. Default: ready at once.
     async fn wait_ready(&self) {}
+
+    /// Does the query's own work ahead of [`search`](Self::search) (a hybrid
+    /// searcher embeds it), so a caller can overlap it with fetching the
+    /// documents. Default: nothing.
+    async fn prepare(&self, query: &str) {
+        let _ = query;
+    }
 }
 
 /// BM25 over words of names and texts, with exact-name matches first.
@@ -78,47 +121,121 @@ pub fn tokenize(text: &str) -> Vec<String> {
     words
 }
 
+/// English function words: they match everything and say nothing.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from",
+    "how", "i", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "so", "some",
+    "that", "the", "this", "to", "what", "when", "where", "which", "who", "will", "with", "you",
+    "your",
+];
+
+/// The BM25 terms of `text`: [`tokenize`]d, stop words dropped, each word
+/// reduced to its stem (Snowball English), so "ports" matches "port" and
+/// "scanning" matches "scan".
+pub fn terms(text: &str) -> Vec<String> {
+    thread_local! {
+        static STEMMER: Stemmer = Stemmer::create(Algorithm::English);
+    }
+    STEMMER.with(|stemmer| {
+        tokenize(text)
+            .into_iter()
+            .filter(|w| STOP_WORDS.binary_search(&w.as_str()).is_err())
+            .map(|w| stemmer.stem(&w).into_owned())
+            .collect()
+    })
+}
+
+/// The BM25 view of one document: its terms with counts (the name's counted
+/// twice: it is the most telling text there is), sorted, and its length.
+#[derive(Debug)]
+struct DocTerms {
+    counts: Vec<(Box<str>, u32)>,
+    len: f32,
+}
+
+impl DocTerms {
+    fn new(doc: &SearchDoc) -> Self {
+        let name = terms(&doc.name);
+        let mut all: Vec<&str> = name.iter().chain(&name).map(String::as_str).collect();
+        let text = terms(&doc.text);
+        all.extend(text.iter().map(String::as_str));
+        all.sort_unstable();
+        let len = all.len() as f32;
+        let mut counts: Vec<(Box<str>, u32)> = Vec::new();
+        for word in all {
+            match counts.last_mut() {
+                Some((last, n)) if **last == *word => *n += 1,
+                _ => counts.push((word.into(), 1)),
+            }
+        }
+        Self { counts, len }
+    }
+
+    fn count(&self, term: &str) -> u32 {
+        self.counts
+            .binary_search_by(|(w, _)| (**w).cmp(term))
+            .map_or(0, |i| self.counts[i].1)
+    }
+}
+
+/// Documents' terms by content hash, shared by every lexical ranking in the
+/// process: stemming is the costly part of BM25 and documents rarely change.
+static DOC_TERMS: LazyLock<Mutex<HashMap<u64, Arc<DocTerms>>>> = LazyLock::new(Mutex::default);
+/// Above this many entries the memo starts over (about 10 MB of terms).
+const DOC_TERMS_CAP: usize = 50_000;
+
+fn doc_terms(docs: &[SearchDoc]) -> Vec<Arc<DocTerms>> {
+    let hashes: Vec<u64> = docs.iter().map(content_hash).collect();
+    let mut memo = DOC_TERMS.lock().unwrap_or_else(PoisonError::into_inner);
+    if memo.len() + docs.len() > DOC_TERMS_CAP {
+        memo.clear();
+    }
+    docs.iter()
+        .zip(hashes)
+        .map(|(doc, hash)| {
+            Arc::clone(
+                memo.entry(hash)
+                    .or_insert_with(|| Arc::new(DocTerms::new(doc))),
+            )
+        })
+        .collect()
+}
+
 impl LexicalSearcher {
     /// Scores every document (0 for no match); used by hybrid rankers too.
     pub fn scores(query: &str, docs: &[SearchDoc]) -> Vec<f32> {
-        let query_terms = tokenize(query);
+        let mut query_terms = terms(query);
+        query_terms.sort_unstable();
+        query_terms.dedup();
         let query_name = query.trim().to_lowercase();
-        let tokenized: Vec<Vec<String>> = docs
+        let docs_terms = doc_terms(docs);
+        let n = docs.len().max(1) as f32;
+        let avg_len = (docs_terms.iter().map(|d| d.len).sum::<f32>() / n).max(1.0);
+        // Per query term: its count in each document, and its idf.
+        let counts: Vec<Vec<u32>> = query_terms
             .iter()
-            .map(|d| {
-                let mut words = tokenize(&d.name);
-                // The name counts twice: it is the most telling text there is.
-                words.extend(tokenize(&d.name));
-                words.extend(tokenize(&d.text));
-                words
+            .map(|t| docs_terms.iter().map(|d| d.count(t)).collect())
+            .collect();
+        let idf: Vec<f32> = counts
+            .iter()
+            .map(|c| {
+                let df = c.iter().filter(|&&tf| tf > 0).count() as f32;
+                ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
             })
             .collect();
-        let n = docs.len().max(1) as f32;
-        let avg_len = tokenized.iter().map(Vec::len).sum::<usize>() as f32 / n;
-        let mut doc_freq: HashMap<&str, usize> = HashMap::new();
-        for words in &tokenized {
-            let mut seen: Vec<&str> = words.iter().map(String::as_str).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            for w in seen {
-                *doc_freq.entry(w).or_default() += 1;
-            }
-        }
         docs.iter()
-            .zip(&tokenized)
-            .map(|(doc, words)| {
-                let len = words.len() as f32;
-                let mut score = 0.0;
-                for term in &query_terms {
-                    let tf = words.iter().filter(|w| *w == term).count() as f32;
-                    if tf == 0.0 {
-                        continue;
-                    }
-                    let df = doc_freq.get(term.as_str()).copied().unwrap_or(0) as f32;
-                    let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                    score +=
-                        idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg_len.max(1.0)));
-                }
+            .zip(&docs_terms)
+            .enumerate()
+            .map(|(i, (doc, terms))| {
+                let mut score: f32 = counts
+                    .iter()
+                    .zip(&idf)
+                    .filter(|(c, _)| c[i] > 0)
+                    .map(|(c, idf)| {
+                        let tf = c[i] as f32;
+                        idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * terms.len / avg_len))
+                    })
+                    .sum();
                 if doc.name.to_lowercase() == query_name {
                     score += EXACT_NAME_BONUS;
                 }
@@ -126,6 +243,23 @@ impl LexicalSearcher {
             })
             .collect()
     }
+}
+
+/// 64-bit FNV-1a of a document's name, a newline and its text: the same
+/// content hashes the same in every process and release.
+pub(crate) fn content_hash(doc: &SearchDoc) -> u64 {
+    let hash = fnv(FNV_OFFSET, doc.name.as_bytes());
+    fnv(fnv(hash, b"\n"), doc.text.as_bytes())
+}
+
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+pub(crate) fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// Indices of the `limit` best positive scores, best first (ties by index).
@@ -143,12 +277,15 @@ pub fn top_hits(scores: &[f32], limit: usize) -> Vec<SearchHit> {
 
 #[async_trait]
 impl Searcher for LexicalSearcher {
-    async fn search(&self, query: &str, docs: &[SearchDoc], limit: usize) -> Vec<SearchHit> {
-        top_hits(&Self::scores(query, docs), limit)
+    async fn search(&self, query: &str, docs: &[SearchDoc], limit: usize) -> Ranking {
+        Ranking {
+            hits: top_hits(&Self::scores(query, docs), limit),
+            mode: SearchMode::Lexical,
+        }
     }
 
-    fn mode(&self) -> &'static str {
-        "lexical"
+    fn mode(&self) -> SearchMode {
+        SearchMode::Lexical
     }
 }
 
@@ -183,6 +320,17 @@ mod tests {
     }
 
     #[test]
+    fn terms_drop_stop_words_and_stem() {
+        assert_eq!(
+            terms("Scanning the open ports of a host"),
+            ["scan", "open", "port", "host"]
+        );
+        let mut sorted = STOP_WORDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, STOP_WORDS, "binary search needs a sorted list");
+    }
+
+    #[test]
     fn ranks_by_words_and_exact_name_first() {
         let docs = [
             doc(
@@ -200,8 +348,13 @@ mod tests {
                 .collect()
         };
         assert_eq!(names("web search"), ["brave_search"]);
-        assert_eq!(names("port scanning"), ["nmap"]);
-        assert_eq!(names("scan"), ["scan"]);
+        assert_eq!(names("port scanning"), ["nmap", "scan"]);
+        assert_eq!(names("the ports"), ["nmap"], "stop words match nothing");
+        assert_eq!(
+            names("scan"),
+            ["scan", "nmap"],
+            "the name first, then its stem"
+        );
         assert_eq!(names("fetch"), ["fetch"]);
         assert!(names("cooking recipes").is_empty());
     }

@@ -1,8 +1,10 @@
 //! Hybrid search: lexical BM25 fused with dense embeddings.
 //!
-//! [`HybridSearcher`] ranks documents twice, by [`LexicalSearcher::scores`] and
-//! by cosine similarity of embeddings, and fuses the two rankings by reciprocal
-//! rank fusion. The embedding model sits behind the small [`Embedder`] trait,
+//! [`HybridSearcher`] scores documents twice, by [`LexicalSearcher::scores`]
+//! and by cosine similarity of embeddings, and [`fuse`]s them: the cosine
+//! leads, shared words add a bounded boost, an exact name ranks first. (On the
+//! labelled set, reciprocal rank fusion let weak word matches outvote the
+//! model; see docs/search.md.) The embedding model sits behind the small [`Embedder`] trait,
 //! so this crate does not depend on candle; with the cargo feature `semantic`,
 //! `py_code_mode_embed::EmbeddingModel` implements it.
 //!
@@ -14,11 +16,15 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::search::{LexicalSearcher, SearchDoc, SearchHit, Searcher, top_hits};
+use crate::search::{
+    FNV_OFFSET, LexicalSearcher, Ranking, SearchDoc, SearchMode, Searcher, content_hash, fnv,
+    top_hits,
+};
 use crate::storage::Storage;
 
 /// Turns texts into vectors. Implementations are blocking and CPU-bound; the
@@ -47,10 +53,18 @@ impl Embedder for py_code_mode_embed::EmbeddingModel {
     }
 }
 
-/// The reciprocal rank fusion constant (the usual value).
-const RRF_K: f32 = 60.0;
-/// Added to the fused score of a document whose name is the query: it ranks first.
-const EXACT_NAME_BONUS: f32 = 1000.0;
+/// The most the lexical ranking adds to a cosine similarity (in [-1, 1]).
+const LEXICAL_WEIGHT: f32 = 0.1;
+/// The BM25 score at which the lexical boost is half its most.
+const LEXICAL_HALF: f32 = 3.0;
+/// Added to the fused score of a document whose name is the query: more
+/// than any cosine plus boost, so it ranks first.
+const EXACT_NAME_BONUS: f32 = 2.0;
+/// How long a search waits for a model still loading, by default: a local
+/// model loads in a few hundred milliseconds, a download takes longer.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(2);
+/// Query vectors remembered (then the memo starts over).
+const QUERY_MEMO: usize = 256;
 /// Documents embedded per model call.
 const EMBED_BATCH: usize = 64;
 
@@ -61,16 +75,29 @@ pub struct IndexStats {
     pub cached: usize,
 }
 
+/// Where a bulk embedding stands: `embedded` of `to_embed` documents done
+/// (the cached ones are not counted in either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexProgress {
+    pub embedded: usize,
+    pub to_embed: usize,
+}
+
 type Loaded = Result<Arc<dyn Embedder>, String>;
 
-/// Lexical and dense rankings fused by reciprocal rank fusion (k = 60).
+/// Dense similarity with a bounded lexical boost; exact names first (see [`fuse`]).
 pub struct HybridSearcher {
     /// What the model was asked for, for logs.
     model_name: String,
     model: Arc<OnceLock<Loaded>>,
     ready: watch::Receiver<bool>,
     storage: Option<Arc<dyn Storage>>,
-    memory: Mutex<HashMap<String, Arc<[f32]>>>,
+    /// Unit vectors by content hash (of the one model this searcher uses).
+    memory: Mutex<HashMap<u64, Arc<[f32]>>>,
+    /// Unit vectors of recent queries.
+    queries: Mutex<HashMap<String, Arc<[f32]>>>,
+    patience: Duration,
+    gave_up: AtomicBool,
     warned: AtomicBool,
     embedded: AtomicUsize,
 }
@@ -152,6 +179,9 @@ impl HybridSearcher {
             ready,
             storage,
             memory: Mutex::new(HashMap::new()),
+            queries: Mutex::new(HashMap::new()),
+            patience: DEFAULT_PATIENCE,
+            gave_up: AtomicBool::new(false),
             warned: AtomicBool::new(false),
             embedded: AtomicUsize::new(0),
         }
@@ -178,9 +208,19 @@ impl HybridSearcher {
 
     /// Makes sure every document has a cached vector; waits for the model.
     pub async fn index(&self, docs: &[SearchDoc]) -> Result<IndexStats, String> {
+        self.index_with_progress(docs, &|_| {}).await
+    }
+
+    /// [`index`](Self::index), reporting progress after each batch the model
+    /// embeds (for a progress bar).
+    pub async fn index_with_progress(
+        &self,
+        docs: &[SearchDoc],
+        progress: &(dyn Fn(IndexProgress) + Sync),
+    ) -> Result<IndexStats, String> {
         self.wait_ready().await.map_err(|e| self.describe(&e))?;
         let embedder = self.embedder().ok_or("the model is not loaded")?;
-        let (_, stats) = self.doc_vectors(&embedder, docs).await?;
+        let (_, stats) = self.doc_vectors(&embedder, docs, progress).await?;
         Ok(stats)
     }
 
@@ -204,40 +244,56 @@ impl HybridSearcher {
         )
     }
 
-    /// A vector per document, from memory, storage, or the model.
+    /// A unit vector per document, from memory, storage, or the model.
     async fn doc_vectors(
         &self,
         embedder: &Arc<dyn Embedder>,
         docs: &[SearchDoc],
+        progress: &(dyn Fn(IndexProgress) + Sync),
     ) -> Result<(Vec<Arc<[f32]>>, IndexStats), String> {
         let model_key = fnv_hex(embedder.id().as_bytes());
-        let keys: Vec<String> = docs
-            .iter()
-            .map(|d| format!("emb-{model_key}-{}", fnv_hex(doc_text(d).as_bytes())))
-            .collect();
+        // Memory is keyed by the content hash alone: it lives with one model.
+        let hashes: Vec<u64> = docs.iter().map(content_hash).collect();
         let mut found: Vec<Option<Arc<[f32]>>> = {
             let memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
-            keys.iter().map(|k| memory.get(k).cloned()).collect()
+            hashes.iter().map(|h| memory.get(h).cloned()).collect()
         };
-        let mut stats = IndexStats::default();
-        let mut missing = Vec::new();
-        for (i, slot) in found.iter_mut().enumerate() {
-            if slot.is_some() {
-                stats.cached += 1;
-                continue;
+        let mut pending: Vec<usize> = (0..docs.len()).filter(|&i| found[i].is_none()).collect();
+        let mut stats = IndexStats {
+            cached: docs.len() - pending.len(),
+            ..IndexStats::default()
+        };
+        let key = |i: usize| cache_key(&model_key, hashes[i]);
+        if let Some(storage) = &self.storage
+            && !pending.is_empty()
+        {
+            let keys: Vec<String> = pending.iter().map(|&i| key(i)).collect();
+            match storage.cache_get_many(&keys).await {
+                Ok(blobs) => {
+                    let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut missing = Vec::new();
+                    for (&i, blob) in pending.iter().zip(blobs) {
+                        match blob.as_deref().and_then(decode) {
+                            Some(vector) => {
+                                memory.insert(hashes[i], Arc::clone(&vector));
+                                found[i] = Some(vector);
+                                stats.cached += 1;
+                            }
+                            None => missing.push(i),
+                        }
+                    }
+                    pending = missing;
+                }
+                Err(e) => tracing::debug!(%e, "cannot read cached embeddings"),
             }
-            if let Some(storage) = &self.storage
-                && let Ok(Some(bytes)) = storage.cache_get(&keys[i]).await
-                && let Some(vector) = decode(&bytes)
-            {
-                self.remember(&keys[i], &vector);
-                *slot = Some(vector);
-                stats.cached += 1;
-                continue;
-            }
-            missing.push(i);
         }
-        for chunk in missing.chunks(EMBED_BATCH) {
+        if !pending.is_empty() {
+            progress(IndexProgress {
+                embedded: 0,
+                to_embed: pending.len(),
+            });
+        }
+        for chunk in pending.chunks(EMBED_BATCH) {
             let texts: Vec<String> = chunk.iter().map(|&i| doc_text(&docs[i])).collect();
             let model = Arc::clone(embedder);
             let vectors = tokio::task::spawn_blocking(move || {
@@ -249,114 +305,202 @@ impl HybridSearcher {
             self.embedded.fetch_add(chunk.len(), Ordering::Relaxed);
             stats.embedded += chunk.len();
             for (&i, vector) in chunk.iter().zip(vectors) {
-                let vector: Arc<[f32]> = vector.into();
+                let vector = unit(vector);
                 if let Some(storage) = &self.storage
-                    && let Err(e) = storage.cache_put(&keys[i], &encode(&vector)).await
+                    && let Err(e) = storage.cache_put(&key(i), &encode(&vector)).await
                 {
                     tracing::debug!(%e, "cannot persist an embedding");
                 }
-                self.remember(&keys[i], &vector);
+                self.memory
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(hashes[i], Arc::clone(&vector));
                 found[i] = Some(vector);
             }
+            progress(IndexProgress {
+                embedded: stats.embedded,
+                to_embed: pending.len(),
+            });
         }
         let vectors = found.into_iter().map(Option::unwrap_or_default).collect();
         Ok((vectors, stats))
     }
 
-    fn remember(&self, key: &str, vector: &Arc<[f32]>) {
-        self.memory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.to_owned(), Arc::clone(vector));
+    /// Deletes this model's cached vectors of documents that are not in
+    /// `docs` (tools and skills since edited or removed); returns how many.
+    /// Vectors of other models stay: switching back costs nothing.
+    pub async fn prune(&self, docs: &[SearchDoc]) -> Result<usize, String> {
+        let Some(storage) = &self.storage else {
+            return Ok(0);
+        };
+        self.wait_ready().await.map_err(|e| self.describe(&e))?;
+        let embedder = self.embedder().ok_or("the model is not loaded")?;
+        let model_key = fnv_hex(embedder.id().as_bytes());
+        let live: std::collections::HashSet<String> = docs
+            .iter()
+            .map(|d| cache_key(&model_key, content_hash(d)))
+            .collect();
+        let stored = storage
+            .cache_keys(&cache_key_prefix(&model_key))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut removed = 0;
+        for key in stored.iter().filter(|k| !live.contains(*k)) {
+            if storage.cache_delete(key).await.map_err(|e| e.to_string())? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Cosine similarity of the query with each document, or `None` when the
     /// model is not usable (then the caller ranks lexically).
     pub async fn dense_scores(&self, query: &str, docs: &[SearchDoc]) -> Option<Vec<f32>> {
         let embedder = self.embedder()?;
-        let model = Arc::clone(&embedder);
-        let owned = query.to_owned();
-        let query_vector = tokio::task::spawn_blocking(move || model.embed_query(&owned));
-        let result = match self.doc_vectors(&embedder, docs).await {
-            Ok((vectors, _)) => match query_vector.await {
-                Ok(Ok(q)) => Ok(vectors.iter().map(|v| cosine(&q, v)).collect()),
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(format!("the embedding task failed: {e}")),
-            },
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(scores) => Some(scores),
+        let (query_vector, doc_vectors) = tokio::join!(
+            self.query_vector(&embedder, query),
+            self.doc_vectors(&embedder, docs, &|_| {})
+        );
+        match query_vector.and_then(|q| doc_vectors.map(|(vectors, _)| (q, vectors))) {
+            Ok((q, vectors)) => Some(vectors.iter().map(|v| dot(&q, v)).collect()),
             Err(e) => {
                 tracing::warn!(model = %self.model_name, "embedding failed, lexical results: {e}");
                 None
             }
         }
     }
+
+    /// The unit vector of a query, remembered: agents repeat searches, and
+    /// [`Searcher::prepare`] computes it ahead of the search.
+    async fn query_vector(
+        &self,
+        embedder: &Arc<dyn Embedder>,
+        query: &str,
+    ) -> Result<Arc<[f32]>, String> {
+        if let Some(hit) = self
+            .queries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(query)
+        {
+            return Ok(Arc::clone(hit));
+        }
+        let model = Arc::clone(embedder);
+        let owned = query.to_owned();
+        let vector = tokio::task::spawn_blocking(move || model.embed_query(&owned))
+            .await
+            .map_err(|e| format!("the embedding task failed: {e}"))??;
+        let vector = unit(vector);
+        let mut queries = self.queries.lock().unwrap_or_else(PoisonError::into_inner);
+        if queries.len() >= QUERY_MEMO {
+            queries.clear();
+        }
+        queries.insert(query.to_owned(), Arc::clone(&vector));
+        Ok(vector)
+    }
+
+    /// How long a search waits for a model that is still loading before it
+    /// ranks lexically (default [`DEFAULT_PATIENCE`]). A search that gives up
+    /// makes later ones not wait at all until the model is ready.
+    #[must_use]
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// Waits, once, up to the patience for a loading model.
+    async fn await_model(&self) {
+        if self.model.get().is_some() || self.gave_up.load(Ordering::Relaxed) {
+            return;
+        }
+        if tokio::time::timeout(self.patience, self.wait_ready())
+            .await
+            .is_err()
+            && !self.gave_up.swap(true, Ordering::Relaxed)
+        {
+            tracing::info!(
+                model = %self.model_name,
+                "the embedding model is still loading; lexical results until it is ready"
+            );
+        }
+    }
 }
 
 #[async_trait]
 impl Searcher for HybridSearcher {
-    async fn search(&self, query: &str, docs: &[SearchDoc], limit: usize) -> Vec<SearchHit> {
+    async fn search(&self, query: &str, docs: &[SearchDoc], limit: usize) -> Ranking {
+        self.await_model().await;
         let lexical = LexicalSearcher::scores(query, docs);
-        let Some(dense) = self.dense_scores(query, docs).await else {
-            return top_hits(&lexical, limit);
-        };
-        top_hits(&fuse(query, docs, &lexical, &dense), limit)
+        match self.dense_scores(query, docs).await {
+            Some(dense) => Ranking {
+                hits: top_hits(&fuse(query, docs, &lexical, &dense), limit),
+                mode: SearchMode::Hybrid,
+            },
+            None => Ranking {
+                hits: top_hits(&lexical, limit),
+                mode: SearchMode::Lexical,
+            },
+        }
     }
 
     async fn wait_ready(&self) {
         let _ = HybridSearcher::wait_ready(self).await;
     }
 
-    fn mode(&self) -> &'static str {
+    async fn prepare(&self, query: &str) {
+        self.await_model().await;
+        if let Some(embedder) = self.embedder() {
+            let _ = self.query_vector(&embedder, query).await;
+        }
+    }
+
+    fn mode(&self) -> SearchMode {
         match self.model.get() {
-            Some(Ok(_)) => "hybrid",
-            _ => "lexical",
+            Some(Ok(_)) => SearchMode::Hybrid,
+            _ => SearchMode::Lexical,
         }
     }
 }
 
-/// Reciprocal rank fusion of lexical (positive scores only) and dense
-/// rankings, plus a bonus that keeps an exact name match first.
+/// Fuses the rankings: the cosine similarity of each document, plus a
+/// bounded lexical boost `LEXICAL_WEIGHT * bm25 / (bm25 + LEXICAL_HALF)`
+/// (a document sharing words with the query moves ahead of one the model
+/// finds just as close), plus [`EXACT_NAME_BONUS`] for a document whose name
+/// is the query, which therefore ranks first.
 pub fn fuse(query: &str, docs: &[SearchDoc], lexical: &[f32], dense: &[f32]) -> Vec<f32> {
-    let mut fused = vec![0.0_f32; docs.len()];
-    for (rank, i) in ranking(lexical, true).into_iter().enumerate() {
-        fused[i] += 1.0 / (RRF_K + rank as f32 + 1.0);
-    }
-    for (rank, i) in ranking(dense, false).into_iter().enumerate() {
-        fused[i] += 1.0 / (RRF_K + rank as f32 + 1.0);
-    }
     let name = query.trim().to_lowercase();
-    for (score, doc) in fused.iter_mut().zip(docs) {
-        if doc.name.to_lowercase() == name {
-            *score += EXACT_NAME_BONUS;
-        }
-    }
-    fused
+    docs.iter()
+        .zip(lexical.iter().zip(dense))
+        .map(|(doc, (&bm25, &cosine))| {
+            // BM25 carries its own exact-name bonus; only the words count here.
+            let exact = doc.name.to_lowercase() == name;
+            let words = if exact { 0.0 } else { bm25.max(0.0) };
+            let mut score = cosine + LEXICAL_WEIGHT * words / (words + LEXICAL_HALF);
+            if exact {
+                score += EXACT_NAME_BONUS;
+            }
+            score
+        })
+        .collect()
 }
 
-/// Indices by descending score (ties by index); only positive ones if asked.
-fn ranking(scores: &[f32], positive_only: bool) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..scores.len())
-        .filter(|&i| !positive_only || scores[i] > 0.0)
-        .collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    order
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    if a.len() != b.len() || a.is_empty() {
+/// Dot product: the cosine similarity of unit vectors.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
         return 0.0;
     }
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `vector` scaled to length 1 (a zero vector stays zero).
+fn unit(mut vector: Vec<f32>) -> Arc<[f32]> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for x in &mut vector {
+            *x /= norm;
+        }
     }
+    vector.into()
 }
 
 /// What gets embedded for a document: its name, then its text.
@@ -364,14 +508,18 @@ pub fn doc_text(doc: &SearchDoc) -> String {
     format!("{}\n{}", doc.name, doc.text)
 }
 
+/// The cache key of a document's vector: `emb-<model hash>-<content hash>`.
+fn cache_key(model_key: &str, content: u64) -> String {
+    format!("{}{content:016x}", cache_key_prefix(model_key))
+}
+
+fn cache_key_prefix(model_key: &str) -> String {
+    format!("emb-{model_key}-")
+}
+
 /// 64-bit FNV-1a as 16 hex digits: stable across runs and releases.
 fn fnv_hex(bytes: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    format!("{:016x}", fnv(FNV_OFFSET, bytes))
 }
 
 fn encode(vector: &[f32]) -> Vec<u8> {
@@ -382,12 +530,11 @@ fn decode(bytes: &[u8]) -> Option<Arc<[f32]>> {
     if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return None;
     }
-    Some(
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
+    let vector = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Some(unit(vector))
 }
 
 #[cfg(test)]
@@ -397,8 +544,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn content_hash_is_the_hash_of_the_embedded_text() {
+        let doc = SearchDoc {
+            name: "nmap".into(),
+            text: "Network scanner".into(),
+        };
+        assert_eq!(
+            format!("{:016x}", content_hash(&doc)),
+            fnv_hex(doc_text(&doc).as_bytes())
+        );
+        assert_eq!(fnv_hex(b""), "cbf29ce484222325");
+        assert_eq!(fnv_hex(b"a"), "af63dc4c8601ec8c");
+    }
+
+    #[test]
     fn vectors_round_trip_through_bytes() {
-        let v = [0.5_f32, -1.25, 3.0];
+        let v = [0.6_f32, 0.0, -0.8];
         assert_eq!(decode(&encode(&v)).as_deref(), Some(&v[..]));
         assert_eq!(decode(&[1, 2, 3]), None);
     }

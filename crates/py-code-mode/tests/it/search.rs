@@ -4,9 +4,11 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use py_code_mode::{
-    Embedder, FileStorage, HybridSearcher, LexicalSearcher, SearchDoc, Searcher, Storage,
+    Embedder, FileStorage, HybridSearcher, LexicalSearcher, SearchDoc, SearchMode, Searcher,
+    Storage,
 };
 use py_code_mode_embed::{EmbeddingModel, LoadOptions};
 
@@ -58,6 +60,7 @@ async fn names(searcher: &dyn Searcher, query: &str, docs: &[SearchDoc]) -> Vec<
     searcher
         .search(query, docs, 10)
         .await
+        .hits
         .iter()
         .map(|h| docs[h.index].name.clone())
         .collect()
@@ -75,7 +78,7 @@ async fn recall_at_1(searcher: &dyn Searcher) -> f64 {
 #[tokio::test]
 async fn hybrid_finds_paraphrases_lexical_misses() {
     let hybrid = HybridSearcher::new(counting(), None);
-    assert_eq!(hybrid.mode(), "hybrid");
+    assert_eq!(hybrid.mode(), SearchMode::Hybrid);
     let lexical = recall_at_1(&LexicalSearcher).await;
     let fused = recall_at_1(&hybrid).await;
     assert!(
@@ -150,10 +153,57 @@ async fn without_a_model_search_is_lexical() {
         searcher.wait_ready().await,
         Err("model directory `/nowhere` does not exist".into())
     );
-    assert_eq!(searcher.mode(), "lexical");
+    assert_eq!(searcher.mode(), SearchMode::Lexical);
     let docs = search_set::docs();
+    assert_eq!(
+        searcher.search("port scan", &docs, 5).await.mode,
+        SearchMode::Lexical
+    );
     assert_eq!(
         names(&searcher, "port scan", &docs).await,
         names(&LexicalSearcher, "port scan", &docs).await
     );
+}
+
+#[tokio::test]
+async fn each_result_list_reports_the_mode_that_ranked_it() {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let searcher = HybridSearcher::loading("test-model", None, move || {
+        let _ = wait.recv();
+        Ok(counting() as Arc<dyn Embedder>)
+    })
+    .with_patience(Duration::ZERO);
+    let docs = search_set::docs();
+    let before = searcher.search("discover hosts", &docs, 5).await;
+    assert_eq!(
+        before.mode,
+        SearchMode::Lexical,
+        "the model is still loading"
+    );
+    assert_eq!(
+        docs[before.hits[0].index].name, "nmap",
+        "lexical results while loading"
+    );
+
+    release.send(()).expect("loader waits");
+    searcher.wait_ready().await.expect("model loads");
+    let after = searcher
+        .search("which services is a machine exposing", &docs, 5)
+        .await;
+    assert_eq!(after.mode, SearchMode::Hybrid);
+    assert_eq!(docs[after.hits[0].index].name, "nmap");
+}
+
+#[tokio::test]
+async fn a_search_waits_a_little_for_a_loading_model() {
+    let searcher = HybridSearcher::loading("test-model", None, || {
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(counting() as Arc<dyn Embedder>)
+    });
+    let docs = search_set::docs();
+    let ranking = searcher
+        .search("which services is a machine exposing", &docs, 5)
+        .await;
+    assert_eq!(ranking.mode, SearchMode::Hybrid, "waited for the model");
+    assert_eq!(docs[ranking.hits[0].index].name, "nmap");
 }

@@ -35,6 +35,48 @@ pub const DOCS: &[(&str, &str)] = &[
         "currency",
         "Convert an amount between currencies at today's exchange rate",
     ),
+    (
+        "docker_ps",
+        "List running Docker containers with their images and ports",
+    ),
+    (
+        "kubectl_logs",
+        "Print the logs of a pod in a Kubernetes cluster",
+    ),
+    (
+        "whois",
+        "Registration details of a domain: owner, registrar, expiry date",
+    ),
+    (
+        "ocr_image",
+        "Recognise printed text in a photo or screenshot",
+    ),
+    (
+        "calendar_add",
+        "Create an event in the calendar at a date and time",
+    ),
+    (
+        "stock_price",
+        "Latest share price of a company by ticker symbol",
+    ),
+    ("hash_file", "Compute the SHA-256 checksum of a file"),
+    ("json_format", "Pretty-print and validate a JSON document"),
+    ("github_issues", "List open issues of a GitHub repository"),
+    ("transcribe", "Turn speech in an audio recording into text"),
+    ("timezone", "Current time in a city or time zone"),
+    (
+        "unit_convert",
+        "Convert between units of length, weight and temperature",
+    ),
+    ("geocode", "Latitude and longitude of a street address"),
+    (
+        "diff_files",
+        "Show line-by-line differences between two text files",
+    ),
+    (
+        "run_tests",
+        "Run the project's test suite with pytest and report failures",
+    ),
 ];
 
 /// (query, expected document name)
@@ -59,6 +101,33 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("fetch", "fetch"),
     ("tl;dr of a report", "summarize"),
     ("send an email", "send_email"),
+    ("what containers are up", "docker_ps"),
+    ("docker ps", "docker_ps"),
+    ("why is my pod crashing", "kubectl_logs"),
+    ("who owns this domain", "whois"),
+    ("when does example.org expire", "whois"),
+    ("read the text in a screenshot", "ocr_image"),
+    ("book a meeting for Tuesday at 3pm", "calendar_add"),
+    ("how is AAPL trading", "stock_price"),
+    ("verify a download's checksum", "hash_file"),
+    ("sha256", "hash_file"),
+    ("tidy up this JSON", "json_format"),
+    ("open bugs on the repo", "github_issues"),
+    ("convert a voice memo to text", "transcribe"),
+    ("what time is it in Tokyo", "timezone"),
+    ("how many kilometres is 10 miles", "unit_convert"),
+    ("coordinates of 10 Downing Street", "geocode"),
+    ("what changed between these two files", "diff_files"),
+    ("run pytest", "run_tests"),
+    ("did my change break anything", "run_tests"),
+    ("sqlite", "sqlite_query"),
+    ("smtp", "send_email"),
+    ("DNS records for a domain", "dns_lookup"),
+    ("tar.gz", "compress"),
+    ("csv_stats", "csv_stats"),
+    ("extract text from pdf", "pdf_to_text"),
+    ("exchange rate", "currency"),
+    ("git history", "git_log"),
 ];
 
 pub fn docs() -> Vec<SearchDoc> {
