@@ -6,6 +6,7 @@
 
 mod config;
 mod env_vars;
+mod progress;
 mod server;
 mod store;
 
@@ -70,13 +71,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run_once(&session, &args).await,
         Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
         Command::Tools(Listing::Search { query, limit }) => {
-            // One-shot: worth waiting for the model rather than ranking lexically.
-            session.host().searcher().wait_ready().await;
+            wait_for_model(&session, &cli.library).await;
             print_json(&session.search_tools(&query, limit).await?)
         }
         Command::Skills(Listing::List) => print_json(&session.list_skills().await?),
         Command::Skills(Listing::Search { query, limit }) => {
-            session.host().searcher().wait_ready().await;
+            wait_for_model(&session, &cli.library).await;
             print_json(&session.search_skills(&query, limit).await?)
         }
         Command::Store(store) => store::run(&cli.library, &store).await,
@@ -86,7 +86,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     outcome
 }
 
-/// `py-code-mode index`: embeds every tool and skill into the cache.
+/// One-shot searches are worth waiting for the model, however long it takes,
+/// rather than ranking lexically.
+async fn wait_for_model(session: &Session, library: &LibraryArgs) {
+    if library.no_semantic {
+        return;
+    }
+    let loading = progress::spinner(format!(
+        "loading embedding model `{}`",
+        library.embedding_model
+    ));
+    session.host().searcher().wait_ready().await;
+    loading.finish_and_clear();
+}
+
+/// `py-code-mode index`: embeds every tool and skill into the cache and
+/// drops cached vectors of this model that no tool or skill needs any more.
 async fn index(library: &LibraryArgs) -> anyhow::Result<ExitCode> {
     let storage = library.storage().await?;
     let Some(hybrid) = library.hybrid_searcher(&storage) else {
@@ -98,6 +113,23 @@ async fn index(library: &LibraryArgs) -> anyhow::Result<ExitCode> {
             Arc::clone(&hybrid) as Arc<dyn py_code_mode::Searcher>,
         )
         .await?;
+    let outcome = index_library(&session, &hybrid, &library.embedding_model).await;
+    session.close().await;
+    let (docs, stats, pruned) = outcome?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "indexed {docs} docs with `{}`: {} embedded, {} cached, {pruned} stale removed",
+        library.embedding_model, stats.embedded, stats.cached
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn index_library(
+    session: &Session,
+    hybrid: &py_code_mode::HybridSearcher,
+    model: &str,
+) -> anyhow::Result<(usize, py_code_mode::IndexStats, usize)> {
     let host = session.host();
     let mut docs: Vec<_> = host
         .tools()
@@ -113,19 +145,19 @@ async fn index(library: &LibraryArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(py_code_mode::skill_doc),
     );
-    let outcome = hybrid.index(&docs).await;
-    session.close().await;
-    let stats = outcome.map_err(|e| anyhow::anyhow!(e))?;
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "indexed {} docs with `{}`: {} embedded, {} cached",
-        docs.len(),
-        library.embedding_model,
-        stats.embedded,
-        stats.cached
-    )?;
-    Ok(ExitCode::SUCCESS)
+    let loading = progress::spinner(format!("loading embedding model `{model}`"));
+    let ready = hybrid.wait_ready().await;
+    loading.finish_and_clear();
+    // The reason is reported by `index_with_progress` below, naming the model.
+    drop(ready);
+    let bar = progress::embedding_bar();
+    let stats = hybrid
+        .index_with_progress(&docs, &|p| progress::update(&bar, p))
+        .await;
+    bar.finish_and_clear();
+    let stats = stats.map_err(|e| anyhow::anyhow!(e))?;
+    let pruned = hybrid.prune(&docs).await.map_err(|e| anyhow::anyhow!(e))?;
+    Ok((docs.len(), stats, pruned))
 }
 
 async fn serve(session: Arc<Session>) -> anyhow::Result<ExitCode> {

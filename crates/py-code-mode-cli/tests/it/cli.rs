@@ -91,3 +91,98 @@ fn tools_search_ranks_the_bundled_examples() {
     assert_eq!(hits[0]["name"], "word_count");
     assert_eq!(hits.as_array().map(Vec::len), Some(1));
 }
+
+/// The real all-MiniLM-L6-v2 directory `scripts/test` exports.
+fn test_model() -> String {
+    std::env::var("PY_CODE_MODE_TEST_MODEL_DIR").expect(
+        "PY_CODE_MODE_TEST_MODEL_DIR names the test model \
+         (scripts/test sets it; see scripts/find-test-model.sh)",
+    )
+}
+
+fn skill(description: &str) -> String {
+    format!("\"\"\"{description}\"\"\"\n\ndef run(target: str):\n    return target\n")
+}
+
+#[test]
+fn index_prebuilds_the_cache_and_drops_stale_vectors() {
+    let library = TempLibrary::new()
+        .with_skill(
+            "port_scan",
+            &skill("Discover hosts, open ports and running services"),
+        )
+        .with_skill(
+            "fetch_page",
+            &skill("Download a URL and return its content as markdown"),
+        )
+        .with_skill(
+            "mail",
+            &skill("Send a message by SMTP to a recipient address"),
+        );
+    let model = test_model();
+    let index = |library: &TempLibrary| {
+        let out = py_code_mode(library, &["index", "--embedding-model", &model]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert!(index(&library).contains("indexed 3 docs"), "first run");
+    assert!(
+        index(&library).contains("0 embedded, 3 cached, 0 stale removed"),
+        "a second run embeds nothing"
+    );
+
+    // A paraphrase with no word in common is found, ranked by the model.
+    let out = py_code_mode(
+        &library,
+        &[
+            "skills",
+            "search",
+            "which services is a machine exposing",
+            "--embedding-model",
+            &model,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(hits[0]["name"], "port_scan");
+    assert_eq!(hits[0]["mode"], "hybrid");
+
+    std::fs::remove_file(library.path().join("skills/mail.py")).expect("delete skill");
+    assert!(
+        index(&library).contains("indexed 2 docs") && index(&library).contains("0 stale removed"),
+        "the deleted skill's vector goes on the first run, nothing on the next"
+    );
+}
+
+#[test]
+fn a_broken_model_directory_is_named_and_search_stays_lexical() {
+    let library = TempLibrary::new().with_skill("mail", &skill("Send an email to someone"));
+    let broken = library.path().join("broken-model");
+    std::fs::create_dir(&broken).expect("mkdir");
+    let broken = broken.display().to_string();
+
+    let out = py_code_mode(&library, &["index", "--embedding-model", &broken]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&broken), "names the directory: {stderr}");
+
+    let out = py_code_mode(
+        &library,
+        &[
+            "skills",
+            "search",
+            "send email",
+            "--embedding-model",
+            &broken,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(hits[0]["name"], "mail");
+    assert_eq!(hits[0]["mode"], "lexical");
+    assert!(
+        text(&out.stderr).contains("search stays lexical"),
+        "says so in the log: {}",
+        text(&out.stderr)
+    );
+}
