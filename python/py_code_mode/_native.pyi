@@ -161,6 +161,12 @@ class Session:
 
     Every method is a coroutine; the work runs off the event loop. Variables
     persist across runs like notebook cells until `reset()`.
+
+    Search (`search_tools`, `search_skills`, `tools.search`, `skills.search`) is
+    hybrid: word matches fused with an embedding model's similarity. The model
+    starts loading in the background when the session is created; until it is
+    ready, or if it cannot be loaded, searches are lexical. Every hit says which
+    in its `mode` (`"lexical"` or `"hybrid"`).
     """
 
     def __init__(
@@ -169,9 +175,17 @@ class Session:
         executor: InProcessExecutor | SubprocessExecutor | None = None,
         *,
         timeout: float | None = None,
+        embedding_model: str | os.PathLike[str] | None = None,
+        semantic: bool = True,
     ) -> None:
         """`executor` defaults to `InProcessExecutor()`; `timeout` (seconds per run)
-        defaults to the executor's, else 60."""
+        defaults to the executor's, else 60.
+
+        `embedding_model`: the model of hybrid search, an alias (`"bge-small"`,
+        `"bge-base"`, `"granite"`), a Hugging Face id in the local Hugging Face cache,
+        or a model directory. `None`: `$PY_CODE_MODE_EMBEDDING_MODEL`, else
+        `"bge-small"`. Nothing is downloaded. `semantic=False`: lexical search only,
+        no model is ever loaded."""
     @classmethod
     def from_base(
         cls,
@@ -179,19 +193,39 @@ class Session:
         *,
         executor: InProcessExecutor | SubprocessExecutor | None = None,
         timeout: float | None = None,
+        embedding_model: str | os.PathLike[str] | None = None,
+        semantic: bool = True,
     ) -> Session:
-        """A session over `FileStorage(base_path)`."""
+        """A session over `FileStorage(base_path)`; the other arguments as for `Session()`."""
     @classmethod
-    def subprocess(cls, base_path: str | os.PathLike[str], *, timeout: float | None = None) -> Session:
+    def subprocess(
+        cls,
+        base_path: str | os.PathLike[str],
+        *,
+        timeout: float | None = None,
+        embedding_model: str | os.PathLike[str] | None = None,
+        semantic: bool = True,
+    ) -> Session:
         """A session over `FileStorage(base_path)` with a `SubprocessExecutor()`."""
     @classmethod
-    def inprocess(cls, base_path: str | os.PathLike[str], *, timeout: float | None = None) -> Session:
+    def inprocess(
+        cls,
+        base_path: str | os.PathLike[str],
+        *,
+        timeout: float | None = None,
+        embedding_model: str | os.PathLike[str] | None = None,
+        semantic: bool = True,
+    ) -> Session:
         """A session over `FileStorage(base_path)` with an `InProcessExecutor()`."""
     @property
     def storage(self) -> FileStorage: ...
     @property
     def timeout(self) -> float:
         """Seconds a run may take when `run` gets no timeout."""
+    @property
+    def embedding_model(self) -> str | None:
+        """The embedding model this session loads (argument, environment variable or
+        default, as resolved when it was created); `None` with `semantic=False`."""
     async def __aenter__(self) -> Session: ...
     async def __aexit__(
         self,
@@ -208,9 +242,11 @@ class Session:
     async def close(self) -> None:
         """Stop the executor and close tool connections (idempotent)."""
     async def list_tools(self) -> list[ToolInfo]: ...
-    async def search_tools(self, query: str, limit: int = 10) -> list[ScoredToolInfo]: ...
+    async def search_tools(self, query: str, limit: int = 10) -> list[ScoredToolInfo]:
+        """Tools ranked for `query`, best first, each with its `score` and `mode`."""
     async def list_skills(self) -> list[SkillInfo]: ...
-    async def search_skills(self, query: str, limit: int = 5) -> list[ScoredSkillInfo]: ...
+    async def search_skills(self, query: str, limit: int = 5) -> list[ScoredSkillInfo]:
+        """Skills ranked for `query`, best first, each with its `score` and `mode`."""
     async def get_skill(self, name: str) -> Skill:
         """Raises `SkillNotFoundError` if there is no such skill."""
     async def add_skill(self, name: str, source: str, description: str = "") -> Skill:

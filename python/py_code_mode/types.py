@@ -33,10 +33,16 @@ class ToolInfo(TypedDict):
     callables: list[CallableInfo]
 
 
+SearchMode = Literal["lexical", "hybrid"]
+"""How a search ranked its hits: by words only (no embedding model, or not ready
+yet), or by words fused with embedding similarity."""
+
+
 class ScoredToolInfo(ToolInfo):
-    """A search hit: the tool and its relevance."""
+    """A search hit: the tool, its relevance and how it was ranked."""
 
     score: float
+    mode: SearchMode
 
 
 class SkillInfo(TypedDict):
@@ -51,9 +57,10 @@ class SkillInfo(TypedDict):
 
 
 class ScoredSkillInfo(SkillInfo):
-    """A search hit: the skill and its relevance."""
+    """A search hit: the skill, its relevance and how it was ranked."""
 
     score: float
+    mode: SearchMode
 
 
 class Skill(SkillInfo):
@@ -80,6 +87,7 @@ __all__ = [
     "ParamInfo",
     "ScoredSkillInfo",
     "ScoredToolInfo",
+    "SearchMode",
     "Skill",
     "SkillInfo",
     "ToolInfo",

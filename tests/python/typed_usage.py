@@ -9,7 +9,7 @@ from pathlib import Path
 from py_code_mode import ExecutionResult, FileStorage, Session, SkillNotFoundError
 from py_code_mode.backends.in_process import InProcessExecutor
 from py_code_mode.backends.subprocess import SubprocessExecutor
-from py_code_mode.types import ArtifactInfo, Skill, ToolInfo
+from py_code_mode.types import ArtifactInfo, ScoredSkillInfo, ScoredToolInfo, SearchMode, Skill, ToolInfo
 
 
 async def main(base: Path) -> None:
@@ -28,8 +28,18 @@ async def main(base: Path) -> None:
             pass
         info: ArtifactInfo = await session.save_artifact("x", b"data", "bytes")
         print(info["size"], await session.load_artifact("x"))
-    async with Session.subprocess(base) as other:
+    async with Session.subprocess(base, embedding_model=base / "model") as other:
         await other.reset()
+        hits: list[ScoredToolInfo] = await other.search_tools("count words", limit=3)
+        modes: list[SearchMode] = [hit["mode"] for hit in hits]
+        print(other.embedding_model, modes, [hit["score"] for hit in hits])
+    lexical = Session(storage, InProcessExecutor(), timeout=5.0, embedding_model="bge-small", semantic=False)
+    found: list[ScoredSkillInfo] = await lexical.search_skills("greet")
+    model: str | None = lexical.embedding_model
+    print(found[0]["mode"] == "lexical", model)
+    await lexical.close()
+    Session.from_base(base, semantic=True)
+    Session.inprocess(base, embedding_model=None)
     executor = SubprocessExecutor(python=None, timeout=10.0)
     print(executor.timeout, storage.base_path / "tools")
 

@@ -3,6 +3,8 @@
 //! This crate only translates: Python arguments into core types, core results
 //! into Python objects, core errors into the package's exceptions. Layout:
 //! - `session`: the `Session` class over [`py_code_mode::Session`].
+//! - `search`: the searcher a `Session`'s `embedding_model` / `semantic`
+//!   arguments ask for (hybrid, its model loading in the background, or lexical).
 //! - `storage`: `FileStorage` and the one function that turns a storage object
 //!   into an `Arc<dyn Storage>` (add a backend there).
 //! - `executors`: the executor classes users pass to `Session`.
@@ -22,6 +24,7 @@ mod executors;
 mod inprocess;
 mod result;
 mod runtime;
+mod search;
 mod session;
 mod storage;
 

@@ -2,7 +2,8 @@
 //!
 //! Every method is a coroutine: its work runs on the module's tokio runtime and
 //! the caller's event loop stays free. The core session is built on first use
-//! (`async with`, `start()` or the first call), once.
+//! (`async with`, `start()` or the first call), once. The embedding model of
+//! hybrid search starts loading when the `Session` is created, in the background.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use py_code_mode::{ExecutorError, ExecutorFactory, Storage};
+use py_code_mode::{ExecutorError, ExecutorFactory, Searcher, Storage};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -22,16 +23,20 @@ use crate::errors::check;
 use crate::executors::{executor_of, seconds};
 use crate::result::ExecutionResult;
 use crate::runtime;
+use crate::search::SearchChoice;
 
 /// A Python environment with `tools`, `skills` and `artifacts` bound.
 #[pyclass(frozen, module = "py_code_mode", name = "Session")]
 pub(crate) struct Session {
     storage: Py<PyAny>,
+    /// The embedding model asked for; `None` with `semantic=False`.
+    embedding_model: Option<String>,
     inner: Arc<Inner>,
 }
 
 struct Inner {
     storage: Arc<dyn Storage>,
+    searcher: Arc<dyn Searcher>,
     factory: Mutex<Option<Box<dyn ExecutorFactory>>>,
     timeout: Duration,
     core: OnceCell<Arc<py_code_mode::Session>>,
@@ -55,6 +60,7 @@ impl Inner {
                     .ok_or(ExecutorError::Closed)?;
                 let session = py_code_mode::Session::builder(Arc::clone(&self.storage))
                     .executor(BoxedFactory(factory))
+                    .searcher(Arc::clone(&self.searcher))
                     .timeout(self.timeout)
                     .build()
                     .await?;
@@ -108,16 +114,21 @@ impl Session {
         storage: Py<PyAny>,
         executor: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
+        search: SearchChoice,
     ) -> PyResult<Self> {
         let core_storage = crate::storage::storage_of(storage.bind(py))?;
         let choice = executor_of(executor)?;
         let timeout = seconds(timeout)?
             .or(choice.timeout)
             .unwrap_or(py_code_mode::DEFAULT_RUN_TIMEOUT);
+        // Last, once every argument is checked: this starts loading the model.
+        let searcher = search.searcher(&core_storage);
         Ok(Self {
             storage,
+            embedding_model: search.model,
             inner: Arc::new(Inner {
                 storage: core_storage,
+                searcher,
                 factory: Mutex::new(Some(choice.factory)),
                 timeout,
                 core: OnceCell::new(),
@@ -131,61 +142,74 @@ impl Session {
         base_path: PathBuf,
         executor: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
+        search: SearchChoice,
     ) -> PyResult<Self> {
         let storage = Py::new(py, crate::storage::FileStorage::open(py, base_path)?)?;
-        Self::create(py, storage.into_any(), executor, timeout)
+        Self::create(py, storage.into_any(), executor, timeout, search)
     }
 }
 
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (storage, executor = None, *, timeout = None))]
+    #[pyo3(signature = (storage, executor = None, *, timeout = None, embedding_model = None, semantic = true))]
     fn new(
         py: Python<'_>,
         storage: Py<PyAny>,
         executor: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
+        embedding_model: Option<PathBuf>,
+        semantic: bool,
     ) -> PyResult<Self> {
-        Self::create(py, storage, executor, timeout)
+        let search = SearchChoice::new(embedding_model, semantic)?;
+        Self::create(py, storage, executor, timeout, search)
     }
 
     /// A session over `FileStorage(base_path)`, in-process unless `executor` says otherwise.
     #[classmethod]
-    #[pyo3(signature = (base_path, *, executor = None, timeout = None))]
+    #[pyo3(signature = (base_path, *, executor = None, timeout = None, embedding_model = None, semantic = true))]
     fn from_base(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         base_path: PathBuf,
         executor: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
+        embedding_model: Option<PathBuf>,
+        semantic: bool,
     ) -> PyResult<Self> {
-        Self::from_path(py, base_path, executor, timeout)
+        let search = SearchChoice::new(embedding_model, semantic)?;
+        Self::from_path(py, base_path, executor, timeout, search)
     }
 
     /// A session over `FileStorage(base_path)` with a subprocess worker.
     #[classmethod]
-    #[pyo3(signature = (base_path, *, timeout = None))]
+    #[pyo3(signature = (base_path, *, timeout = None, embedding_model = None, semantic = true))]
     fn subprocess(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         base_path: PathBuf,
         timeout: Option<f64>,
+        embedding_model: Option<PathBuf>,
+        semantic: bool,
     ) -> PyResult<Self> {
+        let search = SearchChoice::new(embedding_model, semantic)?;
         let executor = Bound::new(py, crate::executors::SubprocessExecutor::default_for(py)?)?;
-        Self::from_path(py, base_path, Some(executor.as_any()), timeout)
+        Self::from_path(py, base_path, Some(executor.as_any()), timeout, search)
     }
 
     /// A session over `FileStorage(base_path)` running code in this interpreter.
     #[classmethod]
-    #[pyo3(signature = (base_path, *, timeout = None))]
+    #[pyo3(signature = (base_path, *, timeout = None, embedding_model = None, semantic = true))]
     fn inprocess(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         base_path: PathBuf,
         timeout: Option<f64>,
+        embedding_model: Option<PathBuf>,
+        semantic: bool,
     ) -> PyResult<Self> {
-        Self::from_path(py, base_path, None, timeout)
+        let search = SearchChoice::new(embedding_model, semantic)?;
+        Self::from_path(py, base_path, None, timeout, search)
     }
 
     #[getter]
@@ -197,6 +221,13 @@ impl Session {
     #[getter]
     fn timeout(&self) -> f64 {
         self.inner.timeout.as_secs_f64()
+    }
+
+    /// The embedding model of hybrid search, as resolved at creation (argument,
+    /// environment, default); `None` with `semantic=False`.
+    #[getter]
+    fn embedding_model(&self) -> Option<String> {
+        self.embedding_model.clone()
     }
 
     /// Loads tools and starts the executor, so the first run is quick.
