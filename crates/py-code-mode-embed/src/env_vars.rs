@@ -23,3 +23,11 @@ pub const HF_TOKEN: &str = "HF_TOKEN";
 /// (falls back to `RAYON_NUM_THREADS`, then the number of physical cores). Set it to the same
 /// value as [`PY_CODE_MODE_EMBED_THREADS`] in the process environment to bound all of candle.
 pub const CANDLE_NUM_THREADS: &str = "CANDLE_NUM_THREADS";
+
+/// Where downloads come from (feature `hub`), as in `huggingface_hub`; overridden by
+/// `LoadOptions::endpoint`.
+pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
+
+/// `1`, `true`, `yes` or `on`: never download, as in `huggingface_hub`
+/// (read by `LoadOptions::online_unless_offline`).
+pub const HF_HUB_OFFLINE: &str = "HF_HUB_OFFLINE";

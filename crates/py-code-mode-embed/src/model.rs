@@ -35,6 +35,20 @@ pub struct LoadOptions {
     /// Hugging Face hub cache (the directory holding `models--ORG--NAME/`). `None`: the cache
     /// `huggingface_hub` would use (`HF_HUB_CACHE`, `HF_HOME`, `~/.cache/huggingface/hub`).
     pub cache_dir: Option<PathBuf>,
+    /// Where downloads come from. `None`: `HF_ENDPOINT`, else `https://huggingface.co`.
+    pub endpoint: Option<String>,
+}
+
+impl LoadOptions {
+    /// Options for a program that may go online: downloads allowed (with the
+    /// `hub` feature) unless `HF_HUB_OFFLINE` is set to `1`, `true`, `yes` or
+    /// `on`, as `huggingface_hub` reads it.
+    pub fn online_unless_offline() -> Self {
+        Self {
+            allow_download: !resolve::hub_offline(),
+            ..Self::default()
+        }
+    }
 }
 
 enum Backbone {

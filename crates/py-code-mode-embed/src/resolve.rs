@@ -85,7 +85,7 @@ pub(crate) fn resolve(spec: &str, opts: &LoadOptions) -> Result<ResolvedModel, E
         });
     }
     if opts.allow_download {
-        return download(id, &cache);
+        return download(id, &cache, opts.endpoint.as_deref());
     }
     Err(EmbedError::NotCached {
         model: id.to_owned(),
@@ -170,9 +170,20 @@ fn hub_id_from_snapshot_path(dir: &Path) -> Option<String> {
     Some(format!("{org}/{name}"))
 }
 
+/// Whether `HF_HUB_OFFLINE` forbids downloads.
+pub(crate) fn hub_offline() -> bool {
+    std::env::var(env_vars::HF_HUB_OFFLINE).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}
+
 #[cfg(feature = "hub")]
-fn download(id: &str, cache: &Path) -> Result<ResolvedModel, EmbedError> {
+fn download(id: &str, cache: &Path, endpoint: Option<&str>) -> Result<ResolvedModel, EmbedError> {
     use hf_hub::api::sync::ApiBuilder;
+    use std::io::IsTerminal as _;
 
     let err = |file: &str| {
         let model = id.to_owned();
@@ -183,9 +194,13 @@ fn download(id: &str, cache: &Path) -> Result<ResolvedModel, EmbedError> {
             source,
         }
     };
+    // `from_env` reads `HF_ENDPOINT`; download bars only when a person watches.
     let mut builder = ApiBuilder::from_env()
         .with_cache_dir(cache.to_path_buf())
-        .with_progress(false);
+        .with_progress(std::io::stderr().is_terminal());
+    if let Some(endpoint) = endpoint {
+        builder = builder.with_endpoint(endpoint.to_owned());
+    }
     // hf-hub itself only reads the token file next to the cache; gated models need the
     // variable too, as with `huggingface_hub`.
     if let Some(token) = std::env::var(env_vars::HF_TOKEN)
@@ -219,7 +234,7 @@ fn download(id: &str, cache: &Path) -> Result<ResolvedModel, EmbedError> {
 }
 
 #[cfg(not(feature = "hub"))]
-fn download(id: &str, cache: &Path) -> Result<ResolvedModel, EmbedError> {
+fn download(id: &str, cache: &Path, _endpoint: Option<&str>) -> Result<ResolvedModel, EmbedError> {
     Err(EmbedError::NotCached {
         model: id.to_owned(),
         cache: cache.to_path_buf(),

@@ -6,11 +6,13 @@
     reason = "a test harness fails the test by panicking, with a message"
 )]
 
+mod fake_hub;
 mod redis_server;
 pub mod servers;
 
 use std::path::{Path, PathBuf};
 
+pub use fake_hub::{FAKE_COMMIT, FakeHub};
 pub use redis_server::RedisServer;
 pub use servers::free_port;
 

@@ -153,17 +153,18 @@ impl HybridSearcher {
     }
 
     /// Loads a model with `py_code_mode_embed` (an alias such as `bge-small`,
-    /// a Hugging Face id in the local cache, or a directory) in the background.
+    /// a Hugging Face id, or a directory) in the background. A model missing
+    /// from the Hugging Face cache is downloaded when this crate is built with
+    /// the feature `download` and `HF_HUB_OFFLINE` is not set.
     #[cfg(feature = "semantic")]
     pub fn load_model(spec: &str, storage: Option<Arc<dyn Storage>>) -> Self {
         let owned = spec.to_owned();
+        let mut options = py_code_mode_embed::LoadOptions::online_unless_offline();
+        options.allow_download &= cfg!(feature = "download");
         Self::loading(spec, storage, move || {
-            py_code_mode_embed::EmbeddingModel::load(
-                &owned,
-                &py_code_mode_embed::LoadOptions::default(),
-            )
-            .map(|m| Arc::new(m) as Arc<dyn Embedder>)
-            .map_err(|e| e.to_string())
+            py_code_mode_embed::EmbeddingModel::load(&owned, &options)
+                .map(|m| Arc::new(m) as Arc<dyn Embedder>)
+                .map_err(|e| e.to_string())
         })
     }
 

@@ -186,3 +186,53 @@ fn a_broken_model_directory_is_named_and_search_stays_lexical() {
         text(&out.stderr)
     );
 }
+
+/// `--embedding-model ORG/NAME` fetches a model the cache lacks (from a
+/// stand-in hub: this machine has no route to the real one), and
+/// `HF_HUB_OFFLINE=1` forbids it, leaving search lexical.
+#[test]
+fn a_hub_model_is_downloaded_unless_offline() {
+    let hub = py_code_mode_test_support::FakeHub::serve("test-org/minilm", test_model().as_ref());
+    let cache = tempfile::tempdir().expect("tempdir");
+    let library = TempLibrary::new()
+        .with_skill(
+            "port_scan",
+            &skill("Discover hosts, open ports and running services"),
+        )
+        .with_skill(
+            "mail",
+            &skill("Send a message by SMTP to a recipient address"),
+        );
+    let search = |offline: &str| {
+        let mut command = std::process::Command::new(binary());
+        command
+            .arg("--base")
+            .arg(library.path())
+            .args(["skills", "search", "which services is a machine exposing"])
+            .args(["--embedding-model", "test-org/minilm"])
+            .env("HF_ENDPOINT", hub.endpoint())
+            .env("HF_HUB_CACHE", cache.path())
+            .env("HF_HUB_OFFLINE", offline);
+        let out = command.output().expect("run py-code-mode");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let hits: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        (hits, text(&out.stderr))
+    };
+
+    let (hits, stderr) = search("1");
+    assert_eq!(hits[0]["mode"], "lexical", "offline: nothing fetched");
+    assert!(
+        stderr.contains("test-org/minilm"),
+        "names the model: {stderr}"
+    );
+    assert_eq!(hub.requests(), 0);
+
+    let (hits, _) = search("0");
+    assert_eq!(hits[0]["name"], "port_scan");
+    assert_eq!(hits[0]["mode"], "hybrid");
+    assert!(hub.requests() > 0);
+    assert!(
+        cache.path().join("models--test-org--minilm").is_dir(),
+        "downloaded into the cache"
+    );
+}

@@ -185,3 +185,68 @@ fn zero_threads_is_refused() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Downloads from a stand-in hub (no route to the real one here): the model
+/// lands in the cache in `huggingface_hub`'s layout and loads from there,
+/// the hub gone, the next time.
+#[cfg(feature = "hub")]
+#[test]
+fn a_missing_model_is_downloaded_into_the_cache() -> anyhow::Result<()> {
+    use py_code_mode_test_support::{FAKE_COMMIT, FakeHub};
+
+    let files = tempfile::tempdir()?;
+    write_tiny_model(files.path(), &TINY)?;
+    let hub = FakeHub::serve("test-org/tiny", files.path());
+    let cache = tempfile::tempdir()?;
+    let online = LoadOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        allow_download: true,
+        endpoint: Some(hub.endpoint()),
+        ..LoadOptions::default()
+    };
+    let model = EmbeddingModel::load("test-org/tiny", &online)?;
+    assert!(model.id().starts_with("test-org/tiny"), "{}", model.id());
+    assert!(hub.requests() > 0);
+    let snapshot = cache
+        .path()
+        .join("models--test-org--tiny/snapshots")
+        .join(FAKE_COMMIT);
+    assert!(
+        snapshot.join("config.json").is_file(),
+        "cached like huggingface_hub"
+    );
+    let vector = model.embed_query("hello world")?;
+    drop(hub);
+
+    let offline = LoadOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..LoadOptions::default()
+    };
+    let again = EmbeddingModel::load("test-org/tiny", &offline)?;
+    assert_eq!(again.embed_query("hello world")?, vector);
+    Ok(())
+}
+
+#[cfg(feature = "hub")]
+#[test]
+fn a_download_missing_a_required_file_names_it() -> anyhow::Result<()> {
+    use py_code_mode_test_support::FakeHub;
+
+    let files = tempfile::tempdir()?;
+    write_tiny_model(files.path(), &TINY)?;
+    std::fs::remove_file(files.path().join("tokenizer.json"))?;
+    let hub = FakeHub::serve("test-org/broken", files.path());
+    let cache = tempfile::tempdir()?;
+    let opts = LoadOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        allow_download: true,
+        endpoint: Some(hub.endpoint()),
+        ..LoadOptions::default()
+    };
+    let message = load_err("test-org/broken", &opts)?.to_string();
+    assert!(
+        message.contains("test-org/broken") && message.contains("tokenizer.json"),
+        "{message}"
+    );
+    Ok(())
+}
