@@ -130,21 +130,7 @@ async fn index_library(
     hybrid: &py_code_mode::HybridSearcher,
     model: &str,
 ) -> anyhow::Result<(usize, py_code_mode::IndexStats, usize)> {
-    let host = session.host();
-    let mut docs: Vec<_> = host
-        .tools()
-        .list()
-        .await?
-        .iter()
-        .map(py_code_mode::tool_doc)
-        .collect();
-    docs.extend(
-        host.skills()
-            .list()
-            .await?
-            .iter()
-            .map(py_code_mode::skill_doc),
-    );
+    let docs = session.host().search_docs().await?;
     let loading = progress::spinner(format!("loading embedding model `{model}`"));
     let ready = hybrid.wait_ready().await;
     loading.finish_and_clear();

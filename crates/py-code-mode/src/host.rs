@@ -121,6 +121,14 @@ impl Host {
         }
     }
 
+    /// Every tool and skill as search ranks them: what `py-code-mode index`
+    /// embeds ahead of time.
+    pub async fn search_docs(&self) -> Result<Vec<SearchDoc>> {
+        let mut docs: Vec<SearchDoc> = self.tools.list().await?.iter().map(tool_doc).collect();
+        docs.extend(self.skills.list_with_docs().await?.1);
+        Ok(docs)
+    }
+
     /// Tools ranked for `query`.
     pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<Scored<ToolInfo>>> {
         // The query embeds while the tools are listed (`prepare` first: it
@@ -128,15 +136,14 @@ impl Host {
         // not yield).
         let ((), tools) = tokio::join!(self.searcher.prepare(query), self.tools.list());
         let tools = tools?;
-        let docs: Vec<SearchDoc> = tools.iter().map(tool_doc).collect();
+        let docs = tools.iter().map(tool_doc).collect::<Vec<_>>();
         Ok(self.rank(query, &docs, limit, tools).await)
     }
 
     /// Skills ranked for `query`.
     pub async fn search_skills(&self, query: &str, limit: usize) -> Result<Vec<Scored<SkillInfo>>> {
-        let ((), skills) = tokio::join!(self.searcher.prepare(query), self.skills.list());
-        let skills = skills?;
-        let docs: Vec<SearchDoc> = skills.iter().map(skill_doc).collect();
+        let ((), listed) = tokio::join!(self.searcher.prepare(query), self.skills.list_with_docs());
+        let (skills, docs) = listed?;
         Ok(self.rank(query, &docs, limit, skills).await)
     }
 
@@ -187,21 +194,6 @@ pub fn tool_doc(tool: &ToolInfo) -> SearchDoc {
     }
     SearchDoc {
         name: tool.name.clone(),
-        text: text.join("\n"),
-    }
-}
-
-/// The searchable text of a skill: description and parameters.
-pub fn skill_doc(skill: &SkillInfo) -> SearchDoc {
-    let mut text = vec![skill.description.clone()];
-    text.extend(
-        skill
-            .parameters
-            .iter()
-            .map(|p| format!("{} {}", p.name, p.description)),
-    );
-    SearchDoc {
-        name: skill.name.clone(),
         text: text.join("\n"),
     }
 }

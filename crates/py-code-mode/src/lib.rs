@@ -37,14 +37,14 @@ pub use executor::{
     ExecutionError, ExecutionResult, Executor, ExecutorFactory, RUNTIME_SOURCE, SubprocessConfig,
     SubprocessExecutor, resolve_python,
 };
-pub use host::{Host, Scored, skill_doc, tool_doc};
+pub use host::{Host, Scored, tool_doc};
 pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_name};
 pub use search::{
     LexicalSearcher, Ranking, SearchDoc, SearchHit, SearchMode, Searcher, terms, tokenize, top_hits,
 };
 pub use semantic::{DEFAULT_PATIENCE, Embedder, HybridSearcher, IndexProgress, IndexStats, fuse};
 pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
-pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill};
+pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill, skill_doc};
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};
 pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
 #[cfg(feature = "redis")]

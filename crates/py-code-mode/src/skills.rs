@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::error::{Result, SkillError};
 use crate::names::validate_skill_name;
+use crate::search::SearchDoc;
 use crate::storage::{SkillRecord, Storage};
 
 /// A parameter of a skill's `run()` or of a tool callable.
@@ -54,7 +55,10 @@ pub struct Skill {
 /// Facts read from a skill's source without running it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedSkill {
+    /// The module docstring.
     pub docstring: String,
+    /// The summary of `run()`'s docstring (without its `Args:`/`Returns:` sections).
+    pub run_summary: String,
     pub parameters: Vec<ParamInfo>,
     pub is_async: bool,
 }
@@ -76,7 +80,9 @@ pub fn parse_skill(source: &str) -> Result<ParsedSkill, String> {
             _ => None,
         })
         .ok_or("it defines no top-level `run()` function")?;
-    let arg_docs = parse_arg_docs(&docstring_of_fn(&run.body));
+    let run_doc = docstring_of_fn(&run.body);
+    let arg_docs = parse_arg_docs(&run_doc);
+    let run_summary = doc_summary(&run_doc);
     let text = |node: &dyn Ranged| source[node.range()].to_owned();
     let mut parameters = Vec::new();
     let params = &run.parameters;
@@ -101,6 +107,7 @@ pub fn parse_skill(source: &str) -> Result<ParsedSkill, String> {
     }
     Ok(ParsedSkill {
         docstring,
+        run_summary,
         parameters,
         is_async: run.is_async,
     })
@@ -114,6 +121,27 @@ fn docstring(body: &[Stmt]) -> Option<String> {
         },
         _ => None,
     }
+}
+
+/// A docstring up to its first section header (`Args:`, `Returns:`, …).
+fn doc_summary(doc: &str) -> String {
+    const SECTIONS: &[&str] = &[
+        "args:",
+        "arguments:",
+        "parameters:",
+        "params:",
+        "returns:",
+        "raises:",
+        "yields:",
+        "example:",
+        "examples:",
+    ];
+    doc.lines()
+        .take_while(|line| !SECTIONS.contains(&line.trim().to_ascii_lowercase().as_str()))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
 }
 
 fn docstring_of_fn(body: &[Stmt]) -> String {
@@ -202,11 +230,34 @@ impl SkillLibrary {
     /// Every skill, sorted by name. Skills whose source no longer parses are
     /// left out with a warning rather than hiding every other skill.
     pub async fn list(&self) -> Result<Vec<SkillInfo>> {
+        Ok(self
+            .list_parsed()
+            .await?
+            .into_iter()
+            .map(|(info, _)| info)
+            .collect())
+    }
+
+    /// Every skill with what search ranks it by (see [`skill_doc`]): the
+    /// listing's text, plus the source's docstrings as a second signal.
+    pub async fn list_with_docs(&self) -> Result<(Vec<SkillInfo>, Vec<SearchDoc>)> {
+        Ok(self
+            .list_parsed()
+            .await?
+            .into_iter()
+            .map(|(info, parsed)| {
+                let doc = skill_doc(&info, &parsed);
+                (info, doc)
+            })
+            .unzip())
+    }
+
+    async fn list_parsed(&self) -> Result<Vec<(SkillInfo, Arc<ParsedSkill>)>> {
         let records = self.storage.list_skills().await?;
         Ok(records
             .iter()
-            .filter_map(|r| match self.info(r) {
-                Ok(info) => Some(info),
+            .filter_map(|r| match self.parsed_info(r) {
+                Ok(pair) => Some(pair),
                 Err(e) => {
                     tracing::warn!("{e}");
                     None
@@ -261,20 +312,28 @@ impl SkillLibrary {
     }
 
     fn info(&self, record: &SkillRecord) -> Result<SkillInfo, SkillError> {
+        self.parsed_info(record).map(|(info, _)| info)
+    }
+
+    fn parsed_info(
+        &self,
+        record: &SkillRecord,
+    ) -> Result<(SkillInfo, Arc<ParsedSkill>), SkillError> {
         let parsed = self.parse(&record.name, &record.source)?;
         let description = if record.description.is_empty() {
             parsed.docstring.clone()
         } else {
             record.description.clone()
         };
-        Ok(SkillInfo {
+        let info = SkillInfo {
             name: record.name.clone(),
             description,
             parameters: parsed.parameters.clone(),
             is_async: parsed.is_async,
             created_at: record.created_at,
             updated_at: record.updated_at,
-        })
+        };
+        Ok((info, parsed))
     }
 
     fn parse(&self, name: &str, source: &str) -> Result<Arc<ParsedSkill>, SkillError> {
@@ -295,12 +354,65 @@ impl SkillLibrary {
     }
 }
 
+/// The searchable text of a skill: its description and parameters, then the
+/// source's docstrings where they say more (the module docstring when an
+/// explicit description replaced it, and the summary of `run()`'s).
+pub fn skill_doc(skill: &SkillInfo, parsed: &ParsedSkill) -> SearchDoc {
+    let mut text = vec![skill.description.clone()];
+    text.extend(
+        skill
+            .parameters
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.description)),
+    );
+    for doc in [&parsed.docstring, &parsed.run_summary] {
+        if !doc.is_empty() && !text.contains(doc) {
+            text.push(doc.clone());
+        }
+    }
+    SearchDoc {
+        name: skill.name.clone(),
+        text: text.join("\n"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn search_text_adds_the_docstrings_an_explicit_description_replaced() -> Result<(), String> {
+        let source = "\"\"\"Thumbnails for a gallery.\"\"\"\n\ndef run(folder: str):\n    \"\"\"Resize every picture in `folder`.\n\n    Args:\n        folder: where the pictures are\n    \"\"\"\n";
+        let parsed = parse_skill(source)?;
+        let info = SkillInfo {
+            name: "thumbs".into(),
+            description: "Image helper".into(),
+            parameters: parsed.parameters.clone(),
+            is_async: false,
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+            updated_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        assert_eq!(
+            skill_doc(&info, &parsed).text,
+            "Image helper\nfolder where the pictures are\nThumbnails for a gallery.\nResize every picture in `folder`."
+        );
+        let described_by_docstring = SkillInfo {
+            description: parsed.docstring.clone(),
+            ..info
+        };
+        assert_eq!(
+            skill_doc(&described_by_docstring, &parsed)
+                .text
+                .matches("Thumbnails")
+                .count(),
+            1,
+            "no text twice"
+        );
+        Ok(())
+    }
 
     #[test]
     fn reads_docstring_and_parameters_without_running() -> Result<(), String> {
@@ -319,6 +431,7 @@ async def run(url: str, max_length: int = 500, *, deep=False, tags: list[str] | 
 "#;
         let parsed = parse_skill(source)?;
         assert_eq!(parsed.docstring, "Fetch a URL and summarize its content.");
+        assert_eq!(parsed.run_summary, "Summarize.", "without the Args section");
         assert!(parsed.is_async);
         let summary: Vec<_> = parsed
             .parameters

@@ -250,3 +250,25 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn skill_search_also_reads_the_docstrings_a_description_replaced() {
+    let library = TempLibrary::new().with_tool("echo.yaml", ECHO_TOOL);
+    let session = session(&library).await;
+    ok(
+        &session,
+        r#"skills.create(
+    name="thumbs",
+    code='def run(folder: str):\n    """Resize every picture into a thumbnail."""\n    return folder',
+    description="Image helper",
+)"#,
+    )
+    .await;
+    let found = session.search_skills("thumbnail", 5).await.expect("search");
+    assert_eq!(found.first().map(|s| s.item.name.as_str()), Some("thumbs"));
+    assert_eq!(
+        found[0].item.description, "Image helper",
+        "the listing keeps the given description"
+    );
+    session.close().await;
+}
