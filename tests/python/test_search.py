@@ -8,6 +8,7 @@ installs it and exports the variable); without it they are skipped.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -112,7 +113,10 @@ async def test_semantic_false_searches_lexically(
     assert list(library.glob(".cache/emb-*")) == []
 
 
-async def test_a_model_that_cannot_load_leaves_search_lexical(library: Path) -> None:
+async def test_a_model_that_cannot_load_leaves_search_lexical(
+    library: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="py_code_mode")
     storage = FileStorage(base_path=library)
     async with Session(storage, embedding_model=MISSING_MODEL) as session:
         # Twice: the first search may come before the loading thread has failed.
@@ -124,6 +128,12 @@ async def test_a_model_that_cannot_load_leaves_search_lexical(library: Path) -> 
     expected = [("word_count", "lexical"), ("echo", "lexical")]
     assert names_and_modes(first) == names_and_modes(second) == expected
     assert names_and_modes(skills) == [("count_words", "lexical")]
+    # Said once, in Python's log, naming the model.
+    said = [r for r in caplog.records if "search stays lexical" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert said[0].name == "py_code_mode"
+    assert said[0].levelno == logging.WARNING
+    assert MISSING_MODEL in said[0].getMessage()
 
 
 async def test_the_environment_variable_names_the_model(

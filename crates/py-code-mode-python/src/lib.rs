@@ -14,6 +14,7 @@
 //! - `convert`: JSON values to and from Python objects.
 //! - `errors`: core errors to Python exceptions, in one place.
 //! - `runtime`: the module's one tokio runtime, shut down from an `atexit` hook.
+//! - `logging`: the core's log events, forwarded to Python's `logging`.
 //!
 //! The Python side (`python/py_code_mode/`) re-exports these classes and holds
 //! the exception hierarchy, the stubs and the console scripts.
@@ -22,6 +23,7 @@ mod convert;
 mod errors;
 mod executors;
 mod inprocess;
+mod logging;
 mod result;
 mod runtime;
 mod search;

@@ -116,6 +116,7 @@ impl Session {
         timeout: Option<f64>,
         search: SearchChoice,
     ) -> PyResult<Self> {
+        crate::logging::install();
         let core_storage = crate::storage::storage_of(storage.bind(py))?;
         let choice = executor_of(executor)?;
         let timeout = seconds(timeout)?
