@@ -111,15 +111,19 @@ pub trait Storage: Send + Sync + Debug {
     async fn cache_delete(&self, key: &str) -> Result<bool, StorageError>;
 }
 
+/// `[A-Za-z0-9._-]+`: no path separator, no Redis `:` and no glob character.
+/// Callers that make file names of it also refuse a leading `.` (`..`, hidden files).
+pub(crate) fn is_key_safe(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// A cache key is `[A-Za-z0-9._-]+` and does not start with `.`: it becomes a
 /// file name or the end of a Redis key.
 pub(crate) fn validate_cache_key(key: &str) -> Result<(), StorageError> {
-    if !key.is_empty()
-        && !key.starts_with('.')
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
+    if is_key_safe(key) && !key.starts_with('.') {
         Ok(())
     } else {
         Err(StorageError::Backend {
@@ -139,9 +143,7 @@ pub(crate) fn validate_tool_file_name(name: &str) -> Result<(), StorageError> {
     let ok = stem.is_some_and(|s| !s.is_empty())
         && !name.starts_with('.')
         && name.len() <= 200
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && is_key_safe(name);
     if ok {
         Ok(())
     } else {

@@ -31,7 +31,9 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError};
 
-use super::{SkillRecord, Storage, ToolSource, validate_cache_key, validate_tool_file_name};
+use super::{
+    SkillRecord, Storage, ToolSource, is_key_safe, validate_cache_key, validate_tool_file_name,
+};
 use crate::artifacts::ArtifactMeta;
 use crate::error::StorageError;
 use crate::names::{validate_artifact_name, validate_skill_name};
@@ -159,14 +161,11 @@ impl RedisStorage {
         what: &str,
         cmd: &redis::Cmd,
     ) -> Result<T, StorageError> {
-        let mut conn = self.conn.clone();
-        match cmd.query_async(&mut conn).await {
-            Err(e) if is_connection_error(&e) => cmd
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.error(what, &e)),
-            result => result.map_err(|e| self.error(what, &e)),
-        }
+        self.retrying(
+            what,
+            |mut conn| async move { cmd.query_async(&mut conn).await },
+        )
+        .await
     }
 
     /// Runs a pipeline (a transaction when built with `.atomic()`), retrying
@@ -177,10 +176,24 @@ impl RedisStorage {
         what: &str,
         pipe: &redis::Pipeline,
     ) -> Result<T, StorageError> {
-        let mut conn = self.conn.clone();
-        match pipe.query_async(&mut conn).await {
-            Err(e) if is_connection_error(&e) => pipe
-                .query_async(&mut conn)
+        self.retrying(
+            what,
+            |mut conn| async move { pipe.query_async(&mut conn).await },
+        )
+        .await
+    }
+
+    /// `attempt` once, and once more if the connection dropped under it.
+    async fn retrying<T, Fut>(
+        &self,
+        what: &str,
+        attempt: impl Fn(ConnectionManager) -> Fut,
+    ) -> Result<T, StorageError>
+    where
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        match attempt(self.conn.clone()).await {
+            Err(e) if is_connection_error(&e) => attempt(self.conn.clone())
                 .await
                 .map_err(|e| self.error(what, &e)),
             result => result.map_err(|e| self.error(what, &e)),
@@ -567,11 +580,7 @@ impl Storage for RedisStorage {
 /// A prefix is `[A-Za-z0-9._-]+`: no `:`, so no prefix is a key-prefix of another
 /// prefix's keys (`a` and `a:skill` would otherwise share keys).
 fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
-    let ok = !prefix.is_empty()
-        && prefix.len() <= MAX_PREFIX
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let ok = is_key_safe(prefix) && prefix.len() <= MAX_PREFIX;
     if ok {
         Ok(())
     } else {
