@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -123,5 +124,27 @@ def test_errors_timeouts_and_reset(binary: str, library: Path) -> None:
             await session.call_tool("reset", {})
             out, failed = await run(session, "y")
             assert failed and "NameError" in out
+
+    asyncio.run(check())
+
+
+def test_hybrid_search_over_mcp_with_a_chosen_model(binary: str, library: Path) -> None:
+    """`--embedding-model` (the seed's flag): tools/list answers while the model
+    loads, and search_tools finds a paraphrase that shares no word with the tool."""
+    model = os.environ.get("PY_CODE_MODE_TEST_MODEL_DIR")
+    if not model:
+        pytest.fail("PY_CODE_MODE_TEST_MODEL_DIR is not set (scripts/test sets it)")
+    alias = str(Path(binary).with_name("py-code-mode-mcp"))
+
+    async def check() -> None:
+        flags = ["--tools", str(library / "tools"), "--skills", str(library / "skills")]
+        async with connect(alias, *flags, "--embedding-model", model) as session:
+            listed = await session.list_tools()
+            assert EXPECTED_TOOLS <= {t.name for t in listed.tools}
+            query = {"query": "enumerate folder contents", "limit": 1}
+            found = json.loads(text(await session.call_tool("search_tools", query)))
+            assert [(f["name"], f["mode"]) for f in found] == [("list_files", "hybrid")]
+            out, failed = await run(session, "[s['name'] for s in skills.search('say hello to a person', limit=1)]")
+            assert (out, failed) == ("['greet']", False)
 
     asyncio.run(check())
