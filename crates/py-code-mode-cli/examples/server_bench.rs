@@ -1,7 +1,9 @@
 //! Prints the skeleton's headline figures:
 //! - server start to the first `tools/list` reply (spawn + initialize + list),
 //! - `run_code` of `1+1` over MCP stdio and through `Session::run` (median of 100),
-//! - a CLI tool call from agent code versus running the command directly (median of 100).
+//! - a CLI tool call from agent code versus running the command directly (median of 100),
+//! - with `PY_CODE_MODE_TEST_MODEL_DIR` set (an embedding model directory): start to
+//!   `tools/list` while that model loads, and start to the first hybrid `search_tools` reply.
 //!
 //! Run: `cargo run --release -p py-code-mode-cli --example server_bench [-- --python PATH]`
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
@@ -50,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let mut starts = Vec::new();
     for _ in 0..STARTS {
         let started = Instant::now();
-        let client = spawn_server(&binary, base.path(), python.as_deref()).await?;
+        let client = spawn_server(&binary, base.path(), python.as_deref(), None).await?;
         let tools = client.list_tools(None).await?;
         starts.push(started.elapsed());
         anyhow::ensure!(!tools.tools.is_empty());
@@ -58,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
     }
     report("server start to first tools/list reply", &mut starts);
 
-    let client = spawn_server(&binary, base.path(), python.as_deref()).await?;
+    let client = spawn_server(&binary, base.path(), python.as_deref(), None).await?;
     client.call_tool(run_code("0")).await?; // the worker is warm from here on
     let mut mcp_runs = time_async(|| async {
         let result = client.call_tool(run_code("1+1")).await?;
@@ -111,16 +113,69 @@ async fn main() -> anyhow::Result<()> {
         ms(api_tool.saturating_sub(direct)),
         ms(mcp_tool.saturating_sub(direct)),
     );
+
+    if let Ok(model) = std::env::var("PY_CODE_MODE_TEST_MODEL_DIR") {
+        model_figures(&binary, base.path(), python.as_deref(), &model).await?;
+    }
+    Ok(())
+}
+
+/// Start-up with an embedding model loading: `tools/list` must not wait for
+/// it; the first search does (up to the searcher's patience) and is hybrid.
+async fn model_figures(
+    binary: &Path,
+    base: &Path,
+    python: Option<&Path>,
+    model: &str,
+) -> anyhow::Result<()> {
+    let (mut lists, mut searches) = (Vec::new(), Vec::new());
+    for _ in 0..STARTS {
+        let started = Instant::now();
+        let client = spawn_server(binary, base, python, Some(model)).await?;
+        client.list_tools(None).await?;
+        lists.push(started.elapsed());
+        let mut args = serde_json::Map::new();
+        args.insert("query".into(), "write some text out".into());
+        let reply = client
+            .call_tool(CallToolRequestParams::new("search_tools").with_arguments(args))
+            .await?;
+        searches.push(started.elapsed());
+        let text = reply
+            .content
+            .first()
+            .and_then(|c| c.as_text())
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
+        let hits: serde_json::Value = serde_json::from_str(&text)?;
+        anyhow::ensure!(hits[0]["mode"] == "hybrid", "not hybrid: {text}");
+        client.cancel().await?;
+    }
+    report(
+        "with the model loading: start to first tools/list reply",
+        &mut lists,
+    );
+    report(
+        "start to first search_tools reply (hybrid, model load included)",
+        &mut searches,
+    );
     Ok(())
 }
 
 type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
-async fn spawn_server(binary: &Path, base: &Path, python: Option<&Path>) -> anyhow::Result<Client> {
+async fn spawn_server(
+    binary: &Path,
+    base: &Path,
+    python: Option<&Path>,
+    model: Option<&str>,
+) -> anyhow::Result<Client> {
     let command = tokio::process::Command::new(binary).configure(|c| {
         c.arg("--base").arg(base);
         if let Some(p) = python {
             c.arg("--python").arg(p);
+        }
+        if let Some(m) = model {
+            c.arg("--embedding-model").arg(m);
         }
     });
     Ok(().serve(TokioChildProcess::new(command)?).await?)
