@@ -41,6 +41,18 @@ impl SessionBuilder {
         self
     }
 
+    /// Hybrid search with an embedding model (an alias such as `bge-small`, a
+    /// Hugging Face id, or a model directory), loading in the background from
+    /// now, its document vectors cached in this session's storage. Until the
+    /// model is ready, or if it cannot load, search is lexical; see
+    /// [`HybridSearcher::load_model`](crate::HybridSearcher::load_model).
+    #[cfg(feature = "semantic")]
+    #[must_use]
+    pub fn embedding_model(self, spec: &str) -> Self {
+        let searcher = crate::HybridSearcher::load_model(spec, Some(Arc::clone(&self.storage)));
+        self.searcher(Arc::new(searcher))
+    }
+
     /// The timeout of runs that do not set their own.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {

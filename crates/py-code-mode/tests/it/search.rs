@@ -207,3 +207,37 @@ async fn a_search_waits_a_little_for_a_loading_model() {
     assert_eq!(ranking.mode, SearchMode::Hybrid, "waited for the model");
     assert_eq!(docs[ranking.hits[0].index].name, "nmap");
 }
+
+#[cfg(feature = "semantic")]
+#[tokio::test]
+async fn the_session_builder_takes_a_model_by_name() {
+    let library = py_code_mode_test_support::TempLibrary::new().with_skill(
+        "port_scan",
+        "\"\"\"Discover hosts, open ports and running services.\"\"\"\n\ndef run(target: str):\n    return target\n",
+    );
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(library.path()).expect("storage"));
+    let model = std::env::var(MODEL_DIR_VAR).expect("test model");
+    let session = py_code_mode::Session::builder(storage)
+        .embedding_model(&model)
+        .build()
+        .await
+        .expect("session");
+    let hits = session
+        .search_skills("which services is a machine exposing", 1)
+        .await
+        .expect("search");
+    assert_eq!(hits[0].item.name, "port_scan");
+    assert_eq!(
+        hits[0].mode,
+        SearchMode::Hybrid,
+        "the first search waits for the model"
+    );
+    assert!(
+        std::fs::read_dir(library.path().join(".cache"))
+            .expect("cache folder")
+            .count()
+            > 0,
+        "vectors cached in the session's storage"
+    );
+    session.close().await;
+}
