@@ -4,9 +4,9 @@
 //! and by cosine similarity of embeddings, and [`fuse`]s them: the cosine
 //! leads, shared words add a bounded boost, an exact name ranks first. (On the
 //! labelled set, reciprocal rank fusion let weak word matches outvote the
-//! model; see docs/search.md.) The embedding model sits behind the small [`Embedder`] trait,
-//! so this crate does not depend on candle; with the cargo feature `semantic`,
-//! `py_code_mode_embed::EmbeddingModel` implements it.
+//! model; see docs/search.md.) The embedding model sits behind the small
+//! [`Embedder`] trait, so this crate does not depend on candle; with the cargo
+//! feature `semantic`, `py_code_mode_embed::EmbeddingModel` implements it.
 //!
 //! Document vectors are cached by model id and content hash, in memory and in
 //! [`Storage::cache_put`], so a warm search embeds only the query and a restart
