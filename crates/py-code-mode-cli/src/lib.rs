@@ -89,15 +89,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// One-shot searches are worth waiting for the model, however long it takes,
 /// rather than ranking lexically.
 async fn wait_for_model(session: &Session, library: &LibraryArgs) {
-    if library.no_semantic {
-        return;
+    if !library.no_semantic {
+        loading_model(
+            &library.embedding_model,
+            session.host().searcher().wait_ready(),
+        )
+        .await;
     }
-    let loading = progress::spinner(format!(
-        "loading embedding model `{}`",
-        library.embedding_model
-    ));
-    session.host().searcher().wait_ready().await;
-    loading.finish_and_clear();
+}
+
+/// Awaits `ready` (a model loading) with a spinner naming `model`.
+async fn loading_model<T>(model: &str, ready: impl Future<Output = T>) -> T {
+    let spinner = progress::spinner(format!("loading embedding model `{model}`"));
+    let outcome = ready.await;
+    spinner.finish_and_clear();
+    outcome
 }
 
 /// `py-code-mode index`: embeds every tool and skill into the cache and
@@ -131,11 +137,8 @@ async fn index_library(
     model: &str,
 ) -> anyhow::Result<(usize, py_code_mode::IndexStats, usize)> {
     let docs = session.host().search_docs().await?;
-    let loading = progress::spinner(format!("loading embedding model `{model}`"));
-    let ready = hybrid.wait_ready().await;
-    loading.finish_and_clear();
-    // The reason is reported by `index_with_progress` below, naming the model.
-    drop(ready);
+    // A failure is reported by `index_with_progress` below, naming the model.
+    let _ = loading_model(model, hybrid.wait_ready()).await;
     let bar = progress::embedding_bar();
     let stats = hybrid
         .index_with_progress(&docs, &|p| progress::update(&bar, p))
