@@ -16,20 +16,22 @@
 //!   [`HybridSearcher`] over an [`Embedder`]).
 
 mod artifacts;
+mod bounds;
 mod error;
 mod executor;
 mod host;
 mod names;
-mod process;
 pub mod protocol;
 mod search;
 mod semantic;
 mod session;
 mod skills;
+mod spawn;
 mod storage;
 mod tools;
 
 pub use artifacts::{ArtifactData, ArtifactKind, ArtifactMeta, ArtifactStore};
+pub use bounds::{BoundsError, MAX_TIMEOUT, count, timeout_secs};
 pub use error::{
     ArtifactError, Error, ExecutorError, NameError, Result, SkillError, StorageError, ToolError,
 };
@@ -45,6 +47,7 @@ pub use search::{
 pub use semantic::{DEFAULT_PATIENCE, Embedder, HybridSearcher, IndexProgress, IndexStats, fuse};
 pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
 pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill, skill_doc};
+pub use spawn::{ENV_ALLOWLIST, ProcessTree, Spawn, become_subreaper, kill_tree};
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};
 pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
 #[cfg(feature = "redis")]

@@ -19,8 +19,8 @@ use tokio::sync::{Mutex, OnceCell, mpsc};
 use super::{ExecutionError, ExecutionResult, Executor, RUNTIME_SOURCE, resolve_python};
 use crate::error::ExecutorError;
 use crate::host::Host;
-use crate::process::kill_group;
 use crate::protocol::{CallError, CallOutcome, HostMessage, RawRunResult, RuntimeMessage};
+use crate::spawn::kill_tree;
 
 /// How long a new worker may take to say `ready` (a cold interpreter on a busy machine).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,7 +94,7 @@ struct Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        kill_group(self.pid);
+        kill_tree(self.pid);
     }
 }
 

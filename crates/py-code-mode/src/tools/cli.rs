@@ -47,8 +47,8 @@ use serde_json::{Map, Value};
 
 use super::{CallableInfo, MAX_TOOL_OUTPUT, OutputCap, ToolAdapter, ToolInfo, parse_timeout};
 use crate::error::{Result, ToolError};
-use crate::process::kill_group;
 use crate::skills::ParamInfo;
+use crate::spawn::kill_tree;
 
 /// Timeout of a CLI tool whose definition sets none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_mins(1);
@@ -755,7 +755,7 @@ impl ToolAdapter for CliTool {
             })?,
             Err(_) => {
                 if let Some(pid) = pid {
-                    kill_group(pid);
+                    kill_tree(pid);
                 }
                 for task in stdout.iter().chain(&stderr) {
                     task.abort();
@@ -779,7 +779,7 @@ impl ToolAdapter for CliTool {
         };
         let (stdout, stderr) = (drain(stdout).await, drain(stderr).await);
         if let Some(pid) = pid {
-            kill_group(pid); // grandchildren left behind do not outlive the call
+            kill_tree(pid); // grandchildren left behind do not outlive the call
         }
         if status.success() {
             return Ok(Value::String(stdout.into_text()));

@@ -39,8 +39,8 @@ use super::{
     CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, cap_value, parse_timeout, substitute_env,
 };
 use crate::error::{Result, ToolError};
-use crate::process::kill_group;
 use crate::skills::ParamInfo;
+use crate::spawn::kill_tree;
 
 /// Timeout of one MCP call when the definition sets none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_mins(1);
@@ -121,7 +121,7 @@ impl Connection {
     async fn shut_down(mut self) {
         let _ = self.service.close_with_timeout(SHUTDOWN_GRACE).await;
         if let Some(pid) = self.pid {
-            kill_group(pid);
+            kill_tree(pid);
         }
     }
 }
@@ -231,7 +231,7 @@ impl McpTool {
                 }
                 let service = ().serve(child).await.map_err(|e| {
                     if let Some(pid) = pid {
-                        kill_group(pid);
+                        kill_tree(pid);
                     }
                     unreachable(format!("`{program}` failed the MCP handshake: {e}"))
                 })?;

@@ -215,10 +215,7 @@ pub fn parse_definition(source: &ToolSource) -> Result<Arc<dyn ToolAdapter>, Too
 pub(crate) fn parse_timeout(seconds: Option<f64>, default: Duration) -> Result<Duration, String> {
     match seconds {
         None => Ok(default),
-        Some(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-        Some(s) => Err(format!(
-            "`timeout` must be a positive number of seconds, not {s}"
-        )),
+        Some(s) => crate::bounds::timeout_secs("timeout", s).map_err(|e| e.to_string()),
     }
 }
 

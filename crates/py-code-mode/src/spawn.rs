@@ -1,0 +1,338 @@
+//! The one way py-code-mode starts a process: the Python worker, CLI tools and
+//! MCP stdio servers are all born here, under one policy.
+//!
+//! - **Explicit environment**: the child gets [`ENV_ALLOWLIST`] from the host's
+//!   environment plus what its caller adds (a tool's own `env:`); API keys and
+//!   passwords in the host's environment never reach it.
+//! - **Its own process group**, so one signal reaches what it started.
+//! - **stdin from `/dev/null`** unless the caller asks for a pipe.
+//! - **A parent-death signal**: if the host dies, the child gets `SIGKILL`.
+//! - **The whole tree dies with its [`ProcessTree`] guard**: on drop, timeout,
+//!   cancel or close the group is killed, and so is every descendant that left
+//!   the group (`setsid`, double forks), found through the parent links in
+//!   `/proc` and stopped before it can fork again.
+//!
+//! Output is read by the caller with a cap ([`crate::tools::OutputCap`] or the
+//! worker's line reader); nothing here reads unboundedly.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Stdio;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::process::Command;
+
+/// Variables a child inherits from the host's environment; everything else
+/// (tool secrets, tokens, passwords) stays in the host.
+pub const ENV_ALLOWLIST: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// How many rounds [`kill_tree`] makes: each round stops and kills what it
+/// finds; a tree that keeps forking faster than that is past help (and is
+/// stopped by the group kill anyway).
+const KILL_ROUNDS: usize = 8;
+
+/// A command under the spawn policy; build it, then [`Spawn::command`] or
+/// [`Spawn::spawn`].
+#[derive(Debug)]
+#[must_use = "a `Spawn` does nothing until `spawn` or `into_command`"]
+pub struct Spawn {
+    command: Command,
+    subreaper: bool,
+}
+
+impl Spawn {
+    /// `program` with the policy applied: allow-listed environment, stdin
+    /// `/dev/null`, stdout and stderr piped, own process group, parent-death
+    /// signal, killed on drop.
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .envs(
+                ENV_ALLOWLIST
+                    .iter()
+                    .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        Self {
+            command,
+            subreaper: false,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    /// Adds (or overrides) one variable on top of the allow-list.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn envs<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.command.envs(vars);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// stdin becomes a pipe (the worker's protocol, an MCP stdio server).
+    pub fn stdin_piped(mut self) -> Self {
+        self.command.stdin(Stdio::piped());
+        self
+    }
+
+    /// The child adopts its orphaned descendants (`PR_SET_CHILD_SUBREAPER`,
+    /// kept across `exec`), so a double-forked grandchild of agent code stays
+    /// in the tree [`kill_tree`] walks.
+    pub fn subreaper(mut self) -> Self {
+        self.subreaper = true;
+        self
+    }
+
+    /// The configured command, for APIs that spawn it themselves (rmcp's
+    /// child-process transport). Wrap the child's pid in a [`ProcessTree`].
+    pub fn into_command(mut self) -> Command {
+        pre_exec_policy(&mut self.command, self.subreaper);
+        self.command
+    }
+
+    /// Starts the process; the returned guard kills its tree when dropped.
+    pub fn spawn(self) -> std::io::Result<(tokio::process::Child, ProcessTree)> {
+        let child = self.into_command().spawn()?;
+        let tree = ProcessTree::new(child.id());
+        Ok((child, tree))
+    }
+}
+
+#[expect(
+    unsafe_code,
+    reason = "pre_exec runs between fork and exec; the closure only calls prctl and getppid, both async-signal-safe"
+)]
+fn pre_exec_policy(command: &mut Command, subreaper: bool) {
+    let host = nix::unistd::getpid();
+    // SAFETY: the closure allocates nothing and calls only async-signal-safe
+    // syscalls, as required in a forked child of a multi-threaded process.
+    unsafe {
+        command.pre_exec(move || {
+            // The signal fires when the *thread* that forked us exits, not the
+            // process: we spawn from tokio's worker threads (they live as long
+            // as the runtime) or the main thread, never from a blocking-pool
+            // thread that could retire under a live child.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The host may have died between fork and prctl: then nobody
+            // would send the signal.
+            if nix::unistd::getppid() != host {
+                return Err(std::io::Error::other("the host exited"));
+            }
+            if subreaper {
+                nix::sys::prctl::set_child_subreaper(true)?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Owns a spawned process tree: dropping it (or [`ProcessTree::kill`]) kills
+/// the child, its process group and every descendant that left the group.
+#[derive(Debug)]
+pub struct ProcessTree {
+    pid: Option<u32>,
+}
+
+impl ProcessTree {
+    pub fn new(pid: Option<u32>) -> Self {
+        Self { pid }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Kills the tree now; later calls and the drop do nothing.
+    pub fn kill(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            kill_tree(pid);
+        }
+    }
+}
+
+impl Drop for ProcessTree {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Kills `pid`, the process group it leads and all its descendants, including
+/// those that called `setsid` or were double-forked under a subreaper.
+///
+/// Descendants are stopped (`SIGSTOP`) as they are found, so none can fork
+/// after the scan; then everything found is killed. Safe to call on a pid that
+/// is already gone.
+pub fn kill_tree(pid: u32) {
+    let Ok(root) = i32::try_from(pid) else { return };
+    for _ in 0..KILL_ROUNDS {
+        let found = descendants(root);
+        for &p in &found {
+            let _ = kill(Pid::from_raw(p), Signal::SIGSTOP);
+        }
+        // Stopped processes cannot fork: a second scan catches children born
+        // between the first scan and the stop.
+        let found: BTreeSet<i32> = found.into_iter().chain(descendants(root)).collect();
+        // ESRCH (already gone) is the common, harmless case.
+        let _ = killpg(Pid::from_raw(root), Signal::SIGKILL);
+        for &p in &found {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+        }
+        if found.is_empty() {
+            break;
+        }
+    }
+    let _ = kill(Pid::from_raw(root), Signal::SIGKILL);
+}
+
+/// Every live descendant of `root`, from the parent links in `/proc`.
+fn descendants(root: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let links: Vec<(i32, i32)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| Some((p, parent_of(p)?)))
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(child, _) in links.iter().filter(|&&(_, pp)| pp == parent) {
+            if !found.contains(&child) && child != root {
+                found.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    found
+}
+
+/// The parent pid from `/proc/<pid>/stat`; the command name may hold spaces
+/// and parentheses, so parse after its last `)`.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Makes this process the reaper of orphaned descendants (`PR_SET_CHILD_SUBREAPER`),
+/// so a double-forked grandchild stays in our tree where [`kill_tree`] finds it.
+/// For the CLI binary; a library embedded in someone else's process must not
+/// change how that process adopts orphans.
+pub fn become_subreaper() -> std::io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_of_reads_past_a_command_name_with_parens() {
+        assert_eq!(
+            parent_of(i32::try_from(std::process::id()).unwrap_or_default()),
+            Some(nix::unistd::getppid().as_raw())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_environment_is_the_allow_list_plus_what_the_caller_adds() -> anyhow::Result<()> {
+        let (child, _tree) = Spawn::new("env").env("EXTRA", "1").spawn()?;
+        let out = child.wait_with_output().await?;
+        let text = String::from_utf8(out.stdout)?;
+        for line in text.lines() {
+            let key = line.split('=').next().unwrap_or_default();
+            assert!(
+                key == "EXTRA" || ENV_ALLOWLIST.contains(&key),
+                "unexpected variable {key}"
+            );
+        }
+        assert!(text.lines().any(|l| l == "EXTRA=1"));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn killing_the_tree_reaches_a_setsid_grandchild() -> anyhow::Result<()> {
+        let (mut child, mut tree) = Spawn::new("sh")
+            .args(["-c", "setsid sleep 300 & echo $!; wait"])
+            .spawn()?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut line = String::new();
+        {
+            use tokio::io::AsyncBufReadExt;
+            let mut reader = tokio::io::BufReader::new(&mut stdout);
+            reader.read_line(&mut line).await?;
+        }
+        let grandchild: i32 = line.trim().parse()?;
+        assert!(Path::new(&format!("/proc/{grandchild}")).exists());
+        tree.kill();
+        let _ = child.wait().await;
+        // The grandchild was reparented or killed; give the kernel a moment to
+        // reap it, bounded.
+        for _ in 0..200 {
+            if !alive(grandchild) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        anyhow::bail!("the setsid grandchild {grandchild} survived kill_tree")
+    }
+
+    fn alive(pid: i32) -> bool {
+        // A zombie is dead for our purposes: state `Z` in /proc/<pid>/stat.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                .is_some_and(|state| state != "Z")
+        })
+    }
+}
