@@ -54,5 +54,6 @@ pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
 pub use storage::{RedisStorage, redact_url};
 pub use tools::{
     CallableInfo, CliSpec, CliTool, Endpoint, HttpSpec, HttpTool, MAX_TOOL_OUTPUT, McpSpec,
-    McpTool, McpTransport, OutputCap, ToolAdapter, ToolInfo, ToolRegistry, parse_definition,
+    McpTool, McpTransport, OutputCap, ToolAdapter, ToolInfo, ToolKind, ToolRegistry, ValueType,
+    parse_definition,
 };

@@ -36,7 +36,8 @@ use tokio::sync::{Mutex, RwLock};
 use super::http::http_client;
 use super::sse::SseTransport;
 use super::{
-    CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, cap_value, parse_timeout, substitute_env,
+    CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, ToolKind, cap_value, parse_timeout,
+    substitute_env,
 };
 use crate::error::{Result, ToolError};
 use crate::skills::ParamInfo;
@@ -66,7 +67,7 @@ pub enum McpTransport {
 pub struct McpSpec {
     pub name: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ToolKind,
     /// Defaults to `stdio` when `command` is set, else `streamable-http`.
     #[serde(default)]
     pub transport: Option<McpTransport>,
@@ -341,10 +342,11 @@ impl ToolAdapter for McpTool {
         let tools = self.server_tools().await?;
         Ok(ToolInfo {
             name: self.spec.name.clone(),
-            kind: "mcp".into(),
+            kind: ToolKind::Mcp,
             description: self.spec.description.clone(),
             tags: self.spec.tags.clone(),
             callables: tools.iter().map(callable_info).collect(),
+            unavailable: None,
         })
     }
 

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-pub use cli::{CliSpec, CliTool};
+pub use cli::{CliSpec, CliTool, ValueType};
 pub use http::{Endpoint, HttpSpec, HttpTool};
 pub use mcp::{McpSpec, McpTool, McpTransport};
 pub use output::{MAX_TOOL_OUTPUT, OutputCap};
@@ -41,16 +41,29 @@ pub struct CallableInfo {
     pub parameters: Vec<ParamInfo>,
 }
 
+/// The kind of a tool: its definition's `type`, and the `type` listings show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolKind {
+    Cli,
+    Mcp,
+    Http,
+}
+
 /// What `tools.list()` and `tools.search()` return for each tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
     pub name: String,
     /// `cli`, `mcp` or `http`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ToolKind,
     pub description: String,
     pub tags: Vec<String>,
     pub callables: Vec<CallableInfo>,
+    /// Why the tool's callables are unknown right now (an MCP server that did
+    /// not answer in time); absent when the tool is available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// A tool the host can call on behalf of agent code.
@@ -79,7 +92,7 @@ pub struct ToolRegistry {
 struct Header {
     name: Option<String>,
     #[serde(rename = "type")]
-    kind: Option<String>,
+    kind: Option<ToolKind>,
 }
 
 impl ToolRegistry {
@@ -151,7 +164,7 @@ impl ToolRegistry {
                 let Ok(info) = tool.info().await else {
                     continue;
                 };
-                if info.kind != "cli" && info.callables.iter().any(|c| c.name == name) {
+                if info.kind != ToolKind::Cli && info.callables.iter().any(|c| c.name == name) {
                     owners.push(tool);
                 }
             }
@@ -192,22 +205,19 @@ pub fn parse_definition(source: &ToolSource) -> Result<Arc<dyn ToolAdapter>, Too
         line: None,
         message,
     };
-    let name = header
-        .name
-        .ok_or_else(|| definition_error("missing `name`".into()))?;
-    match header.kind.as_deref() {
-        Some("cli") | None => Ok(Arc::new(
+    if header.name.is_none() {
+        return Err(definition_error("missing `name`".into()));
+    }
+    match header.kind.unwrap_or(ToolKind::Cli) {
+        ToolKind::Cli => Ok(Arc::new(
             CliTool::new(from_yaml(source)?).map_err(definition_error)?,
         )),
-        Some("mcp") => Ok(Arc::new(
+        ToolKind::Mcp => Ok(Arc::new(
             McpTool::new(from_yaml(source)?).map_err(definition_error)?,
         )),
-        Some("http") => Ok(Arc::new(
+        ToolKind::Http => Ok(Arc::new(
             HttpTool::from_spec(from_yaml(source)?).map_err(definition_error)?,
         )),
-        Some(other) => Err(definition_error(format!(
-            "tool `{name}` has unsupported type `{other}` (expected `cli`, `mcp` or `http`)"
-        ))),
     }
 }
 
