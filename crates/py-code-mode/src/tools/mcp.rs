@@ -41,7 +41,7 @@ use super::{
 };
 use crate::error::{Result, ToolError};
 use crate::skills::ParamInfo;
-use crate::spawn::kill_tree;
+use crate::spawn::{ProcessTree, Spawn};
 
 /// Timeout of one MCP call when the definition sets none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_mins(1);
@@ -114,15 +114,15 @@ pub struct McpTool {
 #[derive(Debug)]
 struct Connection {
     service: RunningService<RoleClient, ()>,
-    /// The stdio server's pid (its process group), to reap what it started.
-    pid: Option<u32>,
+    /// The stdio server's process tree, killed when the connection goes.
+    tree: Option<ProcessTree>,
 }
 
 impl Connection {
     async fn shut_down(mut self) {
         let _ = self.service.close_with_timeout(SHUTDOWN_GRACE).await;
-        if let Some(pid) = self.pid {
-            kill_tree(pid);
+        if let Some(mut tree) = self.tree.take() {
+            tree.kill();
         }
     }
 }
@@ -201,18 +201,14 @@ impl McpTool {
         match self.transport {
             McpTransport::Stdio => {
                 let program = self.spec.command.clone().unwrap_or_default();
-                let mut command = tokio::process::Command::new(&program);
-                command
-                    .args(&self.spec.args)
-                    .process_group(0)
-                    .kill_on_drop(true);
+                let mut spawn = Spawn::new(&program).args(&self.spec.args).stdin_piped();
                 for (key, value) in &self.spec.env {
-                    command.env(key, substitute_env(value).map_err(&unreachable)?);
+                    spawn = spawn.env(key, substitute_env(value).map_err(&unreachable)?);
                 }
                 if let Some(cwd) = &self.spec.cwd {
-                    command.current_dir(cwd);
+                    spawn = spawn.current_dir(cwd);
                 }
-                let (child, stderr) = TokioChildProcess::builder(command)
+                let (child, stderr) = TokioChildProcess::builder(spawn.into_command())
                     .stderr(Stdio::piped())
                     .spawn()
                     .map_err(|source| ToolError::Spawn {
@@ -220,7 +216,9 @@ impl McpTool {
                         command: program.clone(),
                         source,
                     })?;
-                let pid = child.id();
+                // Owns the server's tree from here: an abandoned handshake
+                // (timeout, dropped listing) kills it on drop.
+                let tree = ProcessTree::new(child.id());
                 if let Some(stderr) = stderr {
                     let name = self.spec.name.clone();
                     tokio::spawn(async move {
@@ -231,12 +229,12 @@ impl McpTool {
                     });
                 }
                 let service = ().serve(child).await.map_err(|e| {
-                    if let Some(pid) = pid {
-                        kill_tree(pid);
-                    }
                     unreachable(format!("`{program}` failed the MCP handshake: {e}"))
                 })?;
-                Ok(Connection { service, pid })
+                Ok(Connection {
+                    service,
+                    tree: Some(tree),
+                })
             }
             McpTransport::Sse => {
                 let url = self.spec.url.clone().unwrap_or_default();
@@ -248,7 +246,10 @@ impl McpTool {
                     ().serve(transport)
                         .await
                         .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
-                Ok(Connection { service, pid: None })
+                Ok(Connection {
+                    service,
+                    tree: None,
+                })
             }
             McpTransport::StreamableHttp => {
                 let url = self.spec.url.clone().unwrap_or_default();
@@ -265,7 +266,10 @@ impl McpTool {
                     ().serve(transport)
                         .await
                         .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
-                Ok(Connection { service, pid: None })
+                Ok(Connection {
+                    service,
+                    tree: None,
+                })
             }
         }
     }

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use pretty_assertions::assert_eq;
-use py_code_mode::{Error, ToolError, ToolRegistry};
+use py_code_mode::{ENV_ALLOWLIST, Error, ToolError, ToolRegistry};
 use py_code_mode_test_support::servers::{ServerProcess, repo_root, venv_bin, venv_python};
 use serde_json::{Value, json};
 
@@ -85,6 +85,30 @@ async fn python_sdk_server_over_stdio() {
             .ok(),
         Some(json!("flat"))
     );
+    registry.close().await;
+}
+
+/// A stdio server is started under the spawn policy: the allow-listed
+/// environment plus its YAML's `env:`, nothing else of the host's.
+#[tokio::test]
+async fn a_stdio_server_gets_the_allow_list_plus_its_own_env() {
+    let yaml = format!("{}env: {{EXTRA: \"${{HOME}}\"}}\n", stdio_yaml("test"));
+    let registry = registry(&[&yaml]);
+    let names = registry
+        .call("test.env_names", args(&json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = names
+        .as_array()
+        .map(|n| n.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(names.contains(&"EXTRA"), "{names:?}");
+    for name in &names {
+        assert!(
+            ENV_ALLOWLIST.contains(name) || *name == "EXTRA",
+            "the server got `{name}`: {names:?}"
+        );
+    }
     registry.close().await;
 }
 
