@@ -11,6 +11,7 @@ mod http;
 mod mcp;
 mod output;
 mod sse;
+mod yaml_bounds;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -27,6 +28,7 @@ pub use cli::{CliSpec, CliTool, ValueType};
 pub use http::{Endpoint, HttpSpec, HttpTool};
 pub use mcp::{McpSpec, McpTool, McpTransport};
 pub use output::{MAX_TOOL_OUTPUT, OutputCap};
+pub use yaml_bounds::{MAX_TOOL_YAML, MAX_YAML_DEPTH};
 
 use crate::error::{Result, ToolError};
 use crate::skills::ParamInfo;
@@ -199,6 +201,12 @@ impl ToolRegistry {
 
 /// Parses one YAML definition into its adapter; errors name the file and line.
 pub fn parse_definition(source: &ToolSource) -> Result<Arc<dyn ToolAdapter>, ToolError> {
+    // Before the parser: its cost grows much faster than the text.
+    yaml_bounds::check(&source.text).map_err(|e| ToolError::Definition {
+        origin: source.origin.clone(),
+        line: None,
+        message: e.to_string(),
+    })?;
     let header: Header = from_yaml(source)?;
     let definition_error = |message: String| ToolError::Definition {
         origin: source.origin.clone(),

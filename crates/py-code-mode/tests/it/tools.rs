@@ -1,7 +1,9 @@
 //! CLI tools from YAML: loading, calling, safety.
 
 use pretty_assertions::assert_eq;
-use py_code_mode::ENV_ALLOWLIST;
+use std::time::{Duration, Instant};
+
+use py_code_mode::{ENV_ALLOWLIST, FileStorage, ToolRegistry};
 use py_code_mode_test_support::TempLibrary;
 use py_code_mode_test_support::servers::repo_root;
 use serde_json::json;
@@ -208,4 +210,66 @@ async fn a_malformed_definition_names_its_file_and_line_and_others_still_load() 
         .collect();
     assert_eq!(names, ["good"]);
     session.close().await;
+}
+
+/// A definition that would stall the YAML parser (195 KiB of nested flow
+/// collections took minutes) or carries an absurd number is refused quickly,
+/// naming its file, while the other tools load.
+#[tokio::test]
+async fn hostile_definitions_are_refused_quickly_and_the_others_load() {
+    let nested = format!("name: deep\ntype: cli\nargs: {}\n", "[".repeat(195 * 1024));
+    let library = TempLibrary::new()
+        .with_tool("good.yaml", "name: good\ntype: cli\ncommand: true\n")
+        .with_tool("deep.yaml", &nested)
+        .with_tool("huge.yaml", &"# padding\n".repeat(30_000))
+        .with_tool(
+            "cli_forever.yaml",
+            "name: cli_forever\ntype: cli\ncommand: true\ntimeout: 1e20\n",
+        )
+        .with_tool(
+            "mcp_nan.yaml",
+            "name: mcp_nan\ntype: mcp\ncommand: srv\ntimeout: .nan\n",
+        )
+        .with_tool(
+            "http_negative.yaml",
+            "name: http_negative\ntype: http\nbase_url: http://127.0.0.1:9\ntimeout: -1\nendpoints: []\n",
+        );
+    let storage = FileStorage::open(library.path()).expect("open storage");
+    let started = Instant::now();
+    let registry = ToolRegistry::load(&storage).await.expect("load");
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(1), "loading took {elapsed:?}");
+    let mut errors: Vec<String> = registry
+        .load_errors()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    errors.sort();
+    let expected_starts = [
+        (
+            "cli_forever.yaml`",
+            "`timeout` must be a number of seconds above 0 and at most 86400, not 100000000000000000000",
+        ),
+        ("deep.yaml`", "nesting deeper than 64 levels at line 3"),
+        (
+            "http_negative.yaml`",
+            "`timeout` must be a number of seconds above 0 and at most 86400, not -1",
+        ),
+        (
+            "huge.yaml`",
+            "the definition is 300000 bytes; at most 262144 are read",
+        ),
+        (
+            "mcp_nan.yaml`",
+            "`timeout` must be a number of seconds above 0 and at most 86400, not NaN",
+        ),
+    ];
+    assert_eq!(errors.len(), expected_starts.len(), "{errors:#?}");
+    for (error, (file, message)) in errors.iter().zip(expected_starts) {
+        assert!(
+            error.contains(file) && error.ends_with(message),
+            "expected `{file}`: {message}\ngot {error}"
+        );
+    }
+    assert_eq!(registry.names().collect::<Vec<_>>(), ["good"]);
 }
