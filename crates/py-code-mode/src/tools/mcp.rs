@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
 use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt as _};
@@ -48,6 +49,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_mins(1);
 /// How long starting a server and the MCP handshake may take: `npx`/`uvx` may
 /// download the server on first use.
 const CONNECT_TIMEOUT: Duration = Duration::from_mins(2);
+/// How long a listing (and a lookup by bare name) waits for a server that is
+/// not connected yet; past it the server is listed as unavailable and keeps
+/// connecting in the background, up to [`CONNECT_TIMEOUT`].
+const LIST_WAIT: Duration = Duration::from_secs(10);
 /// How long a stdio server gets to exit after its stdin closes before it is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -99,8 +104,28 @@ pub struct McpSpec {
 }
 
 /// An MCP server's tools, called through one lazily opened connection.
+///
+/// The first listing starts connecting in the background and waits at most
+/// [`LIST_WAIT`] for it: a server that hangs is listed as unavailable while it
+/// keeps being tried, and never holds up the other tools.
 #[derive(Debug)]
 pub struct McpTool {
+    server: Arc<Server>,
+    /// The background connection attempt, while there is one.
+    pending: std::sync::Mutex<Option<Pending>>,
+}
+
+type Attempt = futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>;
+
+#[derive(Debug)]
+struct Pending {
+    attempt: Attempt,
+    abort: tokio::task::AbortHandle,
+}
+
+/// The server behind an [`McpTool`], shared with its background connection.
+#[derive(Debug)]
+struct Server {
     spec: McpSpec,
     transport: McpTransport,
     timeout: Duration,
@@ -129,6 +154,61 @@ impl Connection {
 
 impl McpTool {
     pub fn new(spec: McpSpec) -> Result<Self, String> {
+        Ok(Self {
+            server: Arc::new(Server::new(spec)?),
+            pending: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The connection attempt in flight, or a new one in the background.
+    fn attempt(&self) -> Attempt {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = pending.as_ref()
+            && p.attempt.peek().is_none()
+        {
+            return p.attempt.clone();
+        }
+        let server = Arc::clone(&self.server);
+        let task = tokio::spawn(async move {
+            server
+                .server_tools()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        let abort = task.abort_handle();
+        let attempt = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("the connection attempt ended: {e}")))
+        }
+        .boxed()
+        .shared();
+        *pending = Some(Pending {
+            attempt: attempt.clone(),
+            abort,
+        });
+        attempt
+    }
+
+    /// The server's tools, waiting at most [`LIST_WAIT`] for a connection;
+    /// `Ok(None)` when it is still connecting after that.
+    async fn listing(&self) -> Result<Option<Arc<Vec<Tool>>>, ToolError> {
+        if let Some(tools) = self.server.tools.read().await.as_ref() {
+            return Ok(Some(Arc::clone(tools)));
+        }
+        match tokio::time::timeout(LIST_WAIT, self.attempt()).await {
+            Err(_) => Ok(None),
+            Ok(Err(message)) => Err(self.server.error(message)),
+            Ok(Ok(())) => Ok(self.server.tools.read().await.clone()),
+        }
+    }
+}
+
+impl Server {
+    fn new(spec: McpSpec) -> Result<Self, String> {
         let transport = match spec.transport {
             Some(t) => t,
             None if spec.command.is_some() => McpTransport::Stdio,
@@ -173,7 +253,17 @@ impl McpTool {
                 old.shut_down().await;
             }
         }
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT, self.connect())
+        let connect_and_list = async {
+            let connection = self.connect().await?;
+            let tools = connection
+                .service
+                .peer()
+                .list_all_tools()
+                .await
+                .map_err(|e| self.error(format!("cannot list the MCP server's tools: {e}")))?;
+            Ok::<_, ToolError>((connection, tools))
+        };
+        let (connection, tools) = tokio::time::timeout(CONNECT_TIMEOUT, connect_and_list)
             .await
             .map_err(|_| {
                 self.error(format!(
@@ -181,12 +271,6 @@ impl McpTool {
                     CONNECT_TIMEOUT.as_secs()
                 ))
             })??;
-        let tools = connection
-            .service
-            .peer()
-            .list_all_tools()
-            .await
-            .map_err(|e| self.error(format!("cannot list the MCP server's tools: {e}")))?;
         *self.tools.write().await = Some(Arc::new(tools));
         let peer = connection.service.peer().clone();
         *slot = Some(connection);
@@ -336,24 +420,7 @@ impl McpTool {
     }
 }
 
-#[async_trait]
-impl ToolAdapter for McpTool {
-    fn name(&self) -> &str {
-        &self.spec.name
-    }
-
-    async fn info(&self) -> Result<ToolInfo> {
-        let tools = self.server_tools().await?;
-        Ok(ToolInfo {
-            name: self.spec.name.clone(),
-            kind: ToolKind::Mcp,
-            description: self.spec.description.clone(),
-            tags: self.spec.tags.clone(),
-            callables: tools.iter().map(callable_info).collect(),
-            unavailable: None,
-        })
-    }
-
+impl Server {
     async fn call(&self, callable: Option<&str>, args: Map<String, Value>) -> Result<Value> {
         let callable = match callable {
             Some(c) => c.to_owned(),
@@ -394,6 +461,60 @@ impl ToolAdapter for McpTool {
         if let Some(connection) = self.connection.lock().await.take() {
             connection.shut_down().await;
         }
+    }
+}
+
+#[async_trait]
+impl ToolAdapter for McpTool {
+    fn name(&self) -> &str {
+        &self.server.spec.name
+    }
+
+    async fn info(&self) -> Result<ToolInfo> {
+        let spec = &self.server.spec;
+        let (callables, unavailable) = match self.listing().await? {
+            Some(tools) => (tools.iter().map(callable_info).collect(), None),
+            None => (
+                Vec::new(),
+                Some(format!(
+                    "the MCP server did not answer within {}s; still connecting",
+                    LIST_WAIT.as_secs()
+                )),
+            ),
+        };
+        Ok(ToolInfo {
+            name: spec.name.clone(),
+            kind: ToolKind::Mcp,
+            description: spec.description.clone(),
+            tags: spec.tags.clone(),
+            callables,
+            unavailable,
+        })
+    }
+
+    fn connecting(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|p| p.attempt.peek().is_none())
+    }
+
+    async fn call(&self, callable: Option<&str>, args: Map<String, Value>) -> Result<Value> {
+        self.server.call(callable, args).await
+    }
+
+    async fn close(&self) {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(pending) = pending {
+            // Dropping the attempt kills a stdio server still starting.
+            pending.abort.abort();
+        }
+        self.server.close().await;
     }
 }
 
@@ -554,10 +675,10 @@ mod tests {
         };
         let stdio = McpTool::new(spec("name: t\ntype: mcp\ncommand: srv\n"))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(stdio.transport, McpTransport::Stdio);
+        assert_eq!(stdio.server.transport, McpTransport::Stdio);
         let http = McpTool::new(spec("name: t\ntype: mcp\nurl: http://x/mcp\n"))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(http.transport, McpTransport::StreamableHttp);
+        assert_eq!(http.server.transport, McpTransport::StreamableHttp);
         let err = McpTool::new(spec("name: t\ntype: mcp\ntransport: sse\n")).unwrap_err();
         assert_eq!(
             err,

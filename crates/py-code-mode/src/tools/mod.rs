@@ -75,6 +75,12 @@ pub trait ToolAdapter: Send + Sync + Debug {
 
     async fn info(&self) -> Result<ToolInfo>;
 
+    /// Whether the tool is still connecting (an MCP server that has not
+    /// answered yet): a lookup by bare name skips it rather than wait.
+    fn connecting(&self) -> bool {
+        false
+    }
+
     /// Calls the tool (`callable` is `None`) or one of its callables.
     async fn call(&self, callable: Option<&str>, args: Map<String, Value>) -> Result<Value>;
 
@@ -88,6 +94,10 @@ pub struct ToolRegistry {
     tools: BTreeMap<String, Arc<dyn ToolAdapter>>,
     load_errors: Vec<ToolError>,
 }
+
+/// How long a listing waits for one tool to describe itself (an adapter
+/// that hangs); MCP tools answer sooner, marked unavailable while connecting.
+const INFO_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The fields every definition shares, read first to pick the adapter.
 #[derive(Deserialize)]
@@ -137,15 +147,35 @@ impl ToolRegistry {
         self.tools.keys().map(String::as_str)
     }
 
+    /// Every tool's description, gathered in parallel: a slow tool costs at
+    /// most [`INFO_TIMEOUT`] and never delays the others.
     pub async fn list(&self) -> Result<Vec<ToolInfo>> {
-        let mut infos = Vec::with_capacity(self.tools.len());
-        for tool in self.tools.values() {
-            match tool.info().await {
-                Ok(info) => infos.push(info),
-                Err(e) => tracing::warn!("tool `{}` is unavailable: {e}", tool.name()),
+        Ok(self.describe(self.tools.values()).await)
+    }
+
+    async fn describe<'a>(
+        &self,
+        tools: impl Iterator<Item = &'a Arc<dyn ToolAdapter>>,
+    ) -> Vec<ToolInfo> {
+        let infos = futures::future::join_all(tools.map(|tool| async move {
+            match tokio::time::timeout(INFO_TIMEOUT, tool.info()).await {
+                Ok(Ok(info)) => Some(info),
+                Ok(Err(e)) => {
+                    tracing::warn!("tool `{}` is unavailable: {e}", tool.name());
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "tool `{}` did not describe itself within {}s",
+                        tool.name(),
+                        INFO_TIMEOUT.as_secs()
+                    );
+                    None
+                }
             }
-        }
-        Ok(infos)
+        }))
+        .await;
+        infos.into_iter().flatten().collect()
     }
 
     /// Calls `name` (`nmap`), `name.callable` (`curl.get`, `web.fetch`) or the
@@ -160,16 +190,18 @@ impl ToolRegistry {
             return tool.call(Some(callable), args).await;
         }
         if !name.contains('.') {
-            let mut owners = Vec::new();
-            for tool in self.tools.values() {
-                // CLI recipes (`get`, `post`) are too generic to call bare.
-                let Ok(info) = tool.info().await else {
-                    continue;
-                };
-                if info.kind != ToolKind::Cli && info.callables.iter().any(|c| c.name == name) {
-                    owners.push(tool);
-                }
-            }
+            // A server still connecting is skipped, not waited for.
+            let infos = self
+                .describe(self.tools.values().filter(|t| !t.connecting()))
+                .await;
+            // CLI recipes (`get`, `post`) are too generic to call bare.
+            let owners: Vec<&Arc<dyn ToolAdapter>> = infos
+                .iter()
+                .filter(|info| {
+                    info.kind != ToolKind::Cli && info.callables.iter().any(|c| c.name == name)
+                })
+                .filter_map(|info| self.tools.get(&info.name))
+                .collect();
             match owners.as_slice() {
                 [tool] => return tool.call(Some(name), args).await,
                 [] => {}

@@ -243,3 +243,59 @@ async fn per_tool_timeout_stops_waiting() {
     assert!(started.elapsed() < Duration::from_secs(4));
     test.close().await;
 }
+
+/// One MCP server that accepts the connection and never answers, next to a
+/// real one: the listing shows the healthy server's tools and marks the hung
+/// one unavailable, in bounded time; bare-name calls then do not wait on it.
+#[tokio::test]
+async fn a_hanging_server_never_blocks_the_others() {
+    let hanging = format!(
+        "name: hung\ntype: mcp\ncommand: {}\nargs: [{}]\ndescription: never answers\n",
+        q(&venv_python()),
+        q(&repo_root().join("tests/servers/hanging_mcp_server.py"))
+    );
+    let registry = registry(&[&hanging, &stdio_yaml("test")]);
+    let started = Instant::now();
+    let listed = registry.list().await.unwrap_or_else(|e| panic!("{e}"));
+    let elapsed = started.elapsed();
+    // The hung server costs the listing its wait (10 s), not the connect
+    // timeout (2 min), and the healthy server is listed meanwhile.
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "listing took {elapsed:?}"
+    );
+    let entry = |name: &str| listed.iter().find(|t| t.name == name).cloned();
+    let hung = entry("hung").unwrap_or_else(|| panic!("hung not listed: {listed:?}"));
+    assert_eq!(hung.callables, []);
+    assert_eq!(
+        hung.unavailable.as_deref(),
+        Some("the MCP server did not answer within 10s; still connecting")
+    );
+    let test = entry("test").unwrap_or_else(|| panic!("test not listed: {listed:?}"));
+    assert!(test.callables.iter().any(|c| c.name == "echo"));
+    assert_eq!(test.unavailable, None);
+    // In the wire shape, `unavailable` appears only where it applies.
+    let wire = serde_json::to_value(&listed).unwrap_or_default();
+    assert_eq!(
+        wire.as_array().map(|tools| tools
+            .iter()
+            .filter(|t| t.get("unavailable").is_some())
+            .count()),
+        Some(1)
+    );
+    let started = Instant::now();
+    let flat = registry.call("echo", args(&json!({"text": "flat"}))).await;
+    assert_eq!(flat.ok(), Some(json!("flat")));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a bare-name call waited {:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    registry.close().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "close waited {:?}",
+        started.elapsed()
+    );
+}
