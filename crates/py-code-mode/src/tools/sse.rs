@@ -3,7 +3,9 @@
 //! rmcp dropped its SSE client, but many deployed servers (and the seed's
 //! `transport: sse` tools) still speak it: the client opens a `GET` event stream,
 //! the server's first event (`endpoint`) names the URL to `POST` JSON-RPC messages
-//! to, and every reply arrives as a `message` event on the stream.
+//! to, and every reply arrives as a `message` event on the stream. The
+//! endpoint must be on the stream's own origin: the configured headers, often
+//! a token, are never sent anywhere else.
 
 use std::sync::Arc;
 
@@ -38,6 +40,10 @@ pub enum SseError {
     NoEndpoint { url: String },
     #[error("bad `endpoint` event `{endpoint}`: {message}")]
     BadEndpoint { endpoint: String, message: String },
+    #[error(
+        "the `endpoint` event of `{url}` points at another origin (`{endpoint}`); refusing to send requests and headers there\nhint: the server must take its messages on the origin of its event stream"
+    )]
+    ForeignEndpoint { url: String, endpoint: String },
 }
 
 /// An open SSE session with one server.
@@ -82,6 +88,14 @@ impl SseTransport {
                         endpoint: data.clone(),
                         message: e.to_string(),
                     })?;
+                    // The configured headers (tokens) go with every POST: only
+                    // to the scheme, host and port the stream came from.
+                    if endpoint.origin() != base.origin() {
+                        return Err(SseError::ForeignEndpoint {
+                            url: url.to_owned(),
+                            endpoint: endpoint.to_string(),
+                        });
+                    }
                     break endpoint;
                 }
                 Some(Ok(_)) => {}
