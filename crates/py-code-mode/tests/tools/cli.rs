@@ -9,7 +9,8 @@ use serde_json::json;
 
 use crate::common::{args, tool};
 
-/// How long a killed process may take to disappear (a loaded 2-core machine).
+/// How long a process may take to start or, killed, to disappear (a loaded
+/// 2-core machine).
 const GONE_WITHIN: Duration = Duration::from_secs(10);
 
 /// Pids of live processes whose argv is exactly `argv`.
@@ -68,10 +69,12 @@ async fn dropping_a_call_kills_the_tool_and_its_children() {
     let sleeper = tokio::select! {
         result = call => panic!("the call ended early: {result:?}"),
         pid = async {
+            let deadline = Instant::now() + GONE_WITHIN;
             loop {
                 if let [pid] = pids_running(&sleep_argv)[..] {
                     break pid;
                 }
+                assert!(Instant::now() < deadline, "the tool never started its `sleep`");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         } => pid,
