@@ -7,48 +7,7 @@ use pretty_assertions::assert_eq;
 use py_code_mode::ENV_ALLOWLIST;
 use serde_json::json;
 
-use crate::common::{args, tool};
-
-/// How long a process may take to start or, killed, to disappear (a loaded
-/// 2-core machine).
-const GONE_WITHIN: Duration = Duration::from_secs(10);
-
-/// Pids of live processes whose argv is exactly `argv`.
-fn pids_running(argv: &[&str]) -> Vec<i32> {
-    let wanted: Vec<u8> = argv
-        .iter()
-        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
-        .collect();
-    std::fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|pid| {
-                    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted)
-                        && alive(*pid)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether `pid` runs (a zombie is dead for our purposes).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
-}
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + GONE_WITHIN;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} within {GONE_WITHIN:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::common::{GONE_WITHIN, alive, args, pids_running, tool, wait_until};
 
 /// A tool whose program starts a grandchild and waits for it: the shape of a
 /// scanner or a build that forks workers.

@@ -5,7 +5,7 @@ use py_code_mode::{ENV_ALLOWLIST, Error, ToolError, ToolRegistry};
 use py_code_mode_test_support::servers::{ServerProcess, repo_root, venv_bin, venv_python};
 use serde_json::{Value, json};
 
-use crate::common::{args, q, registry, tool};
+use crate::common::{args, pids_running, q, registry, tool, wait_until};
 
 fn stdio_yaml(name: &str) -> String {
     format!(
@@ -291,6 +291,15 @@ async fn a_hanging_server_never_blocks_the_others() {
         "a bare-name call waited {:?}",
         started.elapsed()
     );
+    // The hung server is still being connected in the background; closing
+    // stops that promptly and kills its process.
+    let python = venv_python().display().to_string();
+    let script = repo_root()
+        .join("tests/servers/hanging_mcp_server.py")
+        .display()
+        .to_string();
+    let hung_argv = [python.as_str(), script.as_str()];
+    assert_eq!(pids_running(&hung_argv).len(), 1);
     let started = Instant::now();
     registry.close().await;
     assert!(
@@ -298,6 +307,10 @@ async fn a_hanging_server_never_blocks_the_others() {
         "close waited {:?}",
         started.elapsed()
     );
+    wait_until("the hung server is killed", || {
+        pids_running(&hung_argv).is_empty()
+    })
+    .await;
 }
 
 /// An SSE server whose `endpoint` event names another origin: the client
