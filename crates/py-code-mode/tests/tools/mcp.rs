@@ -336,27 +336,11 @@ async fn an_sse_endpoint_on_another_origin_is_refused() {
     });
     let event =
         format!("event: endpoint\ndata: http://127.0.0.1:{elsewhere_port}/messages?session=1\n\n");
-    let app = axum::Router::new().route(
-        "/sse",
-        axum::routing::get(move || {
-            let event = event.clone();
-            async move {
-                let stream = futures::stream::once(async move {
-                    Ok::<_, std::io::Error>(axum::body::Bytes::from(event))
-                })
-                .chain(futures::stream::pending());
-                (
-                    [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-                    axum::body::Body::from_stream(stream),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let port = fake_sse(move || {
+        futures::stream::once(std::future::ready(axum::body::Bytes::from(event.clone())))
+            .chain(futures::stream::pending())
+    })
+    .await;
 
     let registry = registry(&[&format!(
         "name: fake\ntype: mcp\ntransport: sse\nurl: http://127.0.0.1:{port}/sse\nheaders: {{Authorization: Bearer s3cret}}\n"
@@ -376,6 +360,72 @@ async fn an_sse_endpoint_on_another_origin_is_refused() {
     assert!(
         !contacted.load(Ordering::SeqCst),
         "the client contacted the other origin"
+    );
+    registry.close().await;
+}
+
+/// An SSE server that serves `body()` as its event stream at `/sse`.
+async fn fake_sse<S>(body: impl Fn() -> S + Clone + Send + Sync + 'static) -> u16
+where
+    S: futures::Stream<Item = axum::body::Bytes> + Send + 'static,
+{
+    use futures::StreamExt as _;
+
+    let app = axum::Router::new().route(
+        "/sse",
+        axum::routing::get(move || {
+            let stream = body().map(Ok::<_, std::io::Error>);
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                    axum::body::Body::from_stream(stream),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// An SSE server that streams one endless event: the client stops reading at
+/// its cap with a clear error instead of buffering it.
+#[tokio::test]
+async fn an_endless_sse_event_is_cut_off() {
+    use futures::StreamExt as _;
+
+    let port = fake_sse(|| {
+        futures::stream::once(std::future::ready(axum::body::Bytes::from_static(
+            b"data: ",
+        )))
+        .chain(futures::stream::repeat(axum::body::Bytes::from(
+            vec![b'x'; 64 * 1024],
+        )))
+    })
+    .await;
+    let registry = registry(&[&format!(
+        "name: endless\ntype: mcp\ntransport: sse\nurl: http://127.0.0.1:{port}/sse\n"
+    )]);
+    let started = Instant::now();
+    let error = registry
+        .call("endless.anything", args(&json!({})))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "`http://127.0.0.1:{port}/sse` sent an event larger than 16777216 bytes"
+        )),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
     );
     registry.close().await;
 }
