@@ -31,6 +31,8 @@ class ToolInfo(TypedDict):
     description: str
     tags: list[str]
     callables: list[CallableInfo]
+    unavailable: NotRequired[str]
+    """Why the callables are unknown right now: an MCP server still connecting."""
 
 
 SearchMode = Literal["lexical", "hybrid"]

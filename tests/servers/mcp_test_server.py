@@ -55,6 +55,12 @@ def server_pid() -> str:
     return str(os.getpid())
 
 
+@server.tool()
+def env_names() -> list[str]:
+    """The names of the server's environment variables, sorted."""
+    return sorted(os.environ)
+
+
 if __name__ == "__main__":
     transport = sys.argv[1] if len(sys.argv) > 1 else "stdio"
     if transport == "stdio":

@@ -53,6 +53,7 @@ pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
 #[cfg(feature = "redis")]
 pub use storage::{RedisStorage, redact_url};
 pub use tools::{
-    CallableInfo, CliSpec, CliTool, Endpoint, HttpSpec, HttpTool, MAX_TOOL_OUTPUT, McpSpec,
-    McpTool, McpTransport, OutputCap, ToolAdapter, ToolInfo, ToolRegistry, parse_definition,
+    CallableInfo, CliSpec, CliTool, Endpoint, HttpSpec, HttpTool, MAX_TOOL_OUTPUT, MAX_TOOL_YAML,
+    MAX_YAML_DEPTH, McpSpec, McpTool, McpTransport, OutputCap, ToolAdapter, ToolInfo, ToolKind,
+    ToolRegistry, ValueType, parse_definition,
 };

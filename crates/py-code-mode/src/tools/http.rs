@@ -44,7 +44,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::cli::ParamSpec;
-use super::{CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, parse_timeout, substitute_env};
+use super::{
+    CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, ToolKind, parse_timeout, substitute_env,
+};
 use crate::error::{Result, ToolError};
 use crate::skills::ParamInfo;
 
@@ -61,7 +63,7 @@ const RESERVED: &[&str] = &["query_params", "json", "body"];
 pub struct HttpSpec {
     pub name: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ToolKind,
     pub base_url: String,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -169,7 +171,7 @@ impl Endpoint {
                 let doc = self.path_docs.get(&name).cloned().unwrap_or_default();
                 ParamInfo {
                     name,
-                    ty: doc.ty.unwrap_or_else(|| "string".into()),
+                    ty: doc.ty.unwrap_or_default().name().into(),
                     required: true,
                     default: None,
                     description: doc.description,
@@ -581,10 +583,11 @@ impl ToolAdapter for HttpTool {
     async fn info(&self) -> Result<ToolInfo> {
         Ok(ToolInfo {
             name: self.name.clone(),
-            kind: "http".into(),
+            kind: ToolKind::Http,
             description: self.description.clone(),
             tags: self.tags.clone(),
             callables: self.endpoints.iter().map(Endpoint::info).collect(),
+            unavailable: None,
         })
     }
 

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
 use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt as _};
@@ -36,17 +37,22 @@ use tokio::sync::{Mutex, RwLock};
 use super::http::http_client;
 use super::sse::SseTransport;
 use super::{
-    CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, cap_value, parse_timeout, substitute_env,
+    CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, ToolKind, cap_value, parse_timeout,
+    substitute_env,
 };
 use crate::error::{Result, ToolError};
 use crate::skills::ParamInfo;
-use crate::spawn::kill_tree;
+use crate::spawn::{ProcessTree, Spawn};
 
 /// Timeout of one MCP call when the definition sets none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_mins(1);
 /// How long starting a server and the MCP handshake may take: `npx`/`uvx` may
 /// download the server on first use.
 const CONNECT_TIMEOUT: Duration = Duration::from_mins(2);
+/// How long a listing (and a lookup by bare name) waits for a server that is
+/// not connected yet; past it the server is listed as unavailable and keeps
+/// connecting in the background, up to [`CONNECT_TIMEOUT`].
+const LIST_WAIT: Duration = Duration::from_secs(10);
 /// How long a stdio server gets to exit after its stdin closes before it is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -66,7 +72,7 @@ pub enum McpTransport {
 pub struct McpSpec {
     pub name: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ToolKind,
     /// Defaults to `stdio` when `command` is set, else `streamable-http`.
     #[serde(default)]
     pub transport: Option<McpTransport>,
@@ -98,8 +104,28 @@ pub struct McpSpec {
 }
 
 /// An MCP server's tools, called through one lazily opened connection.
+///
+/// The first listing starts connecting in the background and waits at most
+/// [`LIST_WAIT`] for it: a server that hangs is listed as unavailable while it
+/// keeps being tried, and never holds up the other tools.
 #[derive(Debug)]
 pub struct McpTool {
+    server: Arc<Server>,
+    /// The background connection attempt, while there is one.
+    pending: std::sync::Mutex<Option<Pending>>,
+}
+
+type Attempt = futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>;
+
+#[derive(Debug)]
+struct Pending {
+    attempt: Attempt,
+    abort: tokio::task::AbortHandle,
+}
+
+/// The server behind an [`McpTool`], shared with its background connection.
+#[derive(Debug)]
+struct Server {
     spec: McpSpec,
     transport: McpTransport,
     timeout: Duration,
@@ -113,21 +139,76 @@ pub struct McpTool {
 #[derive(Debug)]
 struct Connection {
     service: RunningService<RoleClient, ()>,
-    /// The stdio server's pid (its process group), to reap what it started.
-    pid: Option<u32>,
+    /// The stdio server's process tree, killed when the connection goes.
+    tree: Option<ProcessTree>,
 }
 
 impl Connection {
     async fn shut_down(mut self) {
         let _ = self.service.close_with_timeout(SHUTDOWN_GRACE).await;
-        if let Some(pid) = self.pid {
-            kill_tree(pid);
+        if let Some(mut tree) = self.tree.take() {
+            tree.kill();
         }
     }
 }
 
 impl McpTool {
     pub fn new(spec: McpSpec) -> Result<Self, String> {
+        Ok(Self {
+            server: Arc::new(Server::new(spec)?),
+            pending: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The connection attempt in flight, or a new one in the background.
+    fn attempt(&self) -> Attempt {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = pending.as_ref()
+            && p.attempt.peek().is_none()
+        {
+            return p.attempt.clone();
+        }
+        let server = Arc::clone(&self.server);
+        let task = tokio::spawn(async move {
+            server
+                .server_tools()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        let abort = task.abort_handle();
+        let attempt = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("the connection attempt ended: {e}")))
+        }
+        .boxed()
+        .shared();
+        *pending = Some(Pending {
+            attempt: attempt.clone(),
+            abort,
+        });
+        attempt
+    }
+
+    /// The server's tools, waiting at most [`LIST_WAIT`] for a connection;
+    /// `Ok(None)` when it is still connecting after that.
+    async fn listing(&self) -> Result<Option<Arc<Vec<Tool>>>, ToolError> {
+        if let Some(tools) = self.server.tools.read().await.as_ref() {
+            return Ok(Some(Arc::clone(tools)));
+        }
+        match tokio::time::timeout(LIST_WAIT, self.attempt()).await {
+            Err(_) => Ok(None),
+            Ok(Err(message)) => Err(self.server.error(message)),
+            Ok(Ok(())) => Ok(self.server.tools.read().await.clone()),
+        }
+    }
+}
+
+impl Server {
+    fn new(spec: McpSpec) -> Result<Self, String> {
         let transport = match spec.transport {
             Some(t) => t,
             None if spec.command.is_some() => McpTransport::Stdio,
@@ -172,7 +253,17 @@ impl McpTool {
                 old.shut_down().await;
             }
         }
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT, self.connect())
+        let connect_and_list = async {
+            let connection = self.connect().await?;
+            let tools = connection
+                .service
+                .peer()
+                .list_all_tools()
+                .await
+                .map_err(|e| self.error(format!("cannot list the MCP server's tools: {e}")))?;
+            Ok::<_, ToolError>((connection, tools))
+        };
+        let (connection, tools) = tokio::time::timeout(CONNECT_TIMEOUT, connect_and_list)
             .await
             .map_err(|_| {
                 self.error(format!(
@@ -180,12 +271,6 @@ impl McpTool {
                     CONNECT_TIMEOUT.as_secs()
                 ))
             })??;
-        let tools = connection
-            .service
-            .peer()
-            .list_all_tools()
-            .await
-            .map_err(|e| self.error(format!("cannot list the MCP server's tools: {e}")))?;
         *self.tools.write().await = Some(Arc::new(tools));
         let peer = connection.service.peer().clone();
         *slot = Some(connection);
@@ -200,18 +285,14 @@ impl McpTool {
         match self.transport {
             McpTransport::Stdio => {
                 let program = self.spec.command.clone().unwrap_or_default();
-                let mut command = tokio::process::Command::new(&program);
-                command
-                    .args(&self.spec.args)
-                    .process_group(0)
-                    .kill_on_drop(true);
+                let mut spawn = Spawn::new(&program).args(&self.spec.args).stdin_piped();
                 for (key, value) in &self.spec.env {
-                    command.env(key, substitute_env(value).map_err(&unreachable)?);
+                    spawn = spawn.env(key, substitute_env(value).map_err(&unreachable)?);
                 }
                 if let Some(cwd) = &self.spec.cwd {
-                    command.current_dir(cwd);
+                    spawn = spawn.current_dir(cwd);
                 }
-                let (child, stderr) = TokioChildProcess::builder(command)
+                let (child, stderr) = TokioChildProcess::builder(spawn.into_command())
                     .stderr(Stdio::piped())
                     .spawn()
                     .map_err(|source| ToolError::Spawn {
@@ -219,7 +300,9 @@ impl McpTool {
                         command: program.clone(),
                         source,
                     })?;
-                let pid = child.id();
+                // Owns the server's tree from here: an abandoned handshake
+                // (timeout, dropped listing) kills it on drop.
+                let tree = ProcessTree::new(child.id());
                 if let Some(stderr) = stderr {
                     let name = self.spec.name.clone();
                     tokio::spawn(async move {
@@ -230,12 +313,12 @@ impl McpTool {
                     });
                 }
                 let service = ().serve(child).await.map_err(|e| {
-                    if let Some(pid) = pid {
-                        kill_tree(pid);
-                    }
                     unreachable(format!("`{program}` failed the MCP handshake: {e}"))
                 })?;
-                Ok(Connection { service, pid })
+                Ok(Connection {
+                    service,
+                    tree: Some(tree),
+                })
             }
             McpTransport::Sse => {
                 let url = self.spec.url.clone().unwrap_or_default();
@@ -247,7 +330,10 @@ impl McpTool {
                     ().serve(transport)
                         .await
                         .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
-                Ok(Connection { service, pid: None })
+                Ok(Connection {
+                    service,
+                    tree: None,
+                })
             }
             McpTransport::StreamableHttp => {
                 let url = self.spec.url.clone().unwrap_or_default();
@@ -264,7 +350,10 @@ impl McpTool {
                     ().serve(transport)
                         .await
                         .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
-                Ok(Connection { service, pid: None })
+                Ok(Connection {
+                    service,
+                    tree: None,
+                })
             }
         }
     }
@@ -331,23 +420,7 @@ impl McpTool {
     }
 }
 
-#[async_trait]
-impl ToolAdapter for McpTool {
-    fn name(&self) -> &str {
-        &self.spec.name
-    }
-
-    async fn info(&self) -> Result<ToolInfo> {
-        let tools = self.server_tools().await?;
-        Ok(ToolInfo {
-            name: self.spec.name.clone(),
-            kind: "mcp".into(),
-            description: self.spec.description.clone(),
-            tags: self.spec.tags.clone(),
-            callables: tools.iter().map(callable_info).collect(),
-        })
-    }
-
+impl Server {
     async fn call(&self, callable: Option<&str>, args: Map<String, Value>) -> Result<Value> {
         let callable = match callable {
             Some(c) => c.to_owned(),
@@ -388,6 +461,60 @@ impl ToolAdapter for McpTool {
         if let Some(connection) = self.connection.lock().await.take() {
             connection.shut_down().await;
         }
+    }
+}
+
+#[async_trait]
+impl ToolAdapter for McpTool {
+    fn name(&self) -> &str {
+        &self.server.spec.name
+    }
+
+    async fn info(&self) -> Result<ToolInfo> {
+        let spec = &self.server.spec;
+        let (callables, unavailable) = match self.listing().await? {
+            Some(tools) => (tools.iter().map(callable_info).collect(), None),
+            None => (
+                Vec::new(),
+                Some(format!(
+                    "the MCP server did not answer within {}s; still connecting",
+                    LIST_WAIT.as_secs()
+                )),
+            ),
+        };
+        Ok(ToolInfo {
+            name: spec.name.clone(),
+            kind: ToolKind::Mcp,
+            description: spec.description.clone(),
+            tags: spec.tags.clone(),
+            callables,
+            unavailable,
+        })
+    }
+
+    fn connecting(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|p| p.attempt.peek().is_none())
+    }
+
+    async fn call(&self, callable: Option<&str>, args: Map<String, Value>) -> Result<Value> {
+        self.server.call(callable, args).await
+    }
+
+    async fn close(&self) {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(pending) = pending {
+            // Dropping the attempt kills a stdio server still starting.
+            pending.abort.abort();
+        }
+        self.server.close().await;
     }
 }
 
@@ -548,10 +675,10 @@ mod tests {
         };
         let stdio = McpTool::new(spec("name: t\ntype: mcp\ncommand: srv\n"))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(stdio.transport, McpTransport::Stdio);
+        assert_eq!(stdio.server.transport, McpTransport::Stdio);
         let http = McpTool::new(spec("name: t\ntype: mcp\nurl: http://x/mcp\n"))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(http.transport, McpTransport::StreamableHttp);
+        assert_eq!(http.server.transport, McpTransport::StreamableHttp);
         let err = McpTool::new(spec("name: t\ntype: mcp\ntransport: sse\n")).unwrap_err();
         assert_eq!(
             err,

@@ -11,6 +11,7 @@ mod http;
 mod mcp;
 mod output;
 mod sse;
+mod yaml_bounds;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -23,10 +24,11 @@ use serde_json::{Map, Value};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-pub use cli::{CliSpec, CliTool};
+pub use cli::{CliSpec, CliTool, ValueType};
 pub use http::{Endpoint, HttpSpec, HttpTool};
 pub use mcp::{McpSpec, McpTool, McpTransport};
 pub use output::{MAX_TOOL_OUTPUT, OutputCap};
+pub use yaml_bounds::{MAX_TOOL_YAML, MAX_YAML_DEPTH};
 
 use crate::error::{Result, ToolError};
 use crate::skills::ParamInfo;
@@ -41,16 +43,29 @@ pub struct CallableInfo {
     pub parameters: Vec<ParamInfo>,
 }
 
+/// The kind of a tool: its definition's `type`, and the `type` listings show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolKind {
+    Cli,
+    Mcp,
+    Http,
+}
+
 /// What `tools.list()` and `tools.search()` return for each tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
     pub name: String,
     /// `cli`, `mcp` or `http`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ToolKind,
     pub description: String,
     pub tags: Vec<String>,
     pub callables: Vec<CallableInfo>,
+    /// Why the tool's callables are unknown right now (an MCP server that did
+    /// not answer in time); absent when the tool is available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// A tool the host can call on behalf of agent code.
@@ -59,6 +74,12 @@ pub trait ToolAdapter: Send + Sync + Debug {
     fn name(&self) -> &str;
 
     async fn info(&self) -> Result<ToolInfo>;
+
+    /// Whether the tool is still connecting (an MCP server that has not
+    /// answered yet): a lookup by bare name skips it rather than wait.
+    fn connecting(&self) -> bool {
+        false
+    }
 
     /// Calls the tool (`callable` is `None`) or one of its callables.
     async fn call(&self, callable: Option<&str>, args: Map<String, Value>) -> Result<Value>;
@@ -74,12 +95,16 @@ pub struct ToolRegistry {
     load_errors: Vec<ToolError>,
 }
 
+/// How long a listing waits for one tool to describe itself (an adapter
+/// that hangs); MCP tools answer sooner, marked unavailable while connecting.
+const INFO_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The fields every definition shares, read first to pick the adapter.
 #[derive(Deserialize)]
 struct Header {
     name: Option<String>,
     #[serde(rename = "type")]
-    kind: Option<String>,
+    kind: Option<ToolKind>,
 }
 
 impl ToolRegistry {
@@ -122,15 +147,35 @@ impl ToolRegistry {
         self.tools.keys().map(String::as_str)
     }
 
+    /// Every tool's description, gathered in parallel: a slow tool costs at
+    /// most [`INFO_TIMEOUT`] and never delays the others.
     pub async fn list(&self) -> Result<Vec<ToolInfo>> {
-        let mut infos = Vec::with_capacity(self.tools.len());
-        for tool in self.tools.values() {
-            match tool.info().await {
-                Ok(info) => infos.push(info),
-                Err(e) => tracing::warn!("tool `{}` is unavailable: {e}", tool.name()),
+        Ok(self.describe(self.tools.values()).await)
+    }
+
+    async fn describe<'a>(
+        &self,
+        tools: impl Iterator<Item = &'a Arc<dyn ToolAdapter>>,
+    ) -> Vec<ToolInfo> {
+        let infos = futures::future::join_all(tools.map(|tool| async move {
+            match tokio::time::timeout(INFO_TIMEOUT, tool.info()).await {
+                Ok(Ok(info)) => Some(info),
+                Ok(Err(e)) => {
+                    tracing::warn!("tool `{}` is unavailable: {e}", tool.name());
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "tool `{}` did not describe itself within {}s",
+                        tool.name(),
+                        INFO_TIMEOUT.as_secs()
+                    );
+                    None
+                }
             }
-        }
-        Ok(infos)
+        }))
+        .await;
+        infos.into_iter().flatten().collect()
     }
 
     /// Calls `name` (`nmap`), `name.callable` (`curl.get`, `web.fetch`) or the
@@ -145,16 +190,18 @@ impl ToolRegistry {
             return tool.call(Some(callable), args).await;
         }
         if !name.contains('.') {
-            let mut owners = Vec::new();
-            for tool in self.tools.values() {
-                // CLI recipes (`get`, `post`) are too generic to call bare.
-                let Ok(info) = tool.info().await else {
-                    continue;
-                };
-                if info.kind != "cli" && info.callables.iter().any(|c| c.name == name) {
-                    owners.push(tool);
-                }
-            }
+            // A server still connecting is skipped, not waited for.
+            let infos = self
+                .describe(self.tools.values().filter(|t| !t.connecting()))
+                .await;
+            // CLI recipes (`get`, `post`) are too generic to call bare.
+            let owners: Vec<&Arc<dyn ToolAdapter>> = infos
+                .iter()
+                .filter(|info| {
+                    info.kind != ToolKind::Cli && info.callables.iter().any(|c| c.name == name)
+                })
+                .filter_map(|info| self.tools.get(&info.name))
+                .collect();
             match owners.as_slice() {
                 [tool] => return tool.call(Some(name), args).await,
                 [] => {}
@@ -186,28 +233,31 @@ impl ToolRegistry {
 
 /// Parses one YAML definition into its adapter; errors name the file and line.
 pub fn parse_definition(source: &ToolSource) -> Result<Arc<dyn ToolAdapter>, ToolError> {
+    // Before the parser: its cost grows much faster than the text.
+    yaml_bounds::check(&source.text).map_err(|e| ToolError::Definition {
+        origin: source.origin.clone(),
+        line: None,
+        message: e.to_string(),
+    })?;
     let header: Header = from_yaml(source)?;
     let definition_error = |message: String| ToolError::Definition {
         origin: source.origin.clone(),
         line: None,
         message,
     };
-    let name = header
-        .name
-        .ok_or_else(|| definition_error("missing `name`".into()))?;
-    match header.kind.as_deref() {
-        Some("cli") | None => Ok(Arc::new(
+    if header.name.is_none() {
+        return Err(definition_error("missing `name`".into()));
+    }
+    match header.kind.unwrap_or(ToolKind::Cli) {
+        ToolKind::Cli => Ok(Arc::new(
             CliTool::new(from_yaml(source)?).map_err(definition_error)?,
         )),
-        Some("mcp") => Ok(Arc::new(
+        ToolKind::Mcp => Ok(Arc::new(
             McpTool::new(from_yaml(source)?).map_err(definition_error)?,
         )),
-        Some("http") => Ok(Arc::new(
+        ToolKind::Http => Ok(Arc::new(
             HttpTool::from_spec(from_yaml(source)?).map_err(definition_error)?,
         )),
-        Some(other) => Err(definition_error(format!(
-            "tool `{name}` has unsupported type `{other}` (expected `cli`, `mcp` or `http`)"
-        ))),
     }
 }
 

@@ -3,9 +3,12 @@
 //! rmcp dropped its SSE client, but many deployed servers (and the seed's
 //! `transport: sse` tools) still speak it: the client opens a `GET` event stream,
 //! the server's first event (`endpoint`) names the URL to `POST` JSON-RPC messages
-//! to, and every reply arrives as a `message` event on the stream.
+//! to, and every reply arrives as a `message` event on the stream. The
+//! endpoint must be on the stream's own origin: the configured headers, often
+//! a token, are never sent anywhere else.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt as _;
 use reqwest::header::{ACCEPT, HeaderMap};
@@ -19,6 +22,9 @@ use tokio::task::JoinHandle;
 
 /// Messages buffered between the event stream and the MCP service loop.
 const INBOX: usize = 64;
+/// Largest event read from the stream: a tool list or result is far smaller,
+/// and the SSE parser buffers an event whole.
+const MAX_EVENT: usize = 16 * 1024 * 1024;
 
 /// Failures of the SSE transport.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +42,14 @@ pub enum SseError {
     },
     #[error("`{url}` closed the event stream before sending its `endpoint` event")]
     NoEndpoint { url: String },
+    #[error("`{url}` sent an event larger than {MAX_EVENT} bytes")]
+    EventTooLarge { url: String },
     #[error("bad `endpoint` event `{endpoint}`: {message}")]
     BadEndpoint { endpoint: String, message: String },
+    #[error(
+        "the `endpoint` event of `{url}` points at another origin (`{endpoint}`); refusing to send requests and headers there\nhint: the server must take its messages on the origin of its event stream"
+    )]
+    ForeignEndpoint { url: String, endpoint: String },
 }
 
 /// An open SSE session with one server.
@@ -73,7 +85,11 @@ impl SseTransport {
                 status: response.status(),
             });
         }
-        let mut events = Box::pin(SseStream::from_bytes_stream(response.bytes_stream()));
+        let too_large = Arc::new(AtomicBool::new(false));
+        let mut events = Box::pin(SseStream::from_bytes_stream(bounded_events(
+            response.bytes_stream(),
+            Arc::clone(&too_large),
+        )));
         let endpoint = loop {
             match events.next().await {
                 Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
@@ -82,9 +98,22 @@ impl SseTransport {
                         endpoint: data.clone(),
                         message: e.to_string(),
                     })?;
+                    // The configured headers (tokens) go with every POST: only
+                    // to the scheme, host and port the stream came from.
+                    if endpoint.origin() != base.origin() {
+                        return Err(SseError::ForeignEndpoint {
+                            url: url.to_owned(),
+                            endpoint: endpoint.to_string(),
+                        });
+                    }
                     break endpoint;
                 }
                 Some(Ok(_)) => {}
+                Some(Err(_)) | None if too_large.load(Ordering::Relaxed) => {
+                    return Err(SseError::EventTooLarge {
+                        url: url.to_owned(),
+                    });
+                }
                 Some(Err(_)) | None => {
                     return Err(SseError::NoEndpoint {
                         url: url.to_owned(),
@@ -118,6 +147,47 @@ impl SseTransport {
             reader,
         })
     }
+}
+
+/// The byte stream, ended with an error (and `too_large` set) once one event
+/// (the bytes since the last blank line) exceeds [`MAX_EVENT`].
+fn bounded_events<D, E>(
+    bytes: impl futures::Stream<Item = Result<D, E>> + Send + 'static,
+    too_large: Arc<AtomicBool>,
+) -> impl futures::Stream<Item = Result<D, std::io::Error>> + Send + 'static
+where
+    D: AsRef<[u8]> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut in_event: usize = 0;
+    let mut after_newline = false;
+    let mut failed = false;
+    bytes
+        .map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            for &b in chunk.as_ref() {
+                match b {
+                    b'\r' => {}
+                    b'\n' if after_newline => in_event = 0,
+                    b'\n' => after_newline = true,
+                    _ => {
+                        after_newline = false;
+                        in_event += 1;
+                    }
+                }
+                if in_event > MAX_EVENT {
+                    too_large.store(true, Ordering::Relaxed);
+                    return Err(std::io::Error::other("event too large"));
+                }
+            }
+            Ok(chunk)
+        })
+        // Nothing after the first error: the parser must not buffer more.
+        .take_while(move |item| {
+            let keep = !failed;
+            failed |= item.is_err();
+            std::future::ready(keep)
+        })
 }
 
 impl Drop for SseTransport {

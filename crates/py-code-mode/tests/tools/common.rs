@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use py_code_mode::{ToolAdapter, ToolRegistry, ToolSource, parse_definition};
 use serde_json::{Map, Value};
@@ -27,4 +28,45 @@ pub fn args(value: &Value) -> Map<String, Value> {
 /// Quotes a path for a YAML scalar.
 pub fn q(path: &std::path::Path) -> String {
     format!("{:?}", path.display().to_string())
+}
+
+/// How long a process may take to start or, killed, to disappear (a loaded
+/// 2-core machine).
+pub const GONE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Pids of live processes whose argv is exactly `argv`.
+pub fn pids_running(argv: &[&str]) -> Vec<i32> {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted)
+                        && alive(*pid)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `pid` runs (a zombie is dead for our purposes).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + GONE_WITHIN;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {GONE_WITHIN:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -1,11 +1,11 @@
 use std::time::{Duration, Instant};
 
 use pretty_assertions::assert_eq;
-use py_code_mode::{Error, ToolError, ToolRegistry};
+use py_code_mode::{ENV_ALLOWLIST, Error, ToolError, ToolRegistry};
 use py_code_mode_test_support::servers::{ServerProcess, repo_root, venv_bin, venv_python};
 use serde_json::{Value, json};
 
-use crate::common::{args, q, registry, tool};
+use crate::common::{args, pids_running, q, registry, tool, wait_until};
 
 fn stdio_yaml(name: &str) -> String {
     format!(
@@ -85,6 +85,30 @@ async fn python_sdk_server_over_stdio() {
             .ok(),
         Some(json!("flat"))
     );
+    registry.close().await;
+}
+
+/// A stdio server is started under the spawn policy: the allow-listed
+/// environment plus its YAML's `env:`, nothing else of the host's.
+#[tokio::test]
+async fn a_stdio_server_gets_the_allow_list_plus_its_own_env() {
+    let yaml = format!("{}env: {{EXTRA: \"${{HOME}}\"}}\n", stdio_yaml("test"));
+    let registry = registry(&[&yaml]);
+    let names = registry
+        .call("test.env_names", args(&json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = names
+        .as_array()
+        .map(|n| n.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(names.contains(&"EXTRA"), "{names:?}");
+    for name in &names {
+        assert!(
+            ENV_ALLOWLIST.contains(name) || *name == "EXTRA",
+            "the server got `{name}`: {names:?}"
+        );
+    }
     registry.close().await;
 }
 
@@ -218,4 +242,190 @@ async fn per_tool_timeout_stops_waiting() {
     );
     assert!(started.elapsed() < Duration::from_secs(4));
     test.close().await;
+}
+
+/// One MCP server that accepts the connection and never answers, next to a
+/// real one: the listing shows the healthy server's tools and marks the hung
+/// one unavailable, in bounded time; bare-name calls then do not wait on it.
+#[tokio::test]
+async fn a_hanging_server_never_blocks_the_others() {
+    let hanging = format!(
+        "name: hung\ntype: mcp\ncommand: {}\nargs: [{}]\ndescription: never answers\n",
+        q(&venv_python()),
+        q(&repo_root().join("tests/servers/hanging_mcp_server.py"))
+    );
+    let registry = registry(&[&hanging, &stdio_yaml("test")]);
+    let started = Instant::now();
+    let listed = registry.list().await.unwrap_or_else(|e| panic!("{e}"));
+    let elapsed = started.elapsed();
+    // The hung server costs the listing its wait (10 s), not the connect
+    // timeout (2 min), and the healthy server is listed meanwhile.
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "listing took {elapsed:?}"
+    );
+    let entry = |name: &str| listed.iter().find(|t| t.name == name).cloned();
+    let hung = entry("hung").unwrap_or_else(|| panic!("hung not listed: {listed:?}"));
+    assert_eq!(hung.callables, []);
+    assert_eq!(
+        hung.unavailable.as_deref(),
+        Some("the MCP server did not answer within 10s; still connecting")
+    );
+    let test = entry("test").unwrap_or_else(|| panic!("test not listed: {listed:?}"));
+    assert!(test.callables.iter().any(|c| c.name == "echo"));
+    assert_eq!(test.unavailable, None);
+    // In the wire shape, `unavailable` appears only where it applies.
+    let wire = serde_json::to_value(&listed).unwrap_or_default();
+    assert_eq!(
+        wire.as_array().map(|tools| tools
+            .iter()
+            .filter(|t| t.get("unavailable").is_some())
+            .count()),
+        Some(1)
+    );
+    let started = Instant::now();
+    let flat = registry.call("echo", args(&json!({"text": "flat"}))).await;
+    assert_eq!(flat.ok(), Some(json!("flat")));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a bare-name call waited {:?}",
+        started.elapsed()
+    );
+    // The hung server is still being connected in the background; closing
+    // stops that promptly and kills its process.
+    let python = venv_python().display().to_string();
+    let script = repo_root()
+        .join("tests/servers/hanging_mcp_server.py")
+        .display()
+        .to_string();
+    let hung_argv = [python.as_str(), script.as_str()];
+    assert_eq!(pids_running(&hung_argv).len(), 1);
+    let started = Instant::now();
+    registry.close().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "close waited {:?}",
+        started.elapsed()
+    );
+    wait_until("the hung server is killed", || {
+        pids_running(&hung_argv).is_empty()
+    })
+    .await;
+}
+
+/// An SSE server whose `endpoint` event names another origin: the client
+/// refuses it, so the configured secret header never leaves for that host.
+#[tokio::test]
+async fn an_sse_endpoint_on_another_origin_is_refused() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use futures::StreamExt as _;
+
+    // The other origin: records whether anything connected to it.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let elsewhere_port = elsewhere.local_addr().map(|a| a.port()).unwrap_or_default();
+    let contacted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&contacted);
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = elsewhere.accept().await {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    let event =
+        format!("event: endpoint\ndata: http://127.0.0.1:{elsewhere_port}/messages?session=1\n\n");
+    let port = fake_sse(move || {
+        futures::stream::once(std::future::ready(axum::body::Bytes::from(event.clone())))
+            .chain(futures::stream::pending())
+    })
+    .await;
+
+    let registry = registry(&[&format!(
+        "name: fake\ntype: mcp\ntransport: sse\nurl: http://127.0.0.1:{port}/sse\nheaders: {{Authorization: Bearer s3cret}}\n"
+    )]);
+    let error = registry
+        .call("fake.anything", args(&json!({})))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "the `endpoint` event of `http://127.0.0.1:{port}/sse` points at another origin (`http://127.0.0.1:{elsewhere_port}/messages?session=1`)"
+        )),
+        "{error}"
+    );
+    assert!(
+        !contacted.load(Ordering::SeqCst),
+        "the client contacted the other origin"
+    );
+    registry.close().await;
+}
+
+/// An SSE server that serves `body()` as its event stream at `/sse`.
+async fn fake_sse<S>(body: impl Fn() -> S + Clone + Send + Sync + 'static) -> u16
+where
+    S: futures::Stream<Item = axum::body::Bytes> + Send + 'static,
+{
+    use futures::StreamExt as _;
+
+    let app = axum::Router::new().route(
+        "/sse",
+        axum::routing::get(move || {
+            let stream = body().map(Ok::<_, std::io::Error>);
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                    axum::body::Body::from_stream(stream),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// An SSE server that streams one endless event: the client stops reading at
+/// its cap with a clear error instead of buffering it.
+#[tokio::test]
+async fn an_endless_sse_event_is_cut_off() {
+    use futures::StreamExt as _;
+
+    let port = fake_sse(|| {
+        futures::stream::once(std::future::ready(axum::body::Bytes::from_static(
+            b"data: ",
+        )))
+        .chain(futures::stream::repeat(axum::body::Bytes::from(
+            vec![b'x'; 64 * 1024],
+        )))
+    })
+    .await;
+    let registry = registry(&[&format!(
+        "name: endless\ntype: mcp\ntransport: sse\nurl: http://127.0.0.1:{port}/sse\n"
+    )]);
+    let started = Instant::now();
+    let error = registry
+        .call("endless.anything", args(&json!({})))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "`http://127.0.0.1:{port}/sse` sent an event larger than 16777216 bytes"
+        )),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    registry.close().await;
 }
