@@ -60,6 +60,9 @@ async fn main() -> anyhow::Result<()> {
     session.close().await;
     println!("worker start, median of {STARTS}: {:.1} ms", median(starts));
     println!("run of `1+1`, median of {RUNS}: {:.3} ms", median(runs));
-    println!("reset + `1+1`, median of {RESETS}: {:.2} ms", median(resets));
+    println!(
+        "reset + `1+1`, median of {RESETS}: {:.2} ms",
+        median(resets)
+    );
     Ok(())
 }
