@@ -17,6 +17,7 @@ import io
 import json
 import linecache
 import os
+import select
 import sys
 import textwrap
 import threading
@@ -113,6 +114,15 @@ for _cls in EXCEPTIONS:
 _ERRORS: dict[str, type[Exception]] = {"TypeError": TypeError, **{c.__name__: c for c in EXCEPTIONS}}
 
 
+def _start_thread(target: Callable[[], None]) -> None:
+    """A daemon thread, started without waiting for it to run (as
+    `threading.Thread.start` does): a wait that costs milliseconds of worker
+    start-up on a busy machine."""
+    import _thread
+
+    _thread.start_new_thread(target, ())
+
+
 def _host_error(error: dict[str, Any]) -> Exception:
     cls = _ERRORS.get(error.get("type", ""), CodeModeError)
     return cls(error.get("message", "host call failed"))
@@ -141,7 +151,7 @@ class PipeTransport:
         self._pending_lock = threading.Lock()
         self._next_id = 0
         self.requests: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._read_loop, name="py-code-mode-reader", daemon=True).start()
+        _start_thread(self._read_loop)
 
     def send(self, message: dict[str, Any]) -> None:
         # Lone surrogates become `?`: the host reads only valid UTF-8.
@@ -759,6 +769,14 @@ def _remember_source(filename: str, source: str) -> None:
 def _export(value: Any) -> tuple[Any, str]:
     """The value as JSON when it is JSON the host can read (else None), and a
     bounded repr for display. Never raises."""
+    kind = type(value)
+    if kind is int or kind is bool or (kind is str and len(value) <= MAX_REPR_CHARS):
+        # The common small scalar: no walk, no second encoding. (Exact types:
+        # a subclass may override __repr__.)
+        try:
+            return value, _bounded(repr(value))
+        except ValueError:  # an int past Python's digit limit
+            return None, _safe_repr(value)
     text = _safe_repr(value)
     try:
         # The walk bounds the work; the real encoding (escapes included) decides.
@@ -869,22 +887,33 @@ class _FdCapture:
             os.set_blocking(fd, False)
         self._decoders = [codecs.getincrementaldecoder("utf-8")("replace") for _ in self._readers]
         self._targets: list[Any] = [None, None]
+        self._streams: tuple[Any, Any, Any] | None = None
         self._lock = threading.Lock()
-        threading.Thread(target=self._drain_loop, name="py-code-mode-drain", daemon=True).start()
+        _start_thread(self._drain_loop)
 
     def restore(self) -> None:
         os.dup2(self._null, 0)
         os.dup2(self._writers[0], 1)
         os.dup2(self._writers[1], 2)
-        sys.stdin = io.TextIOWrapper(io.FileIO(0, "rb", closefd=False), encoding="utf-8")
-        for name, fd, var in (("stdout", 1, _STDOUT), ("stderr", 2, _STDERR)):
-            stream = io.TextIOWrapper(
-                io.FileIO(fd, "wb", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+        # The stream objects are made once and replaced only when agent code
+        # closed or swapped them: rebuilding them every run costs 30 us.
+        if self._streams is None or any(s.closed for s in self._streams):
+            self._streams = (
+                io.TextIOWrapper(io.FileIO(0, "rb", closefd=False), encoding="utf-8"),
+                _Router(self._text_stream(1), _STDOUT),
+                _Router(self._text_stream(2), _STDERR),
             )
-            setattr(sys, name, _Router(stream, var))
+        sys.stdin, sys.stdout, sys.stderr = self._streams
+
+    @staticmethod
+    def _text_stream(fd: int) -> io.TextIOWrapper:
+        return io.TextIOWrapper(
+            io.FileIO(fd, "wb", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+        )
 
     def begin(self, stdout: "_Capture", stderr: "_Capture") -> None:
-        self.restore()
+        # The fds were put back after the last run (`restore`), off the path
+        # the host waits on.
         with self._lock:
             self._targets = [stdout, stderr]
 
@@ -895,13 +924,13 @@ class _FdCapture:
             except BaseException:  # noqa: BLE001 - agent code may have closed or replaced it
                 pass
         with self._lock:
-            for index in range(len(self._readers)):
-                self._read_available(index)
+            # One poll finds what is left to read; most runs print nothing.
+            ready, _, _ = select.select(self._readers, [], [], 0)
+            for fd in ready:
+                self._read_available(self._readers.index(fd))
             self._targets = [None, None]
 
     def _drain_loop(self) -> None:
-        import select
-
         while True:
             ready, _, _ = select.select(self._readers, [], [])
             with self._lock:
@@ -962,7 +991,10 @@ def _exit_with_descendants(*_: Any) -> None:
         if not found:
             break
     try:
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+        # Only a group of our own: started any other way, the group is the
+        # caller's, and it is not ours to kill.
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
     finally:
         os._exit(0)
 
@@ -999,6 +1031,8 @@ def _serve() -> None:
         except BaseException as exc:  # noqa: BLE001 - the host must get a result whatever happened
             failure = {"type": "CodeModeError", "message": f"the result could not be sent: {_safe_str(exc)}"}
             transport.send({"kind": "result", "id": message["id"], "result": {"error": failure}})
+        # Undo what agent code did to fds 0, 1, 2 and sys.std* for the next run.
+        fds.restore()
 
 
 if __name__ == "__main__":
