@@ -1,4 +1,4 @@
-//! Prints the subprocess worker's figures (recorded in docs/benchmarks.md):
+//! Prints the subprocess worker's figures:
 //! worker start (session `start`), the median `run` of `1+1`, and the median
 //! `reset` followed by `1+1`.
 //!

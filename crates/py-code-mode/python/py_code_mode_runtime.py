@@ -421,7 +421,7 @@ def _kwargs(name: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
 def _too_big(name: str, size: int) -> ValueError:
     return ValueError(
         f"artifact `{name}` is {size} bytes; the limit is {MAX_ARTIFACT_BYTES} (`MAX_ARTIFACT_BYTES`)\n"
-        "hint: save it in parts, or write it to a file in the working directory"
+        "hint: save it in parts under several names"
     )
 
 
