@@ -1,6 +1,6 @@
 //! Prints the subprocess worker's figures:
 //! worker start (session `start`), the median `run` of `1+1`, and the median
-//! `reset` followed by `1+1`.
+//! `reset` followed by `1+1` (each reset 300 ms after the last).
 //!
 //!     PY_CODE_MODE_PYTHON=.venv/bin/python cargo run -p py-code-mode --example worker_bench
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
@@ -13,6 +13,8 @@ use py_code_mode::{FileStorage, Session, SubprocessConfig};
 const STARTS: usize = 20;
 const RUNS: usize = 500;
 const RESETS: usize = 20;
+/// Time between one reset and the next, as an agent would take.
+const THINK: Duration = Duration::from_millis(300);
 
 fn median(mut samples: Vec<Duration>) -> f64 {
     samples.sort();
@@ -51,6 +53,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut resets = Vec::new();
     for _ in 0..RESETS {
+        // An agent thinks between resets; a spare worker starts meanwhile.
+        tokio::time::sleep(THINK).await;
         let t = Instant::now();
         session.reset().await?;
         let result = session.run("1+1").await?;

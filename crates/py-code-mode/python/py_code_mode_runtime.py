@@ -897,7 +897,8 @@ class _FdCapture:
         os.dup2(self._writers[1], 2)
         # The stream objects are made once and replaced only when agent code
         # closed or swapped them: rebuilding them every run costs 30 us.
-        if self._streams is None or any(s.closed for s in self._streams):
+        streams = self._streams
+        if streams is None or any(s.closed or getattr(s, "_fallback", s).closed for s in streams):
             self._streams = (
                 io.TextIOWrapper(io.FileIO(0, "rb", closefd=False), encoding="utf-8"),
                 _Router(self._text_stream(1), _STDOUT),
@@ -918,7 +919,10 @@ class _FdCapture:
             self._targets = [stdout, stderr]
 
     def end(self) -> None:
+        streams = self._streams or ()
         for stream in (sys.stdout, sys.stderr):
+            if stream in streams:
+                continue  # ours write through to the fd: nothing is buffered
             try:
                 stream.flush()
             except BaseException:  # noqa: BLE001 - agent code may have closed or replaced it

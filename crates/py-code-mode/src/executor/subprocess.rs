@@ -94,6 +94,11 @@ pub struct SubprocessExecutor {
     host: Arc<Host>,
     python: OnceCell<PathBuf>,
     worker: Mutex<Option<Worker>>,
+    /// A worker started ahead for the next `reset`, made by the first one: a
+    /// session that resets gets a fresh interpreter without waiting for one
+    /// to start (one more idle process); a session that never resets pays
+    /// nothing.
+    spare: Mutex<Option<Worker>>,
     /// The worker's working directory unless the config names one.
     scratch: std::sync::Mutex<Option<tempfile::TempDir>>,
     closed: AtomicBool,
@@ -229,6 +234,7 @@ impl SubprocessExecutor {
             host,
             python: OnceCell::new(),
             worker: Mutex::new(None),
+            spare: Mutex::new(None),
             scratch: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             interrupted: Arc::new(AtomicBool::new(false)),
@@ -468,13 +474,24 @@ impl Executor for SubprocessExecutor {
             return Ok(()); // no worker yet: nothing to forget
         }
         self.interrupted.store(false, Ordering::Release);
-        self.replace(&mut slot).await;
+        *slot = None;
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut spare = self.spare.lock().await;
+        let healthy = spare.as_mut().is_some_and(Worker::healthy);
+        *slot = match spare.take() {
+            Some(worker) if healthy => Some(worker),
+            _ => self.spawn().await.ok(),
+        };
+        *spare = self.spawn().await.ok();
         Ok(())
     }
 
     async fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.worker.lock().await.take();
+        self.spare.lock().await.take();
         self.scratch
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

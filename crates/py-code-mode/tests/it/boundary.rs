@@ -466,6 +466,13 @@ async fn a_worker_that_died_while_idle_is_replaced_before_the_next_run() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill");
+    // Dead to the kernel: every thread gone, so the host can see it exited.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| tasks.count() > 1)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(gone_within(pid, Duration::from_secs(5)).await);
     let result = ok(&session, "1+1").await;
     assert_eq!((result.value, result.state_reset), (Some(json!(2)), true));
