@@ -405,7 +405,7 @@ async fn a_timeout_kills_a_setsid_grandchild_and_the_tool_calls_of_the_run() {
         r#"
 import subprocess, threading
 # A grandchild that leaves the group and outlives its parent, then acts late.
-subprocess.run(["setsid", "sh", "-c", "(echo $$ > {pids}; sleep 2; touch {marker}) &"])
+subprocess.run(["setsid", "sh", "-c", "sh -c 'sleep 5; touch {marker}' & echo $! > {pids}"])
 threading.Thread(target=lambda: tools.slow(), daemon=True).start()
 while True:
     pass
