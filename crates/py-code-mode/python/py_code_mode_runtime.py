@@ -17,6 +17,7 @@ import io
 import json
 import linecache
 import os
+import select
 import sys
 import textwrap
 import threading
@@ -25,10 +26,31 @@ import traceback
 from concurrent.futures import Future
 from typing import Any, Callable
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 # Captured stdout/stderr per run are capped so a print loop cannot exhaust host memory.
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
+
+# A trailing value whose JSON is bigger than this comes back as its repr only:
+# the host reads every message with a line cap (64 MiB), and a value the agent
+# cannot read whole helps nobody.
+MAX_VALUE_BYTES = 8 * 1024 * 1024
+
+# The longest repr (and error message or traceback) sent to the host, in
+# characters: enough for any display, small next to the line cap.
+MAX_REPR_CHARS = 256 * 1024
+
+# Nesting the host can parse: its JSON parser stops at 128 levels, and the
+# message itself adds a few.
+MAX_JSON_DEPTH = 100
+
+# The longest message the runtime sends, in bytes: the host reads at most
+# 64 MiB (plus room for output) per line and replaces a worker that sends more.
+MAX_MESSAGE_BYTES = 60 * 1024 * 1024
+
+# The biggest artifact payload agent code may save, in bytes (before base64):
+# one protocol line carries it, and the host caps a line at 64 MiB.
+MAX_ARTIFACT_BYTES = 32 * 1024 * 1024
 
 # Names a skill may not take because the `skills` namespace uses them itself.
 RESERVED_SKILL_NAMES = frozenset({"list", "search", "get", "create", "delete", "invoke"})
@@ -92,6 +114,15 @@ for _cls in EXCEPTIONS:
 _ERRORS: dict[str, type[Exception]] = {"TypeError": TypeError, **{c.__name__: c for c in EXCEPTIONS}}
 
 
+def _start_thread(target: Callable[[], None]) -> None:
+    """A daemon thread, started without waiting for it to run (as
+    `threading.Thread.start` does): a wait that costs milliseconds of worker
+    start-up on a busy machine."""
+    import _thread
+
+    _thread.start_new_thread(target, ())
+
+
 def _host_error(error: dict[str, Any]) -> Exception:
     cls = _ERRORS.get(error.get("type", ""), CodeModeError)
     return cls(error.get("message", "host call failed"))
@@ -101,47 +132,55 @@ def _host_error(error: dict[str, Any]) -> Exception:
 
 
 class PipeTransport:
-    """Newline-delimited JSON over a pair of binary pipes (the subprocess worker).
+    """Newline-delimited JSON over a pair of private pipe fds (the subprocess worker).
 
-    A reader thread owns the input pipe: `execute` messages go to a queue the main
+    A reader thread owns the input fd: `execute` messages go to a queue the main
     thread serves, `response` messages resolve the future of the call they answer.
     That lets several calls be outstanding at once (asyncio.gather over tools).
+    When the host goes away (end of input) the worker kills what it started and
+    exits: nothing outlives the host.
     """
 
-    def __init__(self, rfile: io.BufferedReader, wfile: io.BufferedWriter) -> None:
+    def __init__(self, rfd: int, wfd: int) -> None:
         import queue
 
-        self._rfile = rfile
-        self._wfile = wfile
+        self._rfile = os.fdopen(rfd, "rb", buffering=1 << 16)
+        self._wfd = wfd
         self._write_lock = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._pending_lock = threading.Lock()
         self._next_id = 0
         self.requests: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._read_loop, name="py-code-mode-reader", daemon=True).start()
+        _start_thread(self._read_loop)
 
     def send(self, message: dict[str, Any]) -> None:
-        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        # Lone surrogates become `?`: the host reads only valid UTF-8.
+        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"this message to the host is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES} (`MAX_MESSAGE_BYTES`)"
+            )
+        view = memoryview(data)
         with self._write_lock:
-            self._wfile.write(data)
-            self._wfile.flush()
+            while view:
+                view = view[os.write(self._wfd, view) :]
 
     def _read_loop(self) -> None:
-        for line in self._rfile:
-            message = json.loads(line)
-            if message.get("kind") == "response":
-                with self._pending_lock:
-                    future = self._pending.pop(message["id"], None)
-                if future is not None:
-                    future.set_result(message)
-            else:
-                self.requests.put(message)
-        # The host closed our stdin: wake the main loop so the worker exits.
-        self.requests.put(None)
-        with self._pending_lock:
-            pending, self._pending = self._pending, {}
-        for future in pending.values():
-            future.set_result({"error": {"type": "CodeModeError", "message": "host went away"}})
+        try:
+            for line in self._rfile:
+                message = json.loads(line)
+                if message.get("kind") == "response":
+                    with self._pending_lock:
+                        future = self._pending.pop(message["id"], None)
+                    if future is not None:
+                        future.set_result(message)
+                else:
+                    self.requests.put(message)
+        except BaseException:  # noqa: BLE001 - a closed or broken fd is the host gone too
+            pass
+        # The host closed the protocol (or died): take everything we started
+        # with us, so a host killed with -9 leaves nothing behind.
+        _exit_with_descendants()
 
     def start_call(self, method: str, params: dict[str, Any]) -> Future:
         future: Future = Future()
@@ -149,7 +188,14 @@ class PipeTransport:
             self._next_id += 1
             call_id = self._next_id
             self._pending[call_id] = future
-        self.send({"kind": "call", "id": call_id, "method": method, "params": params})
+        try:
+            # `kind` and `id` first: the host reads them even from a message it
+            # cannot parse, and answers it with an error.
+            self.send({"kind": "call", "id": call_id, "method": method, "params": params})
+        except BaseException:
+            with self._pending_lock:
+                self._pending.pop(call_id, None)
+            raise
         return future
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
@@ -200,36 +246,170 @@ class Record(dict):
             raise AttributeError(name) from None
 
 
-class ToolCallable:
-    """`tools.nmap(...)`, `tools.web.fetch(...)`, and `await tools.nmap.acall(...)`."""
+def _namespaces(transport: Any, run_skill: Callable[..., Any]) -> tuple[Any, Any, Any]:
+    """The `tools`, `skills` and `artifacts` objects agent code holds.
 
-    def __init__(self, transport: Any, name: str) -> None:
-        self._transport = transport
-        self._name = name
+    They reach the transport only through this closure: no attribute of theirs
+    (`tools._transport`, `skills._runtime`) hands agent code the protocol. The
+    classes use `__slots__`, so nothing else can hang off them either.
+    """
+    call = transport.call
+    acall = transport.acall
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._transport.call("tools.call", {"name": self._name, "args": _kwargs(self._name, args, kwargs)})
+    class ToolCallable:
+        """`tools.nmap(...)`, `tools.web.fetch(...)`, and `await tools.nmap.acall(...)`."""
 
-    async def acall(self, *args: Any, **kwargs: Any) -> Any:
-        """Awaitable form, so several tool calls can run concurrently."""
-        return await self._transport.acall(
-            "tools.call", {"name": self._name, "args": _kwargs(self._name, args, kwargs)}
-        )
+        __slots__ = ("_name",)
 
-    def list(self) -> list[Record]:
-        """The tool's callables: CLI recipes, an MCP server's tools, HTTP endpoints."""
-        for tool in self._transport.call("tools.list", {}):
-            if tool["name"] == self._name:
-                return [Record(c) for c in tool["callables"] if c["name"] != self._name]
-        raise ToolNotFoundError(f"no tool named `{self._name}`")
+        def __init__(self, name: str) -> None:
+            self._name = name
 
-    def __getattr__(self, name: str) -> "ToolCallable":
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return ToolCallable(self._transport, f"{self._name}.{name}")
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return call("tools.call", {"name": self._name, "args": _kwargs(self._name, args, kwargs)})
 
-    def __repr__(self) -> str:
-        return f"<tool {self._name}>"
+        async def acall(self, *args: Any, **kwargs: Any) -> Any:
+            """Awaitable form, so several tool calls can run concurrently."""
+            return await acall("tools.call", {"name": self._name, "args": _kwargs(self._name, args, kwargs)})
+
+        def list(self) -> list[Record]:
+            """The tool's callables: CLI recipes, an MCP server's tools, HTTP endpoints."""
+            for tool in call("tools.list", {}):
+                if tool["name"] == self._name:
+                    return [Record(c) for c in tool["callables"] if c["name"] != self._name]
+            raise ToolNotFoundError(f"no tool named `{self._name}`")
+
+        def __getattr__(self, name: str) -> "ToolCallable":
+            if name.startswith("_"):
+                raise AttributeError(name)
+            return ToolCallable(f"{self._name}.{name}")
+
+        def __repr__(self) -> str:
+            return f"<tool {self._name}>"
+
+    class Tools:
+        """The `tools` namespace: call, list and search the host's tools."""
+
+        __slots__ = ()
+
+        def __getattr__(self, name: str) -> ToolCallable:
+            if name.startswith("_"):
+                raise AttributeError(name)
+            return ToolCallable(name)
+
+        def call(self, name: str, args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+            """Call a tool by name: `tools.call("nmap", {"target": "10.0.0.1"})`."""
+            return call("tools.call", {"name": name, "args": {**(args or {}), **kwargs}})
+
+        def list(self) -> list[Record]:
+            """Every tool with its description and callables."""
+            return [Record(t) for t in call("tools.list", {})]
+
+        def search(self, query: str, limit: int = 10) -> list[Record]:
+            """Tools ranked by relevance to `query`."""
+            return [Record(t) for t in call("tools.search", {"query": query, "limit": limit})]
+
+        def __dir__(self) -> list[str]:
+            return ["call", "list", "search", *(t["name"] for t in self.list())]
+
+        def __repr__(self) -> str:
+            return "<tools: call tools.<name>(**kwargs); tools.list(); tools.search(query)>"
+
+    class Skills:
+        """The `skills` namespace: find, inspect, invoke, create and delete skills.
+
+        Skill code runs here, in the executor, never on the host.
+        """
+
+        __slots__ = ()
+
+        def __getattr__(self, name: str) -> Callable[..., Any]:
+            if name.startswith("_"):
+                raise AttributeError(name)
+
+            def invoke(*args: Any, **kwargs: Any) -> Any:
+                return self.invoke(name, *args, **kwargs)
+
+            invoke.__name__ = name
+            return invoke
+
+        def invoke(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+            """Run skill `name` with the given arguments and return its result."""
+            return run_skill(self.get(name), args, kwargs)
+
+        def list(self) -> list[Record]:
+            """Every skill: name, description, parameters (no source)."""
+            return [Record(s) for s in call("skills.list", {})]
+
+        def search(self, query: str, limit: int = 5) -> list[Record]:
+            """Skills ranked by relevance to `query`."""
+            return [Record(s) for s in call("skills.search", {"query": query, "limit": limit})]
+
+        def get(self, name: str) -> Record:
+            """One skill with `.name`, `.description`, `.parameters` and `.source`."""
+            return Record(call("skills.get", {"name": name}))
+
+        def create(
+            self,
+            name: str,
+            code: str | None = None,
+            description: str = "",
+            *,
+            source: str | None = None,
+        ) -> Record:
+            """Save a new skill (or replace one). `code=` and `source=` are synonyms."""
+            if (code is None) == (source is None):
+                raise TypeError("skills.create() takes exactly one of `code=` or `source=`")
+            text = textwrap.dedent(code if code is not None else source or "")
+            return Record(call("skills.create", {"name": name, "source": text, "description": description}))
+
+        def delete(self, name: str) -> bool:
+            """Delete skill `name`; returns whether it existed."""
+            return bool(call("skills.delete", {"name": name}))
+
+        def __repr__(self) -> str:
+            return "<skills: skills.<name>(**kwargs); list(); search(query); get(name); create(name, code, description)>"
+
+    class Artifacts:
+        """The `artifacts` namespace: named data that outlives the session."""
+
+        __slots__ = ()
+
+        def save(
+            self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
+        ) -> Record:
+            """Save `data` (JSON-able value, str or bytes) under `name`."""
+            params = {
+                "name": name,
+                "data": _encode_data(name, data),
+                "description": description,
+                "metadata": metadata or {},
+            }
+            if not _json_fits(params["metadata"], MAX_VALUE_BYTES):
+                raise ValueError(
+                    f"the metadata of artifact `{name}` is not JSON-able, deeper than {MAX_JSON_DEPTH} levels "
+                    f"or over {MAX_VALUE_BYTES} bytes"
+                )
+            return Record(call("artifacts.save", params))
+
+        def load(self, name: str) -> Any:
+            """The data saved under `name`, with the type it was saved with."""
+            return _decode_data(call("artifacts.load", {"name": name}))
+
+        def list(self) -> list[Record]:
+            """Every artifact: name, description, type, size, metadata, timestamps."""
+            return [Record(a) for a in call("artifacts.list", {})]
+
+        def exists(self, name: str) -> bool:
+            return bool(call("artifacts.exists", {"name": name}))
+
+        def delete(self, name: str) -> bool:
+            """Delete artifact `name`; returns whether it existed."""
+            return bool(call("artifacts.delete", {"name": name}))
+
+        def __repr__(self) -> str:
+            return "<artifacts: save(name, data, description); load(name); list(); exists(name); delete(name)>"
+
+    return Tools(), Skills(), Artifacts()
 
 
 def _kwargs(name: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -238,138 +418,32 @@ def _kwargs(name: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-class Tools:
-    """The `tools` namespace: call, list and search the host's tools."""
-
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
-
-    def __getattr__(self, name: str) -> ToolCallable:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return ToolCallable(self._transport, name)
-
-    def call(self, name: str, args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        """Call a tool by name: `tools.call("nmap", {"target": "10.0.0.1"})`."""
-        return self._transport.call("tools.call", {"name": name, "args": {**(args or {}), **kwargs}})
-
-    def list(self) -> list[Record]:
-        """Every tool with its description and callables."""
-        return [Record(t) for t in self._transport.call("tools.list", {})]
-
-    def search(self, query: str, limit: int = 10) -> list[Record]:
-        """Tools ranked by relevance to `query`."""
-        return [Record(t) for t in self._transport.call("tools.search", {"query": query, "limit": limit})]
-
-    def __dir__(self) -> list[str]:
-        return ["call", "list", "search", *(t["name"] for t in self.list())]
-
-    def __repr__(self) -> str:
-        return "<tools: call tools.<name>(**kwargs); tools.list(); tools.search(query)>"
+def _too_big(name: str, size: int) -> ValueError:
+    return ValueError(
+        f"artifact `{name}` is {size} bytes; the limit is {MAX_ARTIFACT_BYTES} (`MAX_ARTIFACT_BYTES`)\n"
+        "hint: save it in parts under several names"
+    )
 
 
-class Skills:
-    """The `skills` namespace: find, inspect, invoke, create and delete skills.
-
-    Skill code runs here, in the executor, never on the host.
-    """
-
-    def __init__(self, transport: Any, runtime: "Runtime") -> None:
-        self._transport = transport
-        self._runtime = runtime
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        def invoke(*args: Any, **kwargs: Any) -> Any:
-            return self.invoke(name, *args, **kwargs)
-
-        invoke.__name__ = name
-        return invoke
-
-    def invoke(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        """Run skill `name` with the given arguments and return its result."""
-        skill = self.get(name)
-        return self._runtime.run_skill(skill, args, kwargs)
-
-    def list(self) -> list[Record]:
-        """Every skill: name, description, parameters (no source)."""
-        return [Record(s) for s in self._transport.call("skills.list", {})]
-
-    def search(self, query: str, limit: int = 5) -> list[Record]:
-        """Skills ranked by relevance to `query`."""
-        return [Record(s) for s in self._transport.call("skills.search", {"query": query, "limit": limit})]
-
-    def get(self, name: str) -> Record:
-        """One skill with `.name`, `.description`, `.parameters` and `.source`."""
-        return Record(self._transport.call("skills.get", {"name": name}))
-
-    def create(
-        self,
-        name: str,
-        code: str | None = None,
-        description: str = "",
-        *,
-        source: str | None = None,
-    ) -> Record:
-        """Save a new skill (or replace one). `code=` and `source=` are synonyms."""
-        if (code is None) == (source is None):
-            raise TypeError("skills.create() takes exactly one of `code=` or `source=`")
-        text = textwrap.dedent(code if code is not None else source or "")
-        return Record(
-            self._transport.call("skills.create", {"name": name, "source": text, "description": description})
-        )
-
-    def delete(self, name: str) -> bool:
-        """Delete skill `name`; returns whether it existed."""
-        return bool(self._transport.call("skills.delete", {"name": name}))
-
-    def __repr__(self) -> str:
-        return "<skills: skills.<name>(**kwargs); list(); search(query); get(name); create(name, code, description)>"
-
-
-class Artifacts:
-    """The `artifacts` namespace: named data that outlives the session."""
-
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
-
-    def save(
-        self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
-    ) -> Record:
-        """Save `data` (JSON-able value, str or bytes) under `name`."""
-        params = {"name": name, "data": _encode_data(data), "description": description, "metadata": metadata or {}}
-        return Record(self._transport.call("artifacts.save", params))
-
-    def load(self, name: str) -> Any:
-        """The data saved under `name`, with the type it was saved with."""
-        return _decode_data(self._transport.call("artifacts.load", {"name": name}))
-
-    def list(self) -> list[Record]:
-        """Every artifact: name, description, type, size, metadata, timestamps."""
-        return [Record(a) for a in self._transport.call("artifacts.list", {})]
-
-    def exists(self, name: str) -> bool:
-        return bool(self._transport.call("artifacts.exists", {"name": name}))
-
-    def delete(self, name: str) -> bool:
-        """Delete artifact `name`; returns whether it existed."""
-        return bool(self._transport.call("artifacts.delete", {"name": name}))
-
-    def __repr__(self) -> str:
-        return "<artifacts: save(name, data, description); load(name); list(); exists(name); delete(name)>"
-
-
-def _encode_data(data: Any) -> dict[str, Any]:
+def _encode_data(name: str, data: Any) -> dict[str, Any]:
     if isinstance(data, (bytes, bytearray, memoryview)):
-        return {"type": "bytes", "base64": base64.b64encode(bytes(data)).decode()}
+        raw = bytes(data)
+        if len(raw) > MAX_ARTIFACT_BYTES:
+            raise _too_big(name, len(raw))
+        return {"type": "bytes", "base64": base64.b64encode(raw).decode()}
     if isinstance(data, str):
+        # A str holds at most 4 bytes of UTF-8 per character: check cheaply first.
+        if len(data) * 4 > MAX_ARTIFACT_BYTES and len(data.encode("utf-8", "surrogatepass")) > MAX_ARTIFACT_BYTES:
+            raise _too_big(name, len(data.encode("utf-8", "surrogatepass")))
         return {"type": "text", "value": data}
-    try:
-        json.dumps(data, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"artifact data must be JSON-able, str or bytes: {exc}") from None
+    if not _json_fits(data, MAX_ARTIFACT_BYTES):
+        try:
+            size = len(json.dumps(data, allow_nan=False)) if _json_depth_ok(data) else None
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise TypeError(f"artifact data must be JSON-able, str or bytes: {exc}") from None
+        if size is None:
+            raise ValueError(f"artifact `{name}` is nested deeper than {MAX_JSON_DEPTH} levels (`MAX_JSON_DEPTH`)")
+        raise _too_big(name, size)
     return {"type": "json", "value": data}
 
 
@@ -377,6 +451,58 @@ def _decode_data(data: dict[str, Any]) -> Any:
     if data["type"] == "bytes":
         return base64.b64decode(data["base64"])
     return data["value"]
+
+
+def _json_depth_ok(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_JSON_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return all(_json_depth_ok(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_json_depth_ok(v, depth + 1) for v in value)
+    return True
+
+
+def _json_fits(value: Any, budget: int) -> bool:
+    """Whether `value` is JSON the host can read: JSON types only, at most
+    `MAX_JSON_DEPTH` deep, and about `budget` bytes at most.
+
+    Walks the value before `json.dumps` so a 1 GB string or a 300-deep list
+    costs a size check, not a 1 GB encoding or a message the host cannot parse.
+    """
+    left = [budget]
+
+    def walk(v: Any, depth: int) -> bool:
+        if depth > MAX_JSON_DEPTH:
+            return False
+        if v is None or isinstance(v, bool):
+            left[0] -= 5
+        elif isinstance(v, int):
+            left[0] -= 24
+        elif isinstance(v, float):
+            if v != v or v in (float("inf"), float("-inf")):
+                return False
+            left[0] -= 24
+        elif isinstance(v, str):
+            left[0] -= len(v) + 2
+        elif isinstance(v, (list, tuple)):
+            left[0] -= 2
+            for item in v:
+                if left[0] < 0 or not walk(item, depth + 1):
+                    return False
+        elif isinstance(v, dict):
+            left[0] -= 2
+            for key, item in v.items():
+                if not isinstance(key, (str, int, float, bool)) and key is not None:
+                    return False
+                left[0] -= len(str(key)) + 4
+                if left[0] < 0 or not walk(item, depth + 1):
+                    return False
+        else:
+            return False
+        return left[0] >= 0
+
+    return walk(value, 0)
 
 
 # --------------------------------------------------------------------------- output capture
@@ -458,12 +584,23 @@ def _install_routers() -> None:
 class Runtime:
     """Interpreter state of one session: globals persist across runs like notebook cells."""
 
-    def __init__(self, transport: Any, output_limit: int = DEFAULT_OUTPUT_LIMIT) -> None:
-        self.transport = transport
+    def __init__(
+        self,
+        transport: Any,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        *,
+        fds: "_FdCapture | None" = None,
+        module: bool = False,
+    ) -> None:
+        self._transport = transport
         self.output_limit = output_limit
-        self.tools = Tools(transport)
-        self.skills = Skills(transport, self)
-        self.artifacts = Artifacts(transport)
+        # The worker captures at the fd level (children's output included); the
+        # in-process executor routes sys.stdout per run instead.
+        self._fds = fds
+        # The worker's agent globals are the `__main__` module's own dict, so
+        # `import __main__` shows agent code its own variables, never ours.
+        self._module = module
+        self.tools, self.skills, self.artifacts = _namespaces(transport, self.run_skill)
         self.globals: dict[str, Any] = {}
         self._cell = 0
         self._loop: Any = None
@@ -480,18 +617,34 @@ class Runtime:
 
     def reset(self) -> None:
         """Forget every variable the agent defined."""
-        self.globals = {"__name__": "__main__", "__builtins__": __builtins__, **self.bindings()}
+        if self._module:
+            import types
+
+            main = types.ModuleType("__main__")
+            main.__dict__.update({"__builtins__": __builtins__, **self.bindings()})
+            sys.modules["__main__"] = main
+            self.globals = main.__dict__
+        else:
+            self.globals = {"__name__": "__main__", "__builtins__": __builtins__, **self.bindings()}
 
     # -- running agent code
 
     def execute(self, code: str) -> dict[str, Any]:
-        """Run one cell and return the result shape the host expects."""
+        """Run one cell and return the result shape the host expects.
+
+        Never raises: whatever agent code did (a raising `__repr__`, a 1 GB
+        value, a 300-deep list), the result is bounded JSON the host can read.
+        """
         started = time.perf_counter()
-        # In-process, the host application may have replaced sys.stdout since
-        # the last run (test runners do, per test): route it again.
-        _install_routers()
         stdout, stderr = _Capture(self.output_limit), _Capture(self.output_limit)
-        out_token, err_token = _STDOUT.set(stdout), _STDERR.set(stderr)
+        if self._fds is not None:
+            self._fds.begin(stdout, stderr)
+            out_token = err_token = None
+        else:
+            # In-process, the host application may have replaced sys.stdout since
+            # the last run (test runners do, per test): route it again.
+            _install_routers()
+            out_token, err_token = _STDOUT.set(stdout), _STDERR.set(stderr)
         value: Any = None
         has_value = False
         error = None
@@ -500,8 +653,11 @@ class Runtime:
         except BaseException as exc:  # noqa: BLE001 - agent code may raise anything, SystemExit included
             error = _describe_error(exc)
         finally:
-            _STDOUT.reset(out_token)
-            _STDERR.reset(err_token)
+            if self._fds is not None:
+                self._fds.end()
+            else:
+                _STDOUT.reset(out_token)
+                _STDERR.reset(err_token)
         result: dict[str, Any] = {
             "stdout": stdout.getvalue(),
             "stderr": stderr.getvalue(),
@@ -611,13 +767,59 @@ def _remember_source(filename: str, source: str) -> None:
 
 
 def _export(value: Any) -> tuple[Any, str]:
-    """The value as JSON when it is JSON-able (else None), and its repr for display."""
-    text = repr(value)
+    """The value as JSON when it is JSON the host can read (else None), and a
+    bounded repr for display. Never raises."""
+    kind = type(value)
+    if kind is int or kind is bool or (kind is str and len(value) <= MAX_REPR_CHARS):
+        # The common small scalar: no walk, no second encoding. (Exact types:
+        # a subclass may override __repr__.)
+        try:
+            return value, _bounded(repr(value))
+        except ValueError:  # an int past Python's digit limit
+            return None, _safe_repr(value)
+    text = _safe_repr(value)
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
+        # The walk bounds the work; the real encoding (escapes included) decides.
+        if not _json_fits(value, MAX_VALUE_BYTES):
+            return None, text
+        if len(json.dumps(value, allow_nan=False, ensure_ascii=False)) > MAX_VALUE_BYTES:
+            return None, text
+    except BaseException:  # noqa: BLE001 - a hostile __eq__ or __iter__ must not kill the worker
         return None, text
     return value, text
+
+
+def _bounded(text: str, limit: int = MAX_REPR_CHARS, what: str = "repr") -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{what} truncated: {len(text) - limit} more characters]"
+
+
+def _type_name(value: Any) -> str:
+    try:
+        return str(type(value).__qualname__)[:200]
+    except BaseException:  # noqa: BLE001
+        return "object"
+
+
+def _safe_repr(value: Any) -> str:
+    """repr(value), cut to `MAX_REPR_CHARS`; a placeholder with a note when
+    repr raises (the variables and the worker survive)."""
+    try:
+        if isinstance(value, (str, bytes, bytearray)) and len(value) > MAX_REPR_CHARS:
+            # A 1 GB string: repr only the part shown, never a 1 GB copy.
+            head = repr(value[:MAX_REPR_CHARS])
+            return f"{head}... [repr truncated: {type(value).__name__} of length {len(value)}]"
+        return _bounded(repr(value))
+    except BaseException as exc:  # noqa: BLE001 - agent code's __repr__ may raise anything
+        return f"<{_type_name(value)} object; repr() raised {_type_name(exc)}>"
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return _bounded(str(exc), what="message")
+    except BaseException:  # noqa: BLE001 - an exception's __str__ is agent code too
+        return f"<{_type_name(exc)}; str() raised>"
 
 
 _AGENT_FILES = ("<cell ", "<skill ")
@@ -626,29 +828,194 @@ _AGENT_FILES = ("<cell ", "<skill ")
 def _describe_error(exc: BaseException) -> dict[str, Any]:
     # Keep only frames of the agent's own code (cells and skills): the runtime's
     # frames are noise to the agent.
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(_AGENT_FILES)]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
-    lines += traceback.format_exception_only(type(exc), exc)
-    message = str(exc)
-    if isinstance(exc, SyntaxError):
-        message = exc.msg
-        if exc.lineno is not None:
-            message += f" (line {exc.lineno})"
-    return {"type": type(exc).__name__, "message": message, "traceback": "".join(lines)}
+    kind = _type_name(exc)
+    message = _safe_str(exc)
+    try:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(_AGENT_FILES)]
+        lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+        lines += traceback.format_exception_only(type(exc), exc)
+        text = "".join(lines)
+        if isinstance(exc, SyntaxError):
+            message = str(exc.msg)
+            if exc.lineno is not None:
+                message += f" (line {exc.lineno})"
+    except BaseException:  # noqa: BLE001 - formatting runs agent code (__str__)
+        text = f"{kind}: {message}\n"
+    return {
+        "type": kind,
+        "message": _bounded(message, what="message"),
+        "traceback": _bounded(text, what="traceback"),
+    }
 
 
 # --------------------------------------------------------------------------- worker entry
 
 
+# fds the worker keeps for itself start here, far from the 0-9 agent code and
+# shells use, and are close-on-exec: no child inherits the protocol.
+PRIVATE_FD_FLOOR = 200
+
+
+def _private(fd: int) -> int:
+    """`fd` moved to a private, close-on-exec number at or above `PRIVATE_FD_FLOOR`."""
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, PRIVATE_FD_FLOOR)
+    os.close(fd)
+    return moved
+
+
+class _FdCapture:
+    """fds 0, 1 and 2 of agent code and of every process it starts.
+
+    fd 0 is `/dev/null` (input() sees end of file, never the host's messages);
+    fds 1 and 2 are pipes a drain thread reads into the current run's capture,
+    so `os.system("echo hi")` is captured like `print`, under the same cap, and
+    a child never blocks on a full pipe. `begin` puts the fds back each run, so
+    agent code that closed or redirected them breaks only its own run.
+    """
+
+    def __init__(self) -> None:
+        import codecs
+
+        self._null = _private(os.open(os.devnull, os.O_RDWR))
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self._readers = [_private(out_r), _private(err_r)]
+        self._writers = [_private(out_w), _private(err_w)]
+        for fd in self._readers:
+            os.set_blocking(fd, False)
+        self._decoders = [codecs.getincrementaldecoder("utf-8")("replace") for _ in self._readers]
+        self._targets: list[Any] = [None, None]
+        self._streams: tuple[Any, Any, Any] | None = None
+        self._lock = threading.Lock()
+        _start_thread(self._drain_loop)
+
+    def restore(self) -> None:
+        os.dup2(self._null, 0)
+        os.dup2(self._writers[0], 1)
+        os.dup2(self._writers[1], 2)
+        # The stream objects are made once and replaced only when agent code
+        # closed or swapped them: rebuilding them every run costs 30 us.
+        streams = self._streams
+        if streams is None or any(s.closed or getattr(s, "_fallback", s).closed for s in streams):
+            self._streams = (
+                io.TextIOWrapper(io.FileIO(0, "rb", closefd=False), encoding="utf-8"),
+                _Router(self._text_stream(1), _STDOUT),
+                _Router(self._text_stream(2), _STDERR),
+            )
+        sys.stdin, sys.stdout, sys.stderr = self._streams
+
+    @staticmethod
+    def _text_stream(fd: int) -> io.TextIOWrapper:
+        return io.TextIOWrapper(
+            io.FileIO(fd, "wb", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+        )
+
+    def begin(self, stdout: "_Capture", stderr: "_Capture") -> None:
+        # The fds were put back after the last run (`restore`), off the path
+        # the host waits on.
+        with self._lock:
+            self._targets = [stdout, stderr]
+
+    def end(self) -> None:
+        streams = self._streams or ()
+        for stream in (sys.stdout, sys.stderr):
+            if stream in streams:
+                continue  # ours write through to the fd: nothing is buffered
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - agent code may have closed or replaced it
+                pass
+        with self._lock:
+            # One poll finds what is left to read; most runs print nothing.
+            ready, _, _ = select.select(self._readers, [], [], 0)
+            for fd in ready:
+                self._read_available(self._readers.index(fd))
+            self._targets = [None, None]
+
+    def _drain_loop(self) -> None:
+        while True:
+            ready, _, _ = select.select(self._readers, [], [])
+            with self._lock:
+                for fd in ready:
+                    self._read_available(self._readers.index(fd))
+
+    def _read_available(self, index: int) -> None:
+        while True:
+            try:
+                data = os.read(self._readers[index], 1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                return
+            # Between runs (a background child still printing) output has no
+            # run to go to: it is read and dropped, so the child never blocks.
+            text = self._decoders[index].decode(data)
+            target = self._targets[index]
+            if target is not None and text:
+                target.write(text)
+
+
+def _descendants() -> list[int]:
+    """Every live descendant of this process, from the parent links in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            parent = int(stat[stat.rindex(b")") + 1 :].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found: list[int] = []
+    frontier = [os.getpid()]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in found:
+                found.append(child)
+                frontier.append(child)
+    return found
+
+
+def _exit_with_descendants(*_: Any) -> None:
+    """Kill everything this worker started (its group, and descendants that
+    left it; the worker is their subreaper), then exit."""
+    import signal
+
+    for _round in range(3):
+        found = _descendants()
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not found:
+            break
+    try:
+        # Only a group of our own: started any other way, the group is the
+        # caller's, and it is not ours to kill.
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+    finally:
+        os._exit(0)
+
+
 def _serve() -> None:
-    # The protocol gets a private copy of stdout; fd 1 then points at stderr, so a
-    # child process the agent starts (os.system) cannot corrupt the protocol stream.
-    protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
-    os.dup2(2, 1)
-    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0), write_through=True)
+    import signal
+
+    # The protocol moves to private fds at once, before anything else can read
+    # fd 0 or write fd 1 (a container executor will only have those two to
+    # carry it).
+    transport = PipeTransport(_private(os.dup(0)), _private(os.dup(1)))
+    fds = _FdCapture()
+    fds.restore()
+    # The host's parent-death signal: the worker takes its descendants with it.
+    signal.signal(signal.SIGTERM, _exit_with_descendants)
     limit = int(os.environ.get("PY_CODE_MODE_OUTPUT_LIMIT", DEFAULT_OUTPUT_LIMIT))
-    transport = PipeTransport(sys.stdin.buffer, protocol_out)  # type: ignore[arg-type]
-    runtime = Runtime(transport, output_limit=limit)
+    runtime = Runtime(transport, output_limit=limit, fds=fds, module=True)
     transport.send(
         {"kind": "ready", "protocol": PROTOCOL_VERSION, "pid": os.getpid(), "python": sys.version.split()[0]}
     )
@@ -658,10 +1025,18 @@ def _serve() -> None:
             return
         if message["kind"] == "execute":
             result = runtime.execute(message["code"])
-            transport.send({"kind": "result", "id": message["id"], "result": result})
         elif message["kind"] == "reset":
             runtime.reset()
-            transport.send({"kind": "result", "id": message["id"], "result": {"stdout": "", "stderr": ""}})
+            result = {"stdout": "", "stderr": ""}
+        else:
+            continue
+        try:
+            transport.send({"kind": "result", "id": message["id"], "result": result})
+        except BaseException as exc:  # noqa: BLE001 - the host must get a result whatever happened
+            failure = {"type": "CodeModeError", "message": f"the result could not be sent: {_safe_str(exc)}"}
+            transport.send({"kind": "result", "id": message["id"], "result": {"error": failure}})
+        # Undo what agent code did to fds 0, 1, 2 and sys.std* for the next run.
+        fds.restore()
 
 
 if __name__ == "__main__":

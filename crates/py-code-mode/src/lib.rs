@@ -17,6 +17,7 @@
 
 mod artifacts;
 mod bounds;
+pub mod capped;
 mod error;
 mod executor;
 mod host;
@@ -36,8 +37,8 @@ pub use error::{
     ArtifactError, Error, ExecutorError, NameError, Result, SkillError, StorageError, ToolError,
 };
 pub use executor::{
-    ExecutionError, ExecutionResult, Executor, ExecutorFactory, RUNTIME_SOURCE, SubprocessConfig,
-    SubprocessExecutor, resolve_python,
+    ExecutionError, ExecutionResult, Executor, ExecutorFactory, MAX_CALLS_IN_FLIGHT,
+    MAX_PROTOCOL_LINE, RUNTIME_SOURCE, SubprocessConfig, SubprocessExecutor, resolve_python,
 };
 pub use host::{Host, Scored, tool_doc};
 pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_name};
@@ -47,7 +48,9 @@ pub use search::{
 pub use semantic::{DEFAULT_PATIENCE, Embedder, HybridSearcher, IndexProgress, IndexStats, fuse};
 pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
 pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill, skill_doc};
-pub use spawn::{ENV_ALLOWLIST, ProcessTree, Spawn, become_subreaper, kill_tree};
+pub use spawn::{
+    ENV_ALLOWLIST, ProcessTree, Spawn, become_subreaper, kill_tree, make_host_undumpable,
+};
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};
 pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
 #[cfg(feature = "redis")]

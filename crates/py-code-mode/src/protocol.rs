@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::artifacts::ArtifactData;
 
 /// Bumped whenever a message changes shape; the worker reports it in `ready`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A message from the host to a runtime.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

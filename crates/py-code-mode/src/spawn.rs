@@ -52,7 +52,16 @@ const KILL_ROUNDS: usize = 8;
 #[must_use = "a `Spawn` does nothing until `spawn` or `into_command`"]
 pub struct Spawn {
     command: Command,
+    policy: Policy,
+}
+
+/// What the child's `pre_exec` does besides the parent-death signal.
+#[derive(Debug, Clone, Copy)]
+struct Policy {
     subreaper: bool,
+    /// The highest capability number to drop, when dropping them.
+    drop_capabilities: Option<u32>,
+    parent_death_signal: Signal,
 }
 
 impl Spawn {
@@ -75,7 +84,11 @@ impl Spawn {
             .kill_on_drop(true);
         Self {
             command,
-            subreaper: false,
+            policy: Policy {
+                subreaper: false,
+                drop_capabilities: None,
+                parent_death_signal: Signal::SIGKILL,
+            },
         }
     }
 
@@ -124,14 +137,33 @@ impl Spawn {
     /// kept across `exec`), so a double-forked grandchild of agent code stays
     /// in the tree [`kill_tree`] walks.
     pub fn subreaper(mut self) -> Self {
-        self.subreaper = true;
+        self.policy.subreaper = true;
+        self
+    }
+
+    /// The child runs with no capabilities, even as root: every capability
+    /// leaves the bounding set (and the inheritable and ambient sets) before
+    /// `exec`, and `PR_SET_NO_NEW_PRIVS` stops a setuid binary from bringing
+    /// them back. Root then keeps its uid but not `CAP_SYS_PTRACE` or
+    /// `CAP_DAC_OVERRIDE`: with the host non-dumpable
+    /// ([`make_host_undumpable`]), `/proc/<host>/environ` is closed to it.
+    /// A host without capabilities has nothing to drop and is not an error.
+    pub fn drop_capabilities(mut self) -> Self {
+        self.policy.drop_capabilities = Some(last_capability());
+        self
+    }
+
+    /// The signal the child gets when the host dies (default `SIGKILL`). The
+    /// worker asks for `SIGTERM` so it can kill its own descendants first.
+    pub fn parent_death_signal(mut self, signal: Signal) -> Self {
+        self.policy.parent_death_signal = signal;
         self
     }
 
     /// The configured command, for APIs that spawn it themselves (rmcp's
     /// child-process transport). Wrap the child's pid in a [`ProcessTree`].
     pub fn into_command(mut self) -> Command {
-        pre_exec_policy(&mut self.command, self.subreaper);
+        pre_exec_policy(&mut self.command, self.policy);
         self.command
     }
 
@@ -143,11 +175,45 @@ impl Spawn {
     }
 }
 
+/// Where the kernel says how many capabilities it knows.
+const CAP_LAST_CAP: &str = "/proc/sys/kernel/cap_last_cap";
+/// Capabilities up to this number exist on every kernel we run on (5.x has
+/// 40); used when [`CAP_LAST_CAP`] cannot be read, and dropping an unknown
+/// one is harmless (`EINVAL` stops the loop).
+const FALLBACK_LAST_CAP: u32 = 63;
+
+/// Read before `fork`: the child may not allocate or read files.
+fn last_capability() -> u32 {
+    std::fs::read_to_string(CAP_LAST_CAP)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(FALLBACK_LAST_CAP)
+}
+
+/// `struct __user_cap_header_struct` of `capget(2)`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+/// `struct __user_cap_data_struct` of `capget(2)`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit capability sets, two `CapData`.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
 #[expect(
     unsafe_code,
-    reason = "pre_exec runs between fork and exec; the closure only calls prctl and getppid, both async-signal-safe"
+    reason = "pre_exec runs between fork and exec; the closure only calls prctl, capget/capset and getppid, all async-signal-safe"
 )]
-fn pre_exec_policy(command: &mut Command, subreaper: bool) {
+fn pre_exec_policy(command: &mut Command, policy: Policy) {
     let host = nix::unistd::getpid();
     // SAFETY: the closure allocates nothing and calls only async-signal-safe
     // syscalls, as required in a forked child of a multi-threaded process.
@@ -157,18 +223,91 @@ fn pre_exec_policy(command: &mut Command, subreaper: bool) {
             // process: we spawn from tokio's worker threads (they live as long
             // as the runtime) or the main thread, never from a blocking-pool
             // thread that could retire under a live child.
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            nix::sys::prctl::set_pdeathsig(policy.parent_death_signal)?;
             // The host may have died between fork and prctl: then nobody
             // would send the signal.
             if nix::unistd::getppid() != host {
                 return Err(std::io::Error::other("the host exited"));
             }
-            if subreaper {
+            if policy.subreaper {
                 nix::sys::prctl::set_child_subreaper(true)?;
+            }
+            if let Some(last) = policy.drop_capabilities {
+                drop_all_capabilities(last)?;
             }
             Ok(())
         });
     }
+}
+
+/// Empties the bounding, ambient and inheritable sets so `exec` leaves the
+/// child with no capabilities, and sets `no_new_privs`. Runs in `pre_exec`.
+#[expect(
+    unsafe_code,
+    reason = "raw prctl/capget/capset syscalls; nix wraps none of them"
+)]
+fn drop_all_capabilities(last: u32) -> std::io::Result<()> {
+    use nix::libc;
+    for cap in 0..=last {
+        // SAFETY: PR_CAPBSET_DROP takes a capability number and no pointers.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) } != 0 {
+            match std::io::Error::last_os_error().raw_os_error() {
+                // Without CAP_SETPCAP the host holds no capabilities to pass on.
+                Some(libc::EPERM) => break,
+                // Past the kernel's last capability.
+                Some(libc::EINVAL) => break,
+                _ => return Err(std::io::Error::last_os_error()),
+            }
+        }
+    }
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
+    }
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: header and data are valid for capget's version-3 layout.
+    if unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) } == 0 {
+        for set in &mut data {
+            set.inheritable = 0;
+        }
+        // SAFETY: as above; lowering the inheritable set needs no privilege.
+        if unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    nix::sys::prctl::set_no_new_privs()?;
+    Ok(())
+}
+
+/// Makes the whole host process non-dumpable (`PR_SET_DUMPABLE 0`): its
+/// `/proc/<pid>/environ`, `mem` and `fd` are then closed to processes without
+/// `CAP_SYS_PTRACE`, such as a worker started with
+/// [`Spawn::drop_capabilities`], even one running as the same user or root.
+///
+/// **Process-wide**: it also disables core dumps of the host and attaching a
+/// debugger without privilege. Called once, before the first worker starts;
+/// later calls do nothing.
+pub fn make_host_undumpable() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Err(error) = nix::sys::prctl::set_dumpable(false) {
+            tracing::warn!(%error, "cannot make the host non-dumpable; its environment is readable by the worker");
+        }
+    });
 }
 
 /// Owns a spawned process tree: dropping it (or [`ProcessTree::kill`]) kills

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use python::resolve_python;
-pub use subprocess::{SubprocessConfig, SubprocessExecutor};
+pub use subprocess::{
+    MAX_CALLS_IN_FLIGHT, MAX_PROTOCOL_LINE, SubprocessConfig, SubprocessExecutor,
+};
 
 use crate::error::ExecutorError;
 use crate::host::Host;

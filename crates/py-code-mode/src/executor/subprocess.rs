@@ -1,60 +1,75 @@
 //! The subprocess executor: agent code runs in a `python3` worker process.
 //!
-//! The worker is the embedded runtime started as `python -I -c <runtime>`, in its
-//! own process group, with an explicit environment (tool secrets in the host's
-//! environment never reach it). A timeout or a crash kills the whole group and
-//! starts a fresh worker, and the result says the state was reset.
+//! The worker is the embedded runtime started as `python -I -c <runtime>` under
+//! the spawn policy ([`crate::spawn`]): an allow-listed environment, its own
+//! process group, a subreaper for what agent code starts, no capabilities (even
+//! as root), and a per-session scratch folder as its working directory, so the
+//! library is not where agent code starts. The host makes itself non-dumpable
+//! first, which closes `/proc/<host>/environ` to the worker.
+//!
+//! Everything the worker sends is untrusted input: each line is read with a cap
+//! ([`MAX_PROTOCOL_LINE`]), host calls in flight are bounded
+//! ([`MAX_CALLS_IN_FLIGHT`]), every channel is bounded, and a `result` is
+//! accepted only for the run in flight (a random id) and only once. Anything
+//! else is a protocol violation: the worker is killed and replaced and the run
+//! fails with a clear error. A timeout, a crash, a cancelled run (its future
+//! dropped) or a `reset` replaces the worker too, killing its whole tree and
+//! aborting the host-side calls it made; the result says the state was reset.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::{Mutex, OnceCell, mpsc};
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::sync::{Mutex, OnceCell, Semaphore, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::{ExecutionError, ExecutionResult, Executor, RUNTIME_SOURCE, resolve_python};
+use crate::bounds::MAX_TIMEOUT;
+use crate::capped::{CappedLine, read_line_capped, skip_line};
 use crate::error::ExecutorError;
 use crate::host::Host;
 use crate::protocol::{CallError, CallOutcome, HostMessage, RawRunResult, RuntimeMessage};
-use crate::spawn::kill_tree;
+use crate::spawn::{ProcessTree, Spawn, make_host_undumpable};
 
 /// How long a new worker may take to say `ready` (a cold interpreter on a busy machine).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long `reset` may take before the worker is replaced instead.
-const RESET_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a dead worker's exit status before reporting without it.
 const REAP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default cap on one run's stdout and on its stderr, in bytes.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 1024 * 1024;
-
-/// Variables passed from the host's environment to the worker; everything else
-/// (API keys the tools use, say) stays out.
-const PASSTHROUGH_ENV: &[&str] = &[
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "TMPDIR",
-    "TERM",
-    "VIRTUAL_ENV",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-];
+/// The longest protocol line the host reads, plus 12 bytes per byte of the
+/// output limit (stdout and stderr, each up to 6 bytes once JSON-escaped). The
+/// runtime keeps what it sends far below (values 8 MiB, artifacts 32 MiB
+/// before base64, messages 60 MiB), so a longer line is agent code writing to
+/// the protocol: a clear error, and the host never holds more than this.
+pub const MAX_PROTOCOL_LINE: usize = 64 * 1024 * 1024;
+/// One line of the worker's own stderr in the log; the rest of it is dropped.
+const MAX_LOG_LINE: usize = 8 * 1024;
+/// Host calls one worker may have in flight: `asyncio.gather` over 10,000
+/// `acall`s runs 64 at a time instead of starting 10,000 processes.
+pub const MAX_CALLS_IN_FLIGHT: usize = 64;
+/// Messages queued for the worker (an execute, call responses).
+const OUTBOX_CAPACITY: usize = 64;
+/// Events queued for the executor: a `ready`, one result, one violation.
+const EVENTS_CAPACITY: usize = 4;
+/// The error kind of a run whose worker broke the protocol.
+const PROTOCOL_ERROR: &str = "ProtocolError";
 
 /// How to start the worker.
 #[derive(Debug, Clone)]
 pub struct SubprocessConfig {
     /// The interpreter (a path or a name on PATH); default `python3`.
     pub python: Option<PathBuf>,
-    /// The worker's working directory; default the host's.
+    /// The worker's working directory; default a fresh scratch folder per
+    /// session, removed on close (never the host's, which may hold the library).
     pub cwd: Option<PathBuf>,
     /// Extra environment variables for the worker.
     pub env: Vec<(String, String)>,
@@ -79,22 +94,62 @@ pub struct SubprocessExecutor {
     host: Arc<Host>,
     python: OnceCell<PathBuf>,
     worker: Mutex<Option<Worker>>,
+    /// A worker started ahead for the next `reset`, made by the first one: a
+    /// session that resets gets a fresh interpreter without waiting for one
+    /// to start (one more idle process); a session that never resets pays
+    /// nothing.
+    spare: Mutex<Option<Worker>>,
+    /// The worker's working directory unless the config names one.
+    scratch: std::sync::Mutex<Option<tempfile::TempDir>>,
     closed: AtomicBool,
+    /// A run's future was dropped mid-run (timeout above us, MCP cancel): its
+    /// worker died with it, and the next run says the state was reset.
+    interrupted: Arc<AtomicBool>,
+    /// Keys for run ids: SipHash of a counter under a secret key, so agent
+    /// code that saw every earlier id cannot name the next one.
+    ids: RandomState,
+    runs: AtomicU64,
 }
 
+/// A live worker: dropping it kills its process tree and aborts its tasks
+/// (and with the reader, every host-side call the worker made).
 struct Worker {
-    pid: u32,
     child: Child,
-    to_worker: mpsc::UnboundedSender<HostMessage>,
-    /// Messages other than calls; closed when the worker's stdout closes.
-    events: mpsc::UnboundedReceiver<RuntimeMessage>,
+    /// Declared after `child` so the tree dies when the worker is dropped.
+    _tree: ProcessTree,
+    to_worker: mpsc::Sender<HostMessage>,
+    events: mpsc::Receiver<Event>,
+    /// The id of the run in flight, 0 when idle; the reader accepts one result
+    /// for it and clears it.
+    in_flight: Arc<AtomicU64>,
+    tasks: Vec<JoinHandle<()>>,
     ready: bool,
-    next_id: u64,
+    /// It ran agent code: its variables are lost if it dies.
+    used: bool,
+}
+
+/// What the protocol reader tells the executor.
+#[derive(Debug)]
+enum Event {
+    Ready {
+        protocol: u32,
+    },
+    Result(RawRunResult),
+    /// The worker broke the protocol; it must be replaced.
+    Broken(String),
+}
+
+/// Why a run has no result.
+enum Lost {
+    Crashed,
+    Broken(String),
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        kill_tree(self.pid);
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
@@ -105,16 +160,16 @@ impl Worker {
         while !self.ready {
             tokio::select! {
                 event = self.events.recv() => match event {
-                    Some(RuntimeMessage::Ready { protocol, pid, python }) => {
+                    Some(Event::Ready { protocol }) => {
                         if protocol != crate::protocol::PROTOCOL_VERSION {
                             return Err(ExecutorError::Protocol {
                                 message: format!("worker speaks protocol {protocol}, host {}", crate::protocol::PROTOCOL_VERSION),
                             });
                         }
-                        tracing::debug!(pid, python, "worker ready");
                         self.ready = true;
                     }
-                    Some(_) => {}
+                    Some(Event::Broken(message)) => return Err(ExecutorError::Protocol { message }),
+                    Some(Event::Result(_)) => {}
                     None => {
                         let status = reap(&mut self.child).await;
                         return Err(ExecutorError::Protocol {
@@ -132,22 +187,42 @@ impl Worker {
         Ok(())
     }
 
-    fn send(&mut self, make: impl FnOnce(u64) -> HostMessage) -> Option<u64> {
-        self.next_id += 1;
-        self.to_worker
-            .send(make(self.next_id))
-            .ok()
-            .map(|()| self.next_id)
+    /// Whether an idle worker can take the next run: it has not exited,
+    /// broken the protocol or lost its pipes since the last one.
+    fn healthy(&mut self) -> bool {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return false;
+        }
+        if !self.ready {
+            // Its start-up is still to be awaited; `wait_ready` judges it.
+            return true;
+        }
+        matches!(
+            self.events.try_recv(),
+            Err(mpsc::error::TryRecvError::Empty)
+        )
     }
 
-    /// Waits for the result of request `id`; `None` if the worker died.
-    async fn result(&mut self, id: u64) -> Option<RawRunResult> {
+    /// Waits for the result of the run in flight.
+    async fn result(&mut self) -> Result<RawRunResult, Lost> {
         loop {
-            if let RuntimeMessage::Result { id: got, result } = self.events.recv().await?
-                && got == id
-            {
-                return Some(result);
+            match self.events.recv().await {
+                Some(Event::Result(result)) => return Ok(result),
+                Some(Event::Broken(message)) => return Err(Lost::Broken(message)),
+                Some(Event::Ready { .. }) => {}
+                None => return Err(Lost::Crashed),
             }
+        }
+    }
+}
+
+/// Sets the executor's `interrupted` flag if a run is dropped before it ends.
+struct RunGuard(Arc<AtomicBool>, bool);
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.store(true, Ordering::Release);
         }
     }
 }
@@ -159,8 +234,37 @@ impl SubprocessExecutor {
             host,
             python: OnceCell::new(),
             worker: Mutex::new(None),
+            spare: Mutex::new(None),
+            scratch: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
+            interrupted: Arc::new(AtomicBool::new(false)),
+            ids: RandomState::new(),
+            runs: AtomicU64::new(0),
         }
+    }
+
+    /// A fresh, unpredictable, non-zero run id.
+    fn next_run_id(&self) -> u64 {
+        let n = self.runs.fetch_add(1, Ordering::Relaxed);
+        self.ids.hash_one(n).max(1)
+    }
+
+    /// The worker's working directory: the config's, or the session's scratch
+    /// folder (made on first use).
+    fn working_dir(&self) -> std::io::Result<PathBuf> {
+        if let Some(cwd) = &self.config.cwd {
+            return Ok(cwd.clone());
+        }
+        let mut scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(dir) = scratch.as_ref() {
+            return Ok(dir.path().to_owned());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("py-code-mode-session-")
+            .tempdir()?;
+        let path = dir.path().to_owned();
+        *scratch = Some(dir);
+        Ok(path)
     }
 
     async fn spawn(&self) -> Result<Worker, ExecutorError> {
@@ -168,33 +272,32 @@ impl SubprocessExecutor {
             .python
             .get_or_try_init(|| resolve_python(self.config.python.as_deref()))
             .await?;
-        let mut command = Command::new(python);
-        command
+        let spawn_error = |source| ExecutorError::Spawn {
+            python: python.clone(),
+            source,
+        };
+        // Before the first worker exists: its /proc/<host>/environ read must fail.
+        make_host_undumpable();
+        let mut spawn = Spawn::new(python)
             .args(["-I", "-c", RUNTIME_SOURCE])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .env_clear()
-            .envs(
-                PASSTHROUGH_ENV
-                    .iter()
-                    .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
-            )
+            .stdin_piped()
+            .subreaper()
+            .drop_capabilities()
+            // The runtime catches it and kills its own descendants first.
+            .parent_death_signal(Signal::SIGTERM)
+            .current_dir(self.working_dir().map_err(spawn_error)?)
             .env("PYTHONIOENCODING", "utf-8")
             .env(
                 "PY_CODE_MODE_OUTPUT_LIMIT",
                 self.config.output_limit.to_string(),
-            )
-            .envs(self.config.env.iter().map(|(k, v)| (k, v)));
-        if let Some(cwd) = &self.config.cwd {
-            command.current_dir(cwd);
+            );
+        if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+            spawn = spawn.env("VIRTUAL_ENV", venv);
         }
-        let mut child = command.spawn().map_err(|source| ExecutorError::Spawn {
-            python: python.clone(),
-            source,
-        })?;
+        let (mut child, tree) = spawn
+            .envs(self.config.env.iter().map(|(k, v)| (k, v)))
+            .spawn()
+            .map_err(spawn_error)?;
         let pid = child.id().unwrap_or_default();
         let (Some(mut stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -204,11 +307,15 @@ impl SubprocessExecutor {
             });
         };
 
-        let (to_worker, mut outbox) = mpsc::unbounded_channel::<HostMessage>();
-        tokio::spawn(async move {
+        let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
+        let writer = tokio::spawn(async move {
             while let Some(message) = outbox.recv().await {
-                let Ok(mut line) = serde_json::to_vec(&message) else {
-                    continue;
+                let mut line = match serde_json::to_vec(&message) {
+                    Ok(line) => line,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot encode a message for the worker");
+                        continue;
+                    }
                 };
                 line.push(b'\n');
                 if stdin.write_all(&line).await.is_err() {
@@ -216,67 +323,57 @@ impl SubprocessExecutor {
                 }
             }
         });
-
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let host = Arc::clone(&self.host);
-        let replies = to_worker.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                match serde_json::from_str::<RuntimeMessage>(&line) {
-                    // Calls are served concurrently, so `asyncio.gather` over
-                    // tools overlaps their work.
-                    Ok(RuntimeMessage::Call { id, call }) => {
-                        let host = Arc::clone(&host);
-                        let replies = replies.clone();
-                        tokio::spawn(async move {
-                            let outcome = host.handle(call).await;
-                            let _ = replies.send(HostMessage::Response { id, outcome });
-                        });
-                    }
-                    Ok(message) => {
-                        if events_tx.send(message).is_err() {
-                            break;
-                        }
-                    }
-                    Err(error) => reject(&line, &error, &replies),
-                }
-            }
-            // Dropping `events_tx` here tells the executor the worker is gone.
-        });
-
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(target: "py_code_mode::worker", pid, "{line}");
-            }
-        });
-
+        let (events_tx, events) = mpsc::channel(EVENTS_CAPACITY);
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let reader = tokio::spawn(read_protocol(
+            stdout,
+            Arc::clone(&self.host),
+            to_worker.clone(),
+            events_tx,
+            Arc::clone(&in_flight),
+            line_cap(self.config.output_limit),
+        ));
+        let logger = tokio::spawn(log_stderr(stderr, pid));
         Ok(Worker {
-            pid,
             child,
+            _tree: tree,
             to_worker,
             events,
+            in_flight,
+            tasks: vec![writer, reader, logger],
             ready: false,
-            next_id: 0,
+            used: false,
         })
     }
 
-    /// The live worker, started (and waited for) if there is none.
-    async fn ready_worker(&self, slot: &mut Option<Worker>) -> Result<Worker, ExecutorError> {
+    /// The live worker, started (and waited for) if there is none or the last
+    /// one died or broke the protocol while idle. The flag says variables were
+    /// lost since the last run.
+    async fn ready_worker(
+        &self,
+        slot: &mut Option<Worker>,
+    ) -> Result<(Worker, bool), ExecutorError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(ExecutorError::Closed);
         }
+        let mut lost = self.interrupted.swap(false, Ordering::AcqRel);
+        let healthy = slot.as_mut().is_some_and(Worker::healthy);
         let mut worker = match slot.take() {
-            Some(worker) => worker,
+            Some(worker) if healthy => worker,
+            Some(worker) => {
+                tracing::warn!("the idle worker died or broke the protocol; starting a new one");
+                lost |= worker.used;
+                drop(worker);
+                self.spawn().await?
+            }
             None => self.spawn().await?,
         };
         worker.wait_ready().await?;
-        Ok(worker)
+        Ok((worker, lost))
     }
 
-    /// Starts a replacement after a timeout or crash so the next run is quick;
-    /// a failure here is reported by that next run instead.
+    /// Starts a replacement at once so the next run is quick; a failure here
+    /// is reported by that next run instead.
     async fn replace(&self, slot: &mut Option<Worker>) {
         *slot = None;
         if !self.closed.load(Ordering::Acquire) {
@@ -289,28 +386,47 @@ impl SubprocessExecutor {
 impl Executor for SubprocessExecutor {
     async fn start(&self) -> Result<(), ExecutorError> {
         let mut slot = self.worker.lock().await;
-        let worker = self.ready_worker(&mut slot).await?;
+        let (worker, _) = self.ready_worker(&mut slot).await?;
         *slot = Some(worker);
         Ok(())
     }
 
     async fn run(&self, code: &str, timeout: Duration) -> Result<ExecutionResult, ExecutorError> {
+        // No `Instant + Duration` overflow below, whatever the caller passed.
+        let timeout = timeout.min(MAX_TIMEOUT);
         let mut slot = self.worker.lock().await;
-        let mut worker = self.ready_worker(&mut slot).await?;
+        let (mut worker, lost) = self.ready_worker(&mut slot).await?;
         let started = Instant::now();
+        let id = self.next_run_id();
+        worker.in_flight.store(id, Ordering::Release);
+        worker.used = true;
+        // Until the run ends, the worker lives only in this future: dropping it
+        // (a cancelled run) kills the worker's tree and the calls it made.
+        let mut guard = RunGuard(Arc::clone(&self.interrupted), true);
         let code = code.to_owned();
-        let sent = worker.send(|id| HostMessage::Execute { id, code });
-        let outcome = match sent {
-            Some(id) => tokio::time::timeout(timeout, worker.result(id)).await,
-            None => Ok(None),
-        };
+        let outcome = tokio::time::timeout(timeout, async {
+            if worker
+                .to_worker
+                .send(HostMessage::Execute { id, code })
+                .await
+                .is_err()
+            {
+                return Err(Lost::Crashed);
+            }
+            worker.result().await
+        })
+        .await;
+        guard.1 = false;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         match outcome {
-            Ok(Some(raw)) => {
+            Ok(Ok(raw)) => {
+                worker.in_flight.store(0, Ordering::Release);
                 *slot = Some(worker);
-                Ok(raw.finish(duration_ms))
+                let mut result = raw.finish(duration_ms);
+                result.state_reset |= lost;
+                Ok(result)
             }
-            Ok(None) => {
+            Ok(Err(Lost::Crashed)) => {
                 let status = reap(&mut worker.child).await;
                 drop(worker);
                 self.replace(&mut slot).await;
@@ -319,6 +435,18 @@ impl Executor for SubprocessExecutor {
                     format!(
                         "the Python worker died ({}) while running this code; a new worker was started and all variables were reset",
                         describe(status)
+                    ),
+                    duration_ms,
+                ))
+            }
+            Ok(Err(Lost::Broken(message))) => {
+                tracing::warn!(%message, "the worker broke the protocol; replacing it");
+                drop(worker);
+                self.replace(&mut slot).await;
+                Ok(stopped(
+                    PROTOCOL_ERROR,
+                    format!(
+                        "{message}; the worker was stopped, a new one was started and all variables were reset"
                     ),
                     duration_ms,
                 ))
@@ -338,31 +466,186 @@ impl Executor for SubprocessExecutor {
         }
     }
 
+    /// A fresh interpreter: whatever agent code patched (builtins, the
+    /// runtime itself) dies with the old worker.
     async fn reset(&self) -> Result<(), ExecutorError> {
         let mut slot = self.worker.lock().await;
-        let Some(mut worker) = slot.take() else {
+        if slot.is_none() && !self.interrupted.load(Ordering::Acquire) {
             return Ok(()); // no worker yet: nothing to forget
-        };
-        let done = match worker.send(|id| HostMessage::Reset { id }) {
-            Some(id) => tokio::time::timeout(RESET_TIMEOUT, worker.result(id))
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
-            None => false,
-        };
-        if done {
-            *slot = Some(worker);
-        } else {
-            drop(worker);
-            self.replace(&mut slot).await;
         }
+        self.interrupted.store(false, Ordering::Release);
+        *slot = None;
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut spare = self.spare.lock().await;
+        let healthy = spare.as_mut().is_some_and(Worker::healthy);
+        *slot = match spare.take() {
+            Some(worker) if healthy => Some(worker),
+            _ => self.spawn().await.ok(),
+        };
+        *spare = self.spawn().await.ok();
         Ok(())
     }
 
     async fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.worker.lock().await.take();
+        self.spare.lock().await.take();
+        self.scratch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
+/// The line cap for a worker with this output limit; see [`MAX_PROTOCOL_LINE`].
+fn line_cap(output_limit: usize) -> usize {
+    MAX_PROTOCOL_LINE.saturating_add(output_limit.saturating_mul(12))
+}
+
+/// Reads the worker's protocol: serves calls (bounded), passes on its `ready`
+/// and the one result of the run in flight, and reports anything else as a
+/// violation. Returning drops the calls in flight, which aborts them.
+async fn read_protocol(
+    stdout: ChildStdout,
+    host: Arc<Host>,
+    replies: mpsc::Sender<HostMessage>,
+    events: mpsc::Sender<Event>,
+    in_flight: Arc<AtomicU64>,
+    line_cap: usize,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut calls = JoinSet::new();
+    let permits = Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT));
+    let mut ready = false;
+    let mut line = Vec::new();
+    let violation = loop {
+        line.clear();
+        match read_line_capped(&mut reader, &mut line, line_cap).await {
+            Ok(CappedLine::Line) => {}
+            Ok(CappedLine::Eof) | Err(_) => return,
+            Ok(CappedLine::TooLong) => {
+                break format!(
+                    "the worker sent a message over {} MiB (`MAX_PROTOCOL_LINE`)",
+                    line_cap >> 20
+                );
+            }
+        }
+        while calls.try_join_next().is_some() {}
+        let claim = |id: u64| {
+            id != 0
+                && in_flight
+                    .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+        };
+        match serde_json::from_slice::<RuntimeMessage>(&line) {
+            // Calls are served concurrently, so `asyncio.gather` over tools
+            // overlaps their work, up to MAX_CALLS_IN_FLIGHT at a time.
+            Ok(RuntimeMessage::Call { id, call }) => {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                let host = Arc::clone(&host);
+                let replies = replies.clone();
+                calls.spawn(async move {
+                    let outcome = host.handle(call).await;
+                    drop(permit);
+                    let _ = replies.send(HostMessage::Response { id, outcome }).await;
+                });
+            }
+            Ok(RuntimeMessage::Result { id, result }) => {
+                if !claim(id) {
+                    break format!(
+                        "the worker sent a result for run {id}, which is not the run in flight (a forged or repeated result)"
+                    );
+                }
+                if events.send(Event::Result(result)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(RuntimeMessage::Ready {
+                protocol,
+                pid,
+                python,
+            }) => {
+                if ready {
+                    break "the worker said `ready` twice".to_owned();
+                }
+                ready = true;
+                tracing::debug!(pid, python, "worker ready");
+                if events.send(Event::Ready { protocol }).await.is_err() {
+                    return;
+                }
+            }
+            // A message that does not parse (too deep, not UTF-8) is answered
+            // when it names what it is: a call gets an error, the run's result
+            // becomes an error result. Never a silent drop and a hung run.
+            Err(error) => match attribute(&line) {
+                Some(("call", id)) => {
+                    let outcome = CallOutcome::Error(CallError {
+                        kind: "TypeError".into(),
+                        message: format!("the host cannot read this call: {error}"),
+                    });
+                    if replies
+                        .send(HostMessage::Response { id, outcome })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Some(("result", id)) if claim(id) => {
+                    let result = RawRunResult {
+                        error: Some(ExecutionError {
+                            kind: PROTOCOL_ERROR.into(),
+                            message: format!("the host cannot read this run's result: {error}"),
+                            traceback: String::new(),
+                        }),
+                        ..RawRunResult::default()
+                    };
+                    if events.send(Event::Result(result)).await.is_err() {
+                        return;
+                    }
+                }
+                _ => break format!("the worker sent a message the host cannot read: {error}"),
+            },
+        }
+    };
+    tracing::warn!(%violation, "protocol violation by the worker");
+    let _ = events.send(Event::Broken(violation)).await;
+}
+
+/// The `kind` and `id` of a message the runtime wrote (it always writes them
+/// first: `{"kind":"call","id":7,...`), read without parsing the rest.
+fn attribute(line: &[u8]) -> Option<(&str, u64)> {
+    let rest = line.strip_prefix(br#"{"kind":""#)?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let kind = std::str::from_utf8(&rest[..end]).ok()?;
+    let rest = rest[end..].strip_prefix(br#"","id":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let id = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    Some((kind, id))
+}
+
+/// Logs the worker's own stderr (start-up failures) as lossy UTF-8, one
+/// bounded line at a time, until it closes: never stops early, so a child
+/// writing there never blocks or dies of `SIGPIPE`.
+async fn log_stderr(stderr: ChildStderr, pid: u32) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match read_line_capped(&mut reader, &mut line, MAX_LOG_LINE).await {
+            Ok(CappedLine::Line) => {
+                tracing::info!(target: "py_code_mode::worker", pid, "{}", String::from_utf8_lossy(&line));
+            }
+            Ok(CappedLine::TooLong) => {
+                let dropped = skip_line(&mut reader).await.unwrap_or_default();
+                tracing::info!(target: "py_code_mode::worker", pid, "{} [... {dropped} more bytes]", String::from_utf8_lossy(&line));
+            }
+            Ok(CappedLine::Eof) | Err(_) => return,
+        }
     }
 }
 
@@ -379,27 +662,6 @@ fn stopped(kind: &str, message: String, duration_ms: f64) -> ExecutionResult {
     }
 }
 
-/// Answers a malformed call with an error instead of leaving agent code waiting.
-fn reject(line: &str, error: &serde_json::Error, replies: &mpsc::UnboundedSender<HostMessage>) {
-    let value: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-    match (
-        value.get("kind").and_then(|k| k.as_str()),
-        value.get("id").and_then(serde_json::Value::as_u64),
-    ) {
-        (Some("call"), Some(id)) => {
-            let method = value.get("method").and_then(|m| m.as_str()).unwrap_or("?");
-            let _ = replies.send(HostMessage::Response {
-                id,
-                outcome: CallOutcome::Error(CallError {
-                    kind: "TypeError".into(),
-                    message: format!("bad call to `{method}`: {error}"),
-                }),
-            });
-        }
-        _ => tracing::warn!("ignoring a malformed message from the worker: {error}"),
-    }
-}
-
 async fn reap(child: &mut Child) -> Option<ExitStatus> {
     tokio::time::timeout(REAP_TIMEOUT, child.wait())
         .await
@@ -409,4 +671,23 @@ async fn reap(child: &mut Child) -> Option<ExitStatus> {
 
 fn describe(status: Option<ExitStatus>) -> String {
     status.map_or_else(|| "exit status unknown".to_owned(), |s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_reads_kind_and_id_from_the_prefix_only() {
+        assert_eq!(
+            attribute(br#"{"kind":"call","id":42,"method":[[[[["#),
+            Some(("call", 42))
+        );
+        assert_eq!(
+            attribute(br#"{"kind":"result","id":18446744073709551615,"#),
+            Some(("result", u64::MAX))
+        );
+        assert_eq!(attribute(br#"{"id":1,"kind":"call"}"#), None);
+        assert_eq!(attribute(b"garbage"), None);
+    }
 }

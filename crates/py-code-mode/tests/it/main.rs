@@ -4,6 +4,7 @@
     reason = "test helpers fail the test with a message"
 )]
 
+mod boundary;
 mod library;
 mod search;
 mod search_set;

@@ -37,12 +37,13 @@ async fn stdout_and_stderr_are_captured_separately() {
     let session = session(&library).await;
     let result = ok(
         &session,
-        "import sys, os\nprint('out')\nprint('err', file=sys.stderr)\nos.system('echo from-child')",
+        "import sys, os\nprint('out')\nprint('err', file=sys.stderr)\nos.system('echo from-child; echo child-err >&2')\nprint('end')\nos.system('true')",
     )
     .await;
-    assert_eq!(result.stdout, "out\n");
-    assert_eq!(result.stderr, "err\n");
-    // A child process writes to fd 1, which must not corrupt the protocol.
+    // A child's fds 1 and 2 are the run's capture, in order with `print`, and
+    // never the protocol.
+    assert_eq!(result.stdout, "out\nfrom-child\nend\n");
+    assert_eq!(result.stderr, "err\nchild-err\n");
     assert_eq!(result.value, Some(json!(0)));
     session.close().await;
 }
