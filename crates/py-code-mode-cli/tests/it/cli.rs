@@ -236,3 +236,35 @@ fn a_hub_model_is_downloaded_unless_offline() {
         "downloaded into the cache"
     );
 }
+
+/// Out-of-range numbers are usage errors (exit 2) naming the option, never a
+/// panic in `Duration::from_secs_f64` or an unbounded search.
+#[test]
+fn out_of_range_numbers_are_usage_errors() {
+    let library = TempLibrary::new();
+    for (args, message) in [
+        (
+            &["--timeout", "1e20", "run", "-c", "1"][..],
+            "`--timeout` must be a number of seconds above 0 and at most 86400, not 100000000000000000000",
+        ),
+        (
+            &["--timeout", "NaN", "run", "-c", "1"][..],
+            "`--timeout` must be",
+        ),
+        (
+            &["--timeout", "-1", "run", "-c", "1"][..],
+            "`--timeout` must be",
+        ),
+        (
+            &["tools", "search", "x", "--limit", "0"][..],
+            "`--limit` must be between 1 and 1000, not 0",
+        ),
+    ] {
+        let out = py_code_mode(&library, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let out = py_code_mode(&library, &["--timeout", "86400", "run", "-c", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -1,0 +1,64 @@
+//! Signals to the real binary while agent code spins: the CLI stops the run,
+//! leaves no process behind (checked by pid) and exits `128 + signal`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use pretty_assertions::assert_eq;
+use py_code_mode_test_support::{TempLibrary, binary, python};
+
+use crate::stdio::{Server, assert_gone, pid_file, spin_with_pids, wait_for_pids};
+
+fn signal(pid: u32, signal: Signal) {
+    kill(Pid::from_raw(i32::try_from(pid).expect("pid")), signal).expect("signal the CLI");
+}
+
+/// Ctrl-C (SIGINT to the process) on `run -c 'while True: pass'`.
+#[test]
+fn ctrl_c_on_run_exits_130_and_leaves_no_worker() {
+    let library = TempLibrary::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = pid_file(&dir);
+    let mut command = Command::new(binary());
+    command
+        .arg("--base")
+        .arg(library.path())
+        .args(["run", "-c", &spin_with_pids(&file)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(p) = python() {
+        command.env("PY_CODE_MODE_PYTHON", p);
+    }
+    let mut child = command.spawn().expect("run py-code-mode");
+    let pids = wait_for_pids(&file);
+    signal(child.id(), Signal::SIGINT);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("`run` ignored SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_gone(&pids);
+}
+
+/// SIGTERM to the MCP server while a run spins closes the session.
+#[test]
+fn sigterm_to_the_server_mid_run_exits_143_and_leaves_no_worker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = pid_file(&dir);
+    let mut server = Server::start();
+    server.run_code(1, &spin_with_pids(&file));
+    let pids = wait_for_pids(&file);
+    signal(server.pid(), Signal::SIGTERM);
+    assert_eq!(server.wait_exit(), Some(143));
+    assert_gone(&pids);
+}
