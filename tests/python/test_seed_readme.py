@@ -4,6 +4,7 @@ each executor."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -141,11 +142,31 @@ async def test_composition_example(session: Session, make_executor: Callable[[],
     assert await session.load_artifact("a.md") == "http://a\n"
 
 
-async def test_embedding_model_example_searches(session: Session) -> None:
-    result = await session.run('tools.search("count words in a file")')
+async def test_embedding_model_example_searches(
+    library: Path, make_executor: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Embedding model configured via environment": the real test model, so the
+    # search is hybrid (a missing model would silently rank lexically).
+    model = os.environ.get("PY_CODE_MODE_TEST_MODEL_DIR")
+    if not model:
+        pytest.fail("PY_CODE_MODE_TEST_MODEL_DIR is not set (scripts/test installs the test model)")
+    monkeypatch.setenv("PY_CODE_MODE_EMBEDDING_MODEL", model)
+    storage = FileStorage(base_path=library)
 
-    assert result.is_ok, result.error
-    assert result.value[0]["name"] == "word_count"
+    async with Session(storage=storage, executor=make_executor()) as session:
+        assert session.embedding_model == model
+        # A paraphrase sharing no word with the tool: only the model finds it.
+        # The model loads in the background; until then search is lexical.
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while True:
+            result = await session.run('[(t["name"], t["mode"]) for t in tools.search("enumerate folder contents")]')
+            assert result.is_ok, result.error
+            if result.value and result.value[0][1] == "hybrid":
+                break
+            assert asyncio.get_running_loop().time() < deadline, f"never hybrid: {result.value}"
+            await asyncio.sleep(0.05)
+
+    assert result.value[0] == ["list_files", "hybrid"]
 
 
 def test_container_executor_is_not_offered_yet() -> None:

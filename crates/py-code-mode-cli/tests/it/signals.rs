@@ -25,7 +25,7 @@ fn ctrl_c_on_run_exits_130_and_leaves_no_worker() {
     command
         .arg("--base")
         .arg(library.path())
-        .args(["run", "-c", &spin_with_pids(&file)])
+        .args(["--no-semantic", "run", "-c", &spin_with_pids(&file)])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

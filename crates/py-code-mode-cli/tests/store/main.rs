@@ -15,7 +15,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_py-code-mode");
 
 fn cli(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null());
+    // Offline: no test here may reach the Hugging Face hub for a model.
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .env("HF_HUB_OFFLINE", "1");
     for var in [
         "PY_CODE_MODE_BASE",
         "PY_CODE_MODE_BACKEND",
