@@ -16,9 +16,12 @@ from py_code_mode import FileStorage, Session
 from py_code_mode.backends.in_process import InProcessExecutor
 
 
-async def test_api_reference_session_example_creates_the_layout(tmp_path: Path) -> None:
-    # "File-based storage (creates tools/, skills/, artifacts/ subdirs)"
-    os.chdir(tmp_path)
+async def test_api_reference_session_example_creates_the_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "File-based storage (creates tools/, skills/, artifacts/ subdirs)"; the
+    # working directory is restored after the test.
+    monkeypatch.chdir(tmp_path)
     storage = FileStorage(base_path=Path("./data"))
 
     async with Session(storage=storage) as session:

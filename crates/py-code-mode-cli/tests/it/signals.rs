@@ -62,3 +62,45 @@ fn sigterm_to_the_server_mid_run_exits_143_and_leaves_no_worker() {
     assert_eq!(server.wait_exit(), Some(143));
     assert_gone(&pids);
 }
+
+/// Agent code of the same user cannot read the host's environment through
+/// `/proc/<host>/environ`: the command makes itself non-dumpable. Both run as
+/// `nobody` (root would pass the check with `CAP_SYS_PTRACE` whatever the
+/// flag); the old binary answered `True` here.
+#[test]
+fn the_hosts_environment_is_closed_to_agent_code_of_the_same_user() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let library = TempLibrary::new();
+    std::fs::set_permissions(library.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod");
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary())
+        .arg("--base")
+        .arg(library.path())
+        .args([
+            "--no-semantic",
+            "run",
+            "-c",
+            "import os\n\
+             try:\n    leaked = b'HOST_SECRET' in open(f'/proc/{os.getppid()}/environ', 'rb').read()\n\
+             except PermissionError:\n    leaked = 'denied'\n\
+             leaked",
+        ])
+        .env("HOST_SECRET", "hunter2")
+        .env("HOME", library.path())
+        .current_dir(library.path())
+        .stdin(Stdio::null())
+        // `python3` on PATH: the test venv's interpreter may live where
+        // `nobody` cannot reach.
+        .env_remove("PY_CODE_MODE_PYTHON");
+    let out = command.output().expect("run py-code-mode as nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        (out.status.code(), stdout.trim()),
+        (Some(0), "'denied'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
