@@ -115,6 +115,66 @@ impl Signals {
     }
 }
 
+/// As a subreaper we inherit the orphans of every worker's tree (a `sleep`
+/// agent code started, left behind when the tree is killed); nobody else
+/// will wait for them, so each would stay a zombie for the life of the server.
+/// On every SIGCHLD this reaps the zombie children we adopted, and only those:
+/// a child we spawned ourselves has a `Child` handle that waits for it.
+fn reap_adopted_orphans() {
+    let Ok(mut children) = signal(SignalKind::child()) else {
+        tracing::warn!("cannot watch SIGCHLD; adopted orphans stay zombies until exit");
+        return;
+    };
+    tokio::spawn(async move {
+        while children.recv().await.is_some() {
+            for pid in adopted_zombies() {
+                let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            }
+        }
+    });
+}
+
+/// Our zombie children that we did not spawn. Everything we spawn leads its
+/// own process group inside our session, or stays in our group; a process in
+/// another group it does not lead (a worker's child), or leading its own
+/// session (`setsid`), came to us as an orphan.
+fn adopted_zombies() -> Vec<nix::unistd::Pid> {
+    let me = nix::unistd::getpid().as_raw();
+    let my_group = nix::unistd::getpgrp().as_raw();
+    let my_session = nix::unistd::getsid(None).map_or(0, nix::unistd::Pid::as_raw);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            // Fields after the command name: state, ppid, pgrp, session.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().take(4).collect();
+            let [state, ppid, group, session] = fields[..] else {
+                return false;
+            };
+            let (Ok(ppid), Ok(group), Ok(session)) = (
+                ppid.parse::<i32>(),
+                group.parse::<i32>(),
+                session.parse::<i32>(),
+            ) else {
+                return false;
+            };
+            let foreign_group = group != pid && group != my_group;
+            let own_session = session == pid && session != my_session;
+            state == "Z" && ppid == me && (foreign_group || own_session)
+        })
+        .map(nix::unistd::Pid::from_raw)
+        .collect()
+}
+
 /// Runs `work` unless `stop` is cancelled first (then `None`); dropping the
 /// work stops whatever it started.
 async fn unless_stopped<T>(stop: &CancellationToken, work: impl Future<Output = T>) -> Option<T> {
@@ -136,6 +196,7 @@ fn init_logging() {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let signals = Signals::install()?;
+    reap_adopted_orphans();
     let outcome = Box::pin(command(cli, &signals.stop)).await;
     match signals.exit_code() {
         Some(code) => Ok(code),

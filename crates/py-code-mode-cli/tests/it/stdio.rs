@@ -289,6 +289,16 @@ fn a_cancelled_run_stops_its_tree_and_the_next_run_is_answered() {
         "params": {"requestId": 1, "reason": "the user gave up"},
     }));
     assert_gone(&pids);
+    // The worker's child was orphaned onto the server (a subreaper): it must
+    // be reaped, not left a zombie for the server's lifetime.
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{}", pids[1])).exists() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the orphaned `sleep` stays a zombie"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.run_code(2, "1 + 1");
     let reply = server.reply();
     assert_eq!(
