@@ -1,6 +1,7 @@
 //! Signals to the real binary while agent code spins: the CLI stops the run,
 //! leaves no process behind (checked by pid) and exits `128 + signal`.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use nix::unistd::Pid;
 use pretty_assertions::assert_eq;
 use py_code_mode_test_support::{TempLibrary, binary, python};
 
-use crate::stdio::{Server, assert_gone, pid_file, spin_with_pids, wait_for_pids};
+use crate::stdio::{Server, assert_gone, pid_file, spin_with_pids, text_of, wait_for_pids};
 
 fn signal(pid: u32, signal: Signal) {
     kill(Pid::from_raw(i32::try_from(pid).expect("pid")), signal).expect("signal the CLI");
@@ -50,17 +51,35 @@ fn ctrl_c_on_run_exits_130_and_leaves_no_worker() {
     assert_gone(&pids);
 }
 
-/// SIGTERM to the MCP server while a run spins closes the session.
+/// SIGTERM to the MCP server while a run spins closes the session: the
+/// worker, what it started and the MCP tool servers all end.
 #[test]
-fn sigterm_to_the_server_mid_run_exits_143_and_leaves_no_worker() {
+fn sigterm_to_the_server_mid_run_exits_143_and_leaves_no_process() {
+    let python = python().expect("PY_CODE_MODE_PYTHON names the test venv's python (scripts/test)");
+    let test_server =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/servers/mcp_test_server.py");
+    let library = TempLibrary::new().with_tool(
+        "test.yaml",
+        &format!(
+            "name: test\ntype: mcp\ntransport: stdio\ncommand: {:?}\nargs: [{:?}, stdio]\ndescription: test server\n",
+            python.display().to_string(),
+            test_server.display().to_string()
+        ),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let file = pid_file(&dir);
-    let mut server = Server::start();
-    server.run_code(1, &spin_with_pids(&file));
+    let mut server = Server::start_on(library);
+    server.run_code(1, "tools.test.server_pid()");
+    let reply = server.reply();
+    let tool_server: i32 = text_of(&reply)
+        .trim_matches('\'')
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {reply}"));
+    server.run_code(2, &spin_with_pids(&file));
     let pids = wait_for_pids(&file);
     signal(server.pid(), Signal::SIGTERM);
     assert_eq!(server.wait_exit(), Some(143));
-    assert_gone(&pids);
+    assert_gone(&[pids[0], pids[1], tool_server]);
 }
 
 /// Agent code of the same user cannot read the host's environment through

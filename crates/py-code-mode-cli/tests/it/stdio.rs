@@ -26,7 +26,11 @@ pub struct Server {
 impl Server {
     /// Starts `py-code-mode` (serve) on an empty library and initialises MCP.
     pub fn start() -> Self {
-        let library = TempLibrary::new();
+        Self::start_on(TempLibrary::new())
+    }
+
+    /// Starts `py-code-mode` (serve) on `library` and initialises MCP.
+    pub fn start_on(library: TempLibrary) -> Self {
         let mut command = Command::new(binary());
         command
             .arg("--base")
@@ -198,7 +202,7 @@ pub fn pid_file(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("pids")
 }
 
-fn text_of(reply: &Value) -> String {
+pub fn text_of(reply: &Value) -> String {
     reply["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or_default()
