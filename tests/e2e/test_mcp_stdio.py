@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
+import anyio
 import pytest
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
@@ -150,5 +151,21 @@ def test_hybrid_search_over_mcp_with_a_chosen_model(binary: str, library: Path) 
             assert [(f["name"], f["mode"]) for f in found] == [("list_files", "hybrid")]
             out, failed = await run(session, "[s['name'] for s in skills.search('say hello to a person', limit=1)]")
             assert (out, failed) == ("['greet']", False)
+
+    asyncio.run(check())
+
+
+def test_a_call_the_client_abandons_stops_its_run(binary: str, library: Path) -> None:
+    """The SDK cancels a call it gives up on (`notifications/cancelled`): the
+    server stops the spinning run at once, so the next call is answered
+    instead of queuing behind the 60 s default timeout."""
+
+    async def check() -> None:
+        async with connect(binary, "--base", str(library), "--no-semantic", cwd=library.parent) as session:
+            with anyio.move_on_after(1.0):
+                await session.call_tool("run_code", {"code": "while True: pass"})
+            with anyio.fail_after(15.0):
+                out, failed = await run(session, "1 + 1")
+            assert (out, failed) == ("2", False)
 
     asyncio.run(check())
