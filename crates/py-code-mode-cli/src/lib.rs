@@ -2,6 +2,7 @@
 //!
 //! - `config`: options and environment, turned into a session.
 //! - `server`: the MCP server over a [`py_code_mode::Session`].
+//! - `stdio`: its stdio transport, answering malformed JSON-RPC.
 //! - [`run`]: dispatches the subcommands; the binaries call only this.
 
 mod config;
