@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
+import anyio
 import pytest
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
-from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
 
 EXPECTED_TOOLS = {
     "run_code",
@@ -28,8 +29,12 @@ EXPECTED_TOOLS = {
 
 
 @asynccontextmanager
-async def connect(binary: str, *args: str) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=binary, args=list(args))
+async def connect(binary: str, *args: str, cwd: Path) -> AsyncIterator[ClientSession]:
+    """The server in `cwd` (a temp folder: with `--tools`/`--skills` and no
+    `--base`, the library root is the working directory and must not be the
+    repository), offline: a model is only ever the test model's directory."""
+    env = {**get_default_environment(), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cwd / "hf-cache")}
+    params = StdioServerParameters(command=binary, args=list(args), cwd=cwd, env=env)
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
@@ -47,7 +52,7 @@ async def run(session: ClientSession, code: str, **extra) -> tuple[str, bool]:
 
 def test_agent_workflow_survives_a_restart(binary: str, library: Path) -> None:
     async def first_session() -> None:
-        async with connect(binary, "--base", str(library)) as session:
+        async with connect(binary, "--base", str(library), cwd=library.parent) as session:
             listed = await session.list_tools()
             assert {t.name for t in listed.tools} == EXPECTED_TOOLS
             run_code = next(t for t in listed.tools if t.name == "run_code")
@@ -68,7 +73,7 @@ def test_agent_workflow_survives_a_restart(binary: str, library: Path) -> None:
             assert not failed, out
 
     async def second_session() -> None:
-        async with connect(binary, "--base", str(library)) as session:
+        async with connect(binary, "--base", str(library), cwd=library.parent) as session:
             skills = json.loads(text(await session.call_tool("list_skills", {})))
             loud = next(s for s in skills if s["name"] == "loud")
             assert loud["description"] == "Say text loudly"
@@ -88,7 +93,7 @@ def test_seed_flags_and_the_mcp_alias(binary: str, library: Path) -> None:
     alias = str(Path(binary).with_name("py-code-mode-mcp"))
 
     async def check() -> None:
-        async with connect(alias, "--tools", str(library / "tools"), "--skills", str(library / "skills")) as session:
+        async with connect(alias, "--tools", str(library / "tools"), "--skills", str(library / "skills"), cwd=library.parent) as session:
             tools = json.loads(text(await session.call_tool("list_tools", {})))
             assert "echo" in {t["name"] for t in tools}
             found = json.loads(text(await session.call_tool("search_tools", {"query": "count words lines"})))
@@ -101,7 +106,7 @@ def test_seed_flags_and_the_mcp_alias(binary: str, library: Path) -> None:
 
 def test_errors_timeouts_and_reset(binary: str, library: Path) -> None:
     async def check() -> None:
-        async with connect(binary, "--base", str(library)) as session:
+        async with connect(binary, "--base", str(library), cwd=library.parent) as session:
             out, failed = await run(session, "x = 41")
             assert not failed
             out, failed = await run(session, "while True: pass", timeout=0.5)
@@ -138,7 +143,7 @@ def test_hybrid_search_over_mcp_with_a_chosen_model(binary: str, library: Path) 
 
     async def check() -> None:
         flags = ["--tools", str(library / "tools"), "--skills", str(library / "skills")]
-        async with connect(alias, *flags, "--embedding-model", model) as session:
+        async with connect(alias, *flags, "--embedding-model", model, cwd=library.parent) as session:
             listed = await session.list_tools()
             assert EXPECTED_TOOLS <= {t.name for t in listed.tools}
             query = {"query": "enumerate folder contents", "limit": 1}
@@ -146,5 +151,21 @@ def test_hybrid_search_over_mcp_with_a_chosen_model(binary: str, library: Path) 
             assert [(f["name"], f["mode"]) for f in found] == [("list_files", "hybrid")]
             out, failed = await run(session, "[s['name'] for s in skills.search('say hello to a person', limit=1)]")
             assert (out, failed) == ("['greet']", False)
+
+    asyncio.run(check())
+
+
+def test_a_call_the_client_abandons_stops_its_run(binary: str, library: Path) -> None:
+    """The SDK cancels a call it gives up on (`notifications/cancelled`): the
+    server stops the spinning run at once, so the next call is answered
+    instead of queuing behind the 60 s default timeout."""
+
+    async def check() -> None:
+        async with connect(binary, "--base", str(library), "--no-semantic", cwd=library.parent) as session:
+            with anyio.move_on_after(1.0):
+                await session.call_tool("run_code", {"code": "while True: pass"})
+            with anyio.fail_after(15.0):
+                out, failed = await run(session, "1 + 1")
+            assert (out, failed) == ("2", False)
 
     asyncio.run(check())

@@ -4,6 +4,7 @@ each executor."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +16,12 @@ from py_code_mode import FileStorage, Session
 from py_code_mode.backends.in_process import InProcessExecutor
 
 
-async def test_api_reference_session_example_creates_the_layout(tmp_path: Path) -> None:
-    # "File-based storage (creates tools/, skills/, artifacts/ subdirs)"
-    os.chdir(tmp_path)
+async def test_api_reference_session_example_creates_the_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "File-based storage (creates tools/, skills/, artifacts/ subdirs)"; the
+    # working directory is restored after the test.
+    monkeypatch.chdir(tmp_path)
     storage = FileStorage(base_path=Path("./data"))
 
     async with Session(storage=storage) as session:
@@ -141,11 +145,31 @@ async def test_composition_example(session: Session, make_executor: Callable[[],
     assert await session.load_artifact("a.md") == "http://a\n"
 
 
-async def test_embedding_model_example_searches(session: Session) -> None:
-    result = await session.run('tools.search("count words in a file")')
+async def test_embedding_model_example_searches(
+    library: Path, make_executor: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Embedding model configured via environment": the real test model, so the
+    # search is hybrid (a missing model would silently rank lexically).
+    model = os.environ.get("PY_CODE_MODE_TEST_MODEL_DIR")
+    if not model:
+        pytest.fail("PY_CODE_MODE_TEST_MODEL_DIR is not set (scripts/test installs the test model)")
+    monkeypatch.setenv("PY_CODE_MODE_EMBEDDING_MODEL", model)
+    storage = FileStorage(base_path=library)
 
-    assert result.is_ok, result.error
-    assert result.value[0]["name"] == "word_count"
+    async with Session(storage=storage, executor=make_executor()) as session:
+        assert session.embedding_model == model
+        # A paraphrase sharing no word with the tool: only the model finds it.
+        # The model loads in the background; until then search is lexical.
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while True:
+            result = await session.run('[(t["name"], t["mode"]) for t in tools.search("enumerate folder contents")]')
+            assert result.is_ok, result.error
+            if result.value and result.value[0][1] == "hybrid":
+                break
+            assert asyncio.get_running_loop().time() < deadline, f"never hybrid: {result.value}"
+            await asyncio.sleep(0.05)
+
+    assert result.value[0] == ["list_files", "hybrid"]
 
 
 def test_container_executor_is_not_offered_yet() -> None:

@@ -1,5 +1,6 @@
 //! Command-line options, merged with the environment by clap, turned into a session.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,7 +84,8 @@ pub enum Listing {
     /// The best matches for a query, as JSON
     Search {
         query: String,
-        #[arg(long, default_value_t = 5)]
+        /// Most results to print (1 to 1000)
+        #[arg(long, default_value = "5", value_parser = parse_limit, allow_negative_numbers = true)]
         limit: usize,
     },
 }
@@ -118,18 +120,26 @@ pub struct LibraryArgs {
     /// Storage backend (default: `redis` when `--redis` is given, else `file`)
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_BACKEND, value_enum)]
     pub backend: Option<Backend>,
-    /// Redis URL: `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS)
+    /// Redis URL: `redis://[user@]host[:port][/db]` or `rediss://` (TLS). A password goes in
+    /// `PY_CODE_MODE_REDIS_URL` or `--redis-password-file`, never on the command line, where
+    /// every process of the user can read it
     #[arg(long, alias = "url", global = true, env = env_vars::PY_CODE_MODE_REDIS_URL, value_name = "URL")]
     pub redis: Option<String>,
+    /// A file holding the Redis password (its first line), for the URL of `--redis`
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_REDIS_PASSWORD_FILE, value_name = "FILE")]
+    pub redis_password_file: Option<PathBuf>,
+    /// The Redis URL came from the command line (not the environment); set by [`crate::run`].
+    #[arg(skip)]
+    pub redis_url_in_argv: bool,
     /// Key prefix in Redis: one prefix is one isolated library
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PREFIX, default_value = DEFAULT_PREFIX, value_name = "NAME")]
     pub prefix: String,
     /// Python interpreter for the worker (default: `python3` on PATH)
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PYTHON, value_name = "PATH")]
     pub python: Option<PathBuf>,
-    /// Default timeout of one run, in seconds
-    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_TIMEOUT, default_value_t = 60.0, value_name = "SECS")]
-    pub timeout: f64,
+    /// Default timeout of one run, in seconds (at most a day)
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_TIMEOUT, default_value = "60", value_parser = parse_timeout, allow_negative_numbers = true, value_name = "SECS")]
+    pub timeout: Duration,
     /// Embedding model for hybrid search: `bge-small`, `bge-base`, `granite`, a Hugging Face id
     /// in the local cache, or a model directory
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_EMBEDDING_MODEL, default_value = "bge-small", value_name = "NAME")]
@@ -165,13 +175,13 @@ impl LibraryArgs {
 
     /// The Redis library of `--redis` and `--prefix`.
     pub async fn redis_storage(&self) -> anyhow::Result<RedisStorage> {
-        let Some(url) = &self.redis else {
+        let Some(url) = self.redis_url()? else {
             bail!(
                 "no Redis URL\nhint: `--redis redis://localhost:6379` or set `{}`",
                 env_vars::PY_CODE_MODE_REDIS_URL
             );
         };
-        Ok(RedisStorage::connect(url, &self.prefix).await?)
+        Ok(RedisStorage::connect(&url, &self.prefix).await?)
     }
 
     /// The folder library of `--base` (and `--tools`, `--skills`, `--artifacts`).
@@ -189,14 +199,31 @@ impl LibraryArgs {
         Ok(storage)
     }
 
-    pub fn timeout(&self) -> anyhow::Result<Duration> {
-        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+    /// The Redis URL to connect to: `--redis` (or the environment), with the
+    /// password of `--redis-password-file` when given. A URL with a password
+    /// typed on the command line is refused: `/proc/<pid>/cmdline` shows it to
+    /// every process of the user, agent code included.
+    pub fn redis_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(url) = &self.redis else {
+            return Ok(None);
+        };
+        if self.redis_url_in_argv && url_password(url).is_some() {
             bail!(
-                "`--timeout` must be a positive number of seconds, not {}",
-                self.timeout
+                "a password in `--redis` is visible to every process of this user (`/proc/<pid>/cmdline`)\n\
+                 hint: put the URL in `{}`, or the password in a file named by `--redis-password-file`",
+                env_vars::PY_CODE_MODE_REDIS_URL
             );
         }
-        Ok(Duration::from_secs_f64(self.timeout))
+        let Some(file) = &self.redis_password_file else {
+            return Ok(Some(url.clone()));
+        };
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the Redis password file `{}`", file.display()))?;
+        let password = text.lines().next().unwrap_or_default();
+        if password.is_empty() {
+            bail!("the Redis password file `{}` is empty", file.display());
+        }
+        with_password(url, password).map(Some)
     }
 
     /// Builds the session (the worker starts on first use). Unless
@@ -234,8 +261,101 @@ impl LibraryArgs {
         Ok(Session::builder(storage)
             .searcher(searcher)
             .executor(executor)
-            .timeout(self.timeout()?)
+            .timeout(self.timeout)
             .build()
             .await?)
+    }
+}
+
+/// `--timeout`: through the one bounds helper, so `1e20`, `NaN` and `-1` are
+/// usage errors naming the option.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`--timeout` must be a number of seconds, not `{text}`"))?;
+    py_code_mode::timeout_secs("--timeout", seconds).map_err(|e| e.to_string())
+}
+
+/// The most results a search prints: more is no use, and a huge `--limit`
+/// would only cost memory.
+pub const MAX_LIMIT: u64 = 1000;
+
+fn parse_limit(text: &str) -> Result<usize, String> {
+    let n: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`--limit` must be a whole number, not `{text}`"))?;
+    let n = py_code_mode::count("--limit", n, 1, MAX_LIMIT).map_err(|e| e.to_string())?;
+    usize::try_from(n).map_err(|e| e.to_string())
+}
+
+/// The user-info part of `scheme://user:password@host/…`, if any.
+fn user_info(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some((scheme, &rest[..at], &rest[at + 1..]))
+}
+
+/// The password in `url`, if it has a non-empty one.
+fn url_password(url: &str) -> Option<&str> {
+    let (_, info, _) = user_info(url)?;
+    let (_, password) = info.split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// `url` with `password` (percent-encoded) in place of any password it has.
+fn with_password(url: &str, password: &str) -> anyhow::Result<String> {
+    let (scheme, user, host) = match user_info(url) {
+        Some((scheme, info, host)) => (scheme, info.split_once(':').map_or(info, |(u, _)| u), host),
+        None => {
+            let Some((scheme, host)) = url.split_once("://") else {
+                bail!("`--redis` must be a URL such as `redis://localhost:6379`");
+            };
+            (scheme, "", host)
+        }
+    };
+    let mut encoded = String::new();
+    for byte in password.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    Ok(format!("{scheme}://{user}:{encoded}@{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_found_and_set_in_urls() {
+        assert_eq!(url_password("redis://:s3cret@host:6379/0"), Some("s3cret"));
+        assert_eq!(url_password("redis://user:pw@host"), Some("pw"));
+        assert_eq!(url_password("redis://user@host"), None);
+        assert_eq!(url_password("redis://host:6379"), None);
+        assert_eq!(url_password("redis://host/a@b"), None);
+        assert_eq!(
+            with_password("redis://host:6379/1", "p@ss word").ok(),
+            Some("redis://:p%40ss%20word@host:6379/1".to_owned())
+        );
+        assert_eq!(
+            with_password("rediss://me:old@host", "new").ok(),
+            Some("rediss://me:new@host".to_owned())
+        );
+    }
+
+    #[test]
+    fn timeouts_and_limits_are_bounded() {
+        assert!(parse_timeout("1e20").is_err_and(|e| e.starts_with("`--timeout` must be")));
+        assert!(parse_timeout("NaN").is_err());
+        assert!(parse_timeout("0").is_err());
+        assert_eq!(parse_timeout("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_limit("0").is_err());
+        assert!(parse_limit("1001").is_err());
+        assert_eq!(parse_limit("1000"), Ok(1000));
     }
 }

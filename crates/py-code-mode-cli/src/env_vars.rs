@@ -12,6 +12,8 @@ pub const PY_CODE_MODE_LOG: &str = "PY_CODE_MODE_LOG";
 pub const PY_CODE_MODE_BACKEND: &str = "PY_CODE_MODE_BACKEND";
 /// Redis URL (`redis://…`, `rediss://…`), like `--redis` / `--url`.
 pub const PY_CODE_MODE_REDIS_URL: &str = "PY_CODE_MODE_REDIS_URL";
+/// A file holding the Redis password, like `--redis-password-file`.
+pub const PY_CODE_MODE_REDIS_PASSWORD_FILE: &str = "PY_CODE_MODE_REDIS_PASSWORD_FILE";
 /// Key prefix in Redis (the tenant), like `--prefix`.
 pub const PY_CODE_MODE_PREFIX: &str = "PY_CODE_MODE_PREFIX";
 /// Embedding model for hybrid search (alias, Hugging Face id or directory), like `--embedding-model`.

@@ -2,25 +2,37 @@
 //!
 //! - `config`: options and environment, turned into a session.
 //! - `server`: the MCP server over a [`py_code_mode::Session`].
+//! - `stdio`: its stdio transport, answering malformed JSON-RPC.
 //! - [`run`]: dispatches the subcommands; the binaries call only this.
 
 mod config;
 mod env_vars;
 mod progress;
 mod server;
+mod stdio;
 mod store;
 
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use py_code_mode::Session;
 use rmcp::ServiceExt as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 
 pub use config::{Backend, Cli, Command, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand};
-pub use server::CodeModeServer;
+pub use server::{CodeModeServer, MAX_SEARCH_LIMIT};
+pub use stdio::{MAX_MESSAGE_BYTES, StdioTransport};
+
+/// How long closing the session may take after a signal or the client's
+/// goodbye before the process exits anyway (workers still die with it: they
+/// carry a parent-death signal).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The whole program: runs the command line of this process and reports a
 /// failure on stderr. Both binaries are this one call.
@@ -37,15 +49,140 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What the binary does to itself before anything else.
+fn protect_the_host() {
+    // Orphans of the worker's tree (a double fork) are re-parented to us, not
+    // to init, so the tree kill still finds them.
+    if let Err(error) = py_code_mode::become_subreaper() {
+        tracing::warn!("cannot become a subreaper: {error}");
+    }
+    // Non-dumpable: `/proc/<our pid>/environ` (the host's secrets) and our
+    // memory are closed to other processes of the user, agent code included.
+    py_code_mode::make_host_undumpable();
+}
+
 /// Parses `args` (the program name first) and runs the command.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse_from(args);
+    let matches = Cli::command().get_matches_from(args);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.library.redis_url_in_argv =
+        matches.value_source("redis") == Some(clap::parser::ValueSource::CommandLine);
     init_logging();
+    // Here rather than in `main`: the Python package's console scripts call
+    // `run` directly and are hosts just the same.
+    protect_the_host();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(dispatch(cli))
+    let outcome = runtime.block_on(dispatch(cli));
+    // A blocking read of stdin (`run -`) cannot be cancelled: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    outcome
+}
+
+/// SIGINT and SIGTERM: the first one cancels `stop` and is remembered, so the
+/// command stops its run, closes the session and exits `128 + signal`.
+struct Signals {
+    stop: CancellationToken,
+    received: Arc<AtomicU8>,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let stop = CancellationToken::new();
+        let received = Arc::new(AtomicU8::new(0));
+        let (token, number) = (stop.clone(), Arc::clone(&received));
+        tokio::spawn(async move {
+            let signo = tokio::select! {
+                _ = interrupt.recv() => nix::sys::signal::Signal::SIGINT,
+                _ = terminate.recv() => nix::sys::signal::Signal::SIGTERM,
+            };
+            tracing::info!("{signo}: stopping");
+            number.store(u8::try_from(signo as i32).unwrap_or(0), Ordering::SeqCst);
+            token.cancel();
+        });
+        Ok(Self { stop, received })
+    }
+
+    /// `128 + signal` once a signal arrived.
+    fn exit_code(&self) -> Option<ExitCode> {
+        match self.received.load(Ordering::SeqCst) {
+            0 => None,
+            signo => Some(ExitCode::from(128 + signo)),
+        }
+    }
+}
+
+/// As a subreaper we inherit the orphans of every worker's tree (a `sleep`
+/// agent code started, left behind when the tree is killed); nobody else
+/// will wait for them, so each would stay a zombie for the life of the server.
+/// On every SIGCHLD this reaps the zombie children we adopted, and only those:
+/// a child we spawned ourselves has a `Child` handle that waits for it.
+fn reap_adopted_orphans() {
+    let Ok(mut children) = signal(SignalKind::child()) else {
+        tracing::warn!("cannot watch SIGCHLD; adopted orphans stay zombies until exit");
+        return;
+    };
+    tokio::spawn(async move {
+        while children.recv().await.is_some() {
+            for pid in adopted_zombies() {
+                let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            }
+        }
+    });
+}
+
+/// Our zombie children that we did not spawn. Everything we spawn leads its
+/// own process group inside our session, or stays in our group; a process in
+/// another group it does not lead (a worker's child), or leading its own
+/// session (`setsid`), came to us as an orphan.
+fn adopted_zombies() -> Vec<nix::unistd::Pid> {
+    let me = nix::unistd::getpid().as_raw();
+    let my_group = nix::unistd::getpgrp().as_raw();
+    let my_session = nix::unistd::getsid(None).map_or(0, nix::unistd::Pid::as_raw);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            // Fields after the command name: state, ppid, pgrp, session.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().take(4).collect();
+            let [state, ppid, group, session] = fields[..] else {
+                return false;
+            };
+            let (Ok(ppid), Ok(group), Ok(session)) = (
+                ppid.parse::<i32>(),
+                group.parse::<i32>(),
+                session.parse::<i32>(),
+            ) else {
+                return false;
+            };
+            let foreign_group = group != pid && group != my_group;
+            let own_session = session == pid && session != my_session;
+            state == "Z" && ppid == me && (foreign_group || own_session)
+        })
+        .map(nix::unistd::Pid::from_raw)
+        .collect()
+}
+
+/// Runs `work` unless `stop` is cancelled first (then `None`); dropping the
+/// work stops whatever it started.
+async fn unless_stopped<T>(stop: &CancellationToken, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        outcome = work => Some(outcome),
+        () = stop.cancelled() => None,
+    }
 }
 
 fn init_logging() {
@@ -59,30 +196,65 @@ fn init_logging() {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let signals = Signals::install()?;
+    reap_adopted_orphans();
+    let outcome = Box::pin(command(cli, &signals.stop)).await;
+    match signals.exit_code() {
+        Some(code) => Ok(code),
+        None => outcome,
+    }
+}
+
+/// Runs the command; when `stop` is cancelled (a signal) it stops its run,
+/// closes the session and returns early.
+async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode> {
+    let stopped = Ok(ExitCode::FAILURE); // replaced by the signal's exit code
     if let Some(Command::Store(store)) = &cli.command {
-        return store::run(&cli.library, store).await;
+        return unless_stopped(stop, store::run(&cli.library, store))
+            .await
+            .unwrap_or(stopped);
     }
     if let Some(Command::Index) = &cli.command {
-        return index(&cli.library).await;
+        return unless_stopped(stop, index(&cli.library))
+            .await
+            .unwrap_or(stopped);
     }
-    let session = Arc::new(cli.library.session().await?);
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(Arc::clone(&session)).await,
-        Command::Run(args) => run_once(&session, &args).await,
-        Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
-        Command::Tools(Listing::Search { query, limit }) => {
-            wait_for_model(&session, &cli.library).await;
-            print_json(&session.search_tools(&query, limit).await?)
-        }
-        Command::Skills(Listing::List) => print_json(&session.list_skills().await?),
-        Command::Skills(Listing::Search { query, limit }) => {
-            wait_for_model(&session, &cli.library).await;
-            print_json(&session.search_skills(&query, limit).await?)
-        }
-        Command::Store(store) => store::run(&cli.library, &store).await,
-        Command::Index => index(&cli.library).await,
+    let Some(session) = unless_stopped(stop, cli.library.session()).await else {
+        return stopped;
     };
-    session.close().await;
+    let session = Arc::new(session?);
+    let work = async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => Box::pin(serve(Arc::clone(&session), stop.child_token())).await,
+            Command::Run(args) => run_once(&session, &args).await,
+            Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
+            Command::Tools(Listing::Search { query, limit }) => {
+                wait_for_model(&session, &cli.library).await;
+                print_json(&session.search_tools(&query, limit).await?)
+            }
+            Command::Skills(Listing::List) => print_json(&session.list_skills().await?),
+            Command::Skills(Listing::Search { query, limit }) => {
+                wait_for_model(&session, &cli.library).await;
+                print_json(&session.search_skills(&query, limit).await?)
+            }
+            Command::Store(store) => store::run(&cli.library, &store).await,
+            Command::Index => index(&cli.library).await,
+        }
+    };
+    // On a signal the work is dropped, which stops a run (the executor kills
+    // the worker's tree); `serve` watches `stop` itself to close MCP cleanly.
+    let outcome = unless_stopped(stop, Box::pin(work))
+        .await
+        .unwrap_or(stopped);
+    if tokio::time::timeout(SHUTDOWN_GRACE, session.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "closing the session took over {}s; exiting anyway",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
     outcome
 }
 
@@ -149,7 +321,9 @@ async fn index_library(
     Ok((docs.len(), stats, pruned))
 }
 
-async fn serve(session: Arc<Session>) -> anyhow::Result<ExitCode> {
+/// Serves MCP on stdio until the client closes stdin or `stop` is cancelled;
+/// either way the runs in flight stop at once.
+async fn serve(session: Arc<Session>, stop: CancellationToken) -> anyhow::Result<ExitCode> {
     for error in session.host().tools().load_errors() {
         tracing::warn!("{error}");
     }
@@ -161,11 +335,26 @@ async fn serve(session: Arc<Session>) -> anyhow::Result<ExitCode> {
             tracing::error!("{e}");
         }
     });
-    let service = CodeModeServer::new(session)
-        .serve(rmcp::transport::stdio())
-        .await
-        .context("MCP initialisation failed")?;
-    service.waiting().await.context("MCP server failed")?;
+    let (read, write) = rmcp::transport::stdio_pipes();
+    let transport = StdioTransport::new(read, write, stop.clone());
+    let service = CodeModeServer::with_shutdown(session, stop.clone()).serve(transport);
+    let Some(service) = unless_stopped(&stop, Box::pin(service)).await else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let service = service.context("MCP initialisation failed")?;
+    let quit = service.cancellation_token();
+    let watch = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            quit.cancel();
+        }
+    });
+    let outcome = service.waiting().await;
+    // However the service ended, runs still in flight stop now.
+    stop.cancel();
+    watch.abort();
+    outcome.context("MCP server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 

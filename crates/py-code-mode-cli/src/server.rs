@@ -1,15 +1,20 @@
 //! The MCP server: agent code, tools, skills and artifacts as MCP tools.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use py_code_mode::{Error, Session};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// The most results one search returns: more is no use to an agent, and an
+/// unbounded `limit` would let one request rank and serialise everything.
+pub const MAX_SEARCH_LIMIT: u64 = 1000;
 
 /// What an agent reads first: how the namespaces work, in a few lines.
 const INSTRUCTIONS: &str = "\
@@ -34,9 +39,9 @@ pub struct RunCode {
 pub struct Search {
     /// What you are looking for, in plain words.
     pub query: String,
-    /// Most results to return.
+    /// Most results to return (1 to 1000).
     #[serde(default)]
-    pub limit: Option<usize>,
+    pub limit: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -59,16 +64,36 @@ pub struct Named {
 #[derive(Clone)]
 pub struct CodeModeServer {
     session: Arc<Session>,
+    /// Cancelled when the server stops (the client closed stdin, a signal):
+    /// runs in flight stop at once instead of finishing first.
+    shutdown: CancellationToken,
     tool_router: ToolRouter<Self>,
 }
 
 impl CodeModeServer {
     pub fn new(session: Arc<Session>) -> Self {
+        Self::with_shutdown(session, CancellationToken::new())
+    }
+
+    /// A server whose runs stop when `shutdown` is cancelled.
+    pub fn with_shutdown(session: Arc<Session>, shutdown: CancellationToken) -> Self {
         Self {
             session,
+            shutdown,
             tool_router: Self::tool_router(),
         }
     }
+}
+
+/// `limit` of a search, bounded; `default` when absent.
+fn search_limit(limit: Option<u64>, default: usize) -> Result<usize, ErrorData> {
+    let Some(limit) = limit else {
+        return Ok(default);
+    };
+    let limit = py_code_mode::count("limit", limit, 1, MAX_SEARCH_LIMIT)
+        .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+    // At most `MAX_SEARCH_LIMIT`, so it fits.
+    Ok(usize::try_from(limit).unwrap_or(usize::MAX))
 }
 
 #[tool_router]
@@ -80,22 +105,26 @@ impl CodeModeServer {
     async fn run_code(
         &self,
         Parameters(args): Parameters<RunCode>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let timeout = match args.timeout {
-            None => None,
-            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-            Some(s) => {
-                return Err(ErrorData::invalid_params(
-                    format!("`timeout` must be a positive number of seconds, not {s}"),
-                    None,
-                ));
+        let timeout = args
+            .timeout
+            .map(|s| py_code_mode::timeout_secs("timeout", s))
+            .transpose()
+            .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+        // Dropping the run future stops the run: the executor kills the worker
+        // and its whole tree, and the next run gets a fresh one.
+        let result = tokio::select! {
+            result = self.session.run_with_timeout(&args.code, timeout) => result,
+            () = context.ct.cancelled() => {
+                tracing::info!("run cancelled by the client");
+                return Err(ErrorData::internal_error("the run was cancelled", None));
             }
-        };
-        let result = self
-            .session
-            .run_with_timeout(&args.code, timeout)
-            .await
-            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            () = self.shutdown.cancelled() => {
+                return Err(ErrorData::internal_error("the server is shutting down; the run was stopped", None));
+            }
+        }
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         let mut text = result.to_text();
         if text.is_empty() {
             text = "(no output)".into();
@@ -119,7 +148,7 @@ impl CodeModeServer {
     ) -> Result<CallToolResult, ErrorData> {
         reply(
             self.session
-                .search_tools(&args.query, args.limit.unwrap_or(10))
+                .search_tools(&args.query, search_limit(args.limit, 10)?)
                 .await,
         )
     }
@@ -138,7 +167,7 @@ impl CodeModeServer {
     ) -> Result<CallToolResult, ErrorData> {
         reply(
             self.session
-                .search_skills(&args.query, args.limit.unwrap_or(5))
+                .search_skills(&args.query, search_limit(args.limit, 5)?)
                 .await,
         )
     }

@@ -5,9 +5,17 @@ use std::process::Output;
 use pretty_assertions::assert_eq;
 use py_code_mode_test_support::{TempLibrary, binary, python};
 
+/// Runs the binary on `library`. Never touches the network: the Hugging Face
+/// hub is offline and its cache an empty folder, so a test that wants a model
+/// names the test model's directory.
 fn py_code_mode(library: &TempLibrary, args: &[&str]) -> Output {
     let mut command = std::process::Command::new(binary());
-    command.arg("--base").arg(library.path()).args(args);
+    command
+        .arg("--base")
+        .arg(library.path())
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_CACHE", library.path().join(".hf-cache"));
     if let Some(p) = python() {
         command.env("PY_CODE_MODE_PYTHON", p);
     }
@@ -85,10 +93,18 @@ fn tools_search_ranks_the_bundled_examples() {
         .with_tool("ls.yaml", "name: list_files\ntype: cli\ncommand: ls\nargs: '{path}'\ndescription: List the files in a directory\n");
     let out = py_code_mode(
         &library,
-        &["tools", "search", "count words", "--limit", "1"],
+        &[
+            "tools",
+            "search",
+            "count words",
+            "--limit",
+            "1",
+            "--no-semantic",
+        ],
     );
     let hits: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(hits[0]["name"], "word_count");
+    assert_eq!(hits[0]["mode"], "lexical");
     assert_eq!(hits.as_array().map(Vec::len), Some(1));
 }
 
@@ -235,4 +251,36 @@ fn a_hub_model_is_downloaded_unless_offline() {
         cache.path().join("models--test-org--minilm").is_dir(),
         "downloaded into the cache"
     );
+}
+
+/// Out-of-range numbers are usage errors (exit 2) naming the option, never a
+/// panic in `Duration::from_secs_f64` or an unbounded search.
+#[test]
+fn out_of_range_numbers_are_usage_errors() {
+    let library = TempLibrary::new();
+    for (args, message) in [
+        (
+            &["--timeout", "1e20", "run", "-c", "1"][..],
+            "`--timeout` must be a number of seconds above 0 and at most 86400, not 100000000000000000000",
+        ),
+        (
+            &["--timeout", "NaN", "run", "-c", "1"][..],
+            "`--timeout` must be",
+        ),
+        (
+            &["--timeout", "-1", "run", "-c", "1"][..],
+            "`--timeout` must be",
+        ),
+        (
+            &["tools", "search", "x", "--limit", "0"][..],
+            "`--limit` must be between 1 and 1000, not 0",
+        ),
+    ] {
+        let out = py_code_mode(&library, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let out = py_code_mode(&library, &["--timeout", "86400", "run", "-c", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

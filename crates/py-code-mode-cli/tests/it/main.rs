@@ -6,3 +6,5 @@
 
 mod cli;
 mod mcp;
+mod signals;
+mod stdio;

@@ -146,7 +146,7 @@ async fn failures_are_tool_errors_and_bad_names_are_invalid_params() {
         .expect_err("a protocol error");
     assert!(
         err.to_string()
-            .contains("`timeout` must be a positive number"),
+            .contains("`timeout` must be a number of seconds above 0"),
         "{err}"
     );
     client.cancel().await.expect("cancel");

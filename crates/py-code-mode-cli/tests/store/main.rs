@@ -15,7 +15,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_py-code-mode");
 
 fn cli(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null());
+    // Offline: no test here may reach the Hugging Face hub for a model.
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .env("HF_HUB_OFFLINE", "1");
     for var in [
         "PY_CODE_MODE_BASE",
         "PY_CODE_MODE_BACKEND",
@@ -266,7 +269,9 @@ fn concurrent_processes_lose_no_skill() -> TestResult {
 fn an_unreachable_redis_is_named_without_its_password() -> TestResult {
     let port = free_port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
-    let output = run(&["--redis", &url, "skills", "list"])?;
+    let output = cli(&["skills", "list"])
+        .env("PY_CODE_MODE_REDIS_URL", &url)
+        .output()?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -283,6 +288,92 @@ fn an_unreachable_redis_is_named_without_its_password() -> TestResult {
     assert!(
         stderr.contains("`--backend redis` needs a Redis URL"),
         "{stderr}"
+    );
+    Ok(())
+}
+
+/// `--redis redis://:pw@…` would put the password in `/proc/<pid>/cmdline`,
+/// readable by every process of the user (agent code included): refused
+/// before anything connects, with a hint naming the alternatives.
+#[test]
+fn a_password_on_the_command_line_is_refused() -> TestResult {
+    let server = RedisServer::start_with_password(Some("s3cret-pw"));
+    let url = format!("redis://:s3cret-pw@127.0.0.1:{}", server.port());
+    for flag in ["--redis", "--url"] {
+        let output = run(&[flag, &url, "skills", "list"])?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr,
+            "error: a password in `--redis` is visible to every process of this user (`/proc/<pid>/cmdline`)\n\
+             hint: put the URL in `PY_CODE_MODE_REDIS_URL`, or the password in a file named by `--redis-password-file`\n"
+        );
+    }
+    Ok(())
+}
+
+/// The two ways in that keep the password out of argv both reach a Redis
+/// that requires it.
+#[test]
+fn the_password_comes_from_the_environment_or_a_file() -> TestResult {
+    let server = RedisServer::start_with_password(Some("s3cret-pw"));
+    let bare = format!("redis://127.0.0.1:{}", server.port());
+    let base = tempfile::tempdir()?;
+    let base = base.path().to_str().unwrap_or_default().to_owned();
+    // Save a skill through the environment's URL, read it back through the file.
+    let output = cli(&["--prefix", "pw", "run", "-c"])
+        .arg("skills.create(name='hello', code='def run():\\n    return 1', description='d')")
+        .env(
+            "PY_CODE_MODE_REDIS_URL",
+            format!("redis://:s3cret-pw@127.0.0.1:{}", server.port()),
+        )
+        .env("PY_CODE_MODE_BASE", &base)
+        .output()?;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let secret = tempfile::NamedTempFile::new()?;
+    std::fs::write(secret.path(), "s3cret-pw\n")?;
+    let file = secret.path().to_str().unwrap_or_default();
+    let output = run(&[
+        "--redis",
+        &bare,
+        "--redis-password-file",
+        file,
+        "--prefix",
+        "pw",
+        "skills",
+        "list",
+    ])?;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["name"], "hello");
+
+    // A wrong password in the file is Redis's refusal, not a silent success.
+    std::fs::write(secret.path(), "wrong\n")?;
+    let output = run(&[
+        "--redis",
+        &bare,
+        "--redis-password-file",
+        file,
+        "skills",
+        "list",
+    ])?;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("wrong"),
+        "the password is not printed: {stderr}"
     );
     Ok(())
 }

@@ -91,6 +91,32 @@ async fn hybrid_finds_paraphrases_lexical_misses() {
         names(&hybrid, "zip up a folder", &docs).await[0],
         "compress"
     );
+    // Paraphrases that share no word with their document: hybrid ranks the
+    // document first, lexical ranking does not.
+    for (paraphrase, expected) in [
+        ("mail someone", "send_email"),
+        ("will it rain tomorrow", "weather"),
+        ("make a photo smaller", "resize_image"),
+    ] {
+        assert_eq!(
+            names(&hybrid, paraphrase, &docs)
+                .await
+                .first()
+                .map(String::as_str),
+            Some(expected),
+            "{paraphrase}"
+        );
+        let lexical_hits = names(&LexicalSearcher, paraphrase, &docs).await;
+        assert_ne!(
+            lexical_hits.first().map(String::as_str),
+            Some(expected),
+            "lexical ranking alone finds `{paraphrase}`: {lexical_hits:?}"
+        );
+    }
+    assert!(
+        fused > lexical,
+        "hybrid Recall@1 {fused} must beat lexical {lexical}"
+    );
 }
 
 #[tokio::test]
