@@ -175,3 +175,24 @@ def test_bad_arguments_are_type_errors(library: Path) -> None:
 def test_the_package_exports_what_it_documents() -> None:
     for name in py_code_mode.__all__:
         assert hasattr(py_code_mode, name), name
+
+
+async def test_reset_undoes_patched_builtins_and_a_patched_runtime(session: Session) -> None:
+    # In-process the attack patches this very interpreter, so it must be undone
+    # for the rest of the suite too; the subprocess executor replaces its worker.
+    patch = """
+import builtins, sys
+builtins.sorted = lambda *args, **kwargs: "hijacked"
+_f = sys._getframe()
+while not (isinstance(_f.f_locals.get("self"), object) and type(_f.f_locals.get("self")).__name__ == "Runtime"):
+    _f = _f.f_back
+type(_f.f_locals["self"]).execute = lambda self, code: {"value": "hijacked", "repr": "'hijacked'"}
+"""
+    try:
+        assert (await session.run(patch)).is_ok
+        assert (await session.run("1+1")).value == "hijacked"
+    finally:
+        await session.reset()
+
+    assert (await session.run("sorted([2, 1])")).value == [1, 2]
+    assert sorted([2, 1]) == [1, 2]

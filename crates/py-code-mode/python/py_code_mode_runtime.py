@@ -616,7 +616,16 @@ class Runtime:
         return {**{c.__name__: c for c in EXCEPTIONS}, **self.namespaces()}
 
     def reset(self) -> None:
-        """Forget every variable the agent defined."""
+        """Forget every variable the agent defined.
+
+        In-process, also put back what agent code patched in builtins and in this
+        runtime (the worker is replaced by a fresh process instead).
+        """
+        if not self._module:
+            _PRISTINE.restore()
+            for name in list(vars(self)):
+                if callable(getattr(Runtime, name, None)):
+                    del self.__dict__[name]  # a method shadowed on the instance
         if self._module:
             import types
 
@@ -1039,5 +1048,60 @@ def _serve() -> None:
         fds.restore()
 
 
+class _Pristine:
+    """Builtins and this module's own globals and classes as they were at load.
+
+    The in-process executor shares the application's interpreter, so `reset`
+    cannot start a new one; it puts back every builtin, module global and class
+    attribute of the runtime that agent code replaced, added or deleted. What
+    agent code did to other modules (`json.dumps = ...`) stays: only a separate
+    process (the subprocess executor) gives a truly clean interpreter.
+    """
+
+    def take(self) -> None:
+        """Remember the current state; called once, when the module has loaded."""
+        import builtins
+
+        self._builtins = builtins.__dict__
+        self._builtins_saved = dict(self._builtins)
+        self._module = globals()
+        self._module_saved = dict(self._module)
+        self._classes = {
+            cls: dict(vars(cls))
+            for cls in self._module_saved.values()
+            if isinstance(cls, type) and cls.__module__ in (__name__, "builtins")
+        }
+
+    def restore(self) -> None:
+        # Builtins the application added after we loaded (`_` in a REPL) are
+        # not ours to remove; replaced and deleted ones are put back.
+        for name, value in self._builtins_saved.items():
+            if self._builtins.get(name, _MISSING) is not value:
+                self._builtins[name] = value
+        _restore_dict(self._module, self._module_saved)
+        for cls, saved in self._classes.items():
+            for name in [n for n in vars(cls) if n not in saved]:
+                delattr(cls, name)
+            for name, value in saved.items():
+                if name not in ("__dict__", "__weakref__") and vars(cls).get(name, _MISSING) is not value:
+                    setattr(cls, name, value)
+
+
+_MISSING = object()
+
+
+def _restore_dict(current: dict[str, Any], saved: dict[str, Any]) -> None:
+    for name in [n for n in current if n not in saved]:
+        del current[name]
+    for name, value in saved.items():
+        if current.get(name, _MISSING) is not value:
+            current[name] = value
+
+
+_PRISTINE = _Pristine()
+_PRISTINE.take()
+
+
 if __name__ == "__main__":
     _serve()
+
