@@ -463,6 +463,17 @@ pub(super) fn write(
                 fsync(dir.fd.as_fd()).map_err(|e| dir.io("sync", name, e))?;
                 return Ok(());
             }
+            // Our file is still there: the item's folder went away meanwhile.
+            Err(Errno::ENOENT)
+                if fstatat(
+                    tmp.fd.as_fd(),
+                    temp.name.as_str(),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok() =>
+            {
+                return Err(dir.io("write", name, Errno::ENOENT));
+            }
             // Swept by a process opening the library before we held the lock.
             Err(Errno::ENOENT) => {}
             Err(Errno::EISDIR | Errno::ENOTEMPTY | Errno::EEXIST) => {
