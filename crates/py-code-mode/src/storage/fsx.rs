@@ -92,7 +92,8 @@ impl Kind {
     }
 }
 
-/// A directory entry: its name (`None` when not UTF-8) and kind.
+/// A directory entry: its name (`Err` with a lossy rendering when it is not
+/// UTF-8) and kind.
 #[derive(Debug)]
 pub(super) struct Entry {
     pub name: Result<String, String>,

@@ -1,7 +1,8 @@
 //! Storage backends: where tool definitions, skills, artifacts and caches live.
 //!
-//! A backend stores opaque records; validation, parsing and search happen above
-//! it, once, for every backend.
+//! A backend stores opaque records; parsing and search happen above it, once,
+//! for every backend. Names are checked above it and again inside it, so a
+//! caller of the trait cannot reach outside a folder or key prefix.
 
 mod file;
 mod fsx;
