@@ -111,6 +111,10 @@ pub enum StorageError {
     },
     #[error("`{}` is corrupt: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
+    /// A file the library will not open: a symbolic link, a FIFO or device,
+    /// or one larger than the library reads.
+    #[error("refusing `{}`: {reason}", path.display())]
+    Refused { path: PathBuf, reason: String },
     #[error("{backend}: {message}")]
     Backend {
         backend: String,

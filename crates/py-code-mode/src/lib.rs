@@ -52,7 +52,10 @@ pub use spawn::{
     ENV_ALLOWLIST, ProcessTree, Spawn, become_subreaper, kill_tree, make_host_undumpable,
 };
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};
-pub use storage::{FileStorage, SkillRecord, Storage, ToolSource};
+pub use storage::{
+    FileStorage, ItemKind, MAX_ARTIFACT_BYTES, MAX_CACHE_BYTES, MAX_META_BYTES, MAX_SKILL_BYTES,
+    MAX_TOOL_FILE_BYTES, SkillRecord, Storage, StorageProblem, ToolSource,
+};
 #[cfg(feature = "redis")]
 pub use storage::{RedisStorage, redact_url};
 pub use tools::{

@@ -3,48 +3,97 @@
 //! ```text
 //! base/
 //!   tools/*.yaml                   tool definitions (read-only to agents)
-//!   skills/<name>.py               skill source, exactly as created
-//!   skills/.meta/<name>.json       description and timestamps
-//!   artifacts/<name>               the data: JSON text, UTF-8 text or raw bytes
-//!   artifacts/.meta/<name>.json    type, description, metadata, timestamps
+//!   skills/<name>.py               one skill: a `# py-code-mode-skill/1 {…}` comment
+//!                                  line (description, timestamps), then the source
+//!   artifacts/<name>               one artifact: a `py-code-mode-artifact/1 {…}` line
+//!                                  (type, description, metadata, timestamps), then the data
 //!   .cache/<key>                   derived data (embeddings)
+//!   <each folder>/.tmp/            writes in flight (swept at open)
 //! ```
 //!
-//! Every item is its own file, written to a temporary file in the same folder and
-//! renamed into place, so two processes never lose each other's writes and a
-//! crash leaves the old file or the new one.
+//! One item is one file, so one rename commits its data and metadata together:
+//! a reader, or a crash at any instant, sees the old item or the new one whole.
+//! A skill stays a plain Python file (its metadata line is a comment); a skill
+//! written by hand without that line is read with its docstring as description
+//! and its modification time. Libraries written by earlier versions (data and
+//! metadata in two files, `skills/.meta/<name>.json`,
+//! `artifacts/.meta/<name>.json`) are read as they are; the next save of an item
+//! rewrites it in the one-file form and removes its old metadata file.
+//!
+//! Nothing below the named folders is trusted (see [`fsx`](super::fsx)): links
+//! are never followed, only regular files are opened, every read is bounded, and
+//! all of it runs on `spawn_blocking`, off the async runtime.
 
-use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::{SkillRecord, Storage, ToolSource, validate_cache_key, validate_tool_file_name};
+use super::fsx::{self, Folder, Kind, TMP_DIR};
+use super::{
+    ItemKind, MAX_ARTIFACT_BYTES, MAX_CACHE_BYTES, MAX_META_BYTES, MAX_SKILL_BYTES,
+    MAX_TOOL_FILE_BYTES, SkillRecord, Storage, StorageProblem, ToolSource, WarnOnce,
+    validate_cache_key, validate_tool_file_name,
+};
 use crate::artifacts::{ArtifactKind, ArtifactMeta};
 use crate::error::StorageError;
+use crate::names::{validate_artifact_name, validate_skill_name};
 
-const META_DIR: &str = ".meta";
+/// The folder of metadata files in libraries written by earlier versions.
+const LEGACY_META_DIR: &str = ".meta";
+/// First line of a skill file written by this version: a Python comment, so
+/// the file stays a plain skill; the JSON after it is the metadata.
+const SKILL_HEADER: &str = "# py-code-mode-skill/1 ";
+/// First line of an artifact file written by this version, before its JSON
+/// metadata; the data follows the line feed.
+const ARTIFACT_HEADER: &str = "py-code-mode-artifact/1 ";
+/// Deepest artifact folder nesting a listing walks (a 200-byte name has at
+/// most 100 parts); deeper folders are reported, not walked.
+const MAX_ARTIFACT_DEPTH: usize = 100;
 
 /// A library kept in folders; see the module docs for the layout.
 #[derive(Debug, Clone)]
 pub struct FileStorage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     tools: PathBuf,
     skills: PathBuf,
     artifacts: PathBuf,
     cache: PathBuf,
+    warned: WarnOnce,
 }
 
+/// A skill's metadata: the JSON of its header line (and of a legacy `.meta` file).
 #[derive(Serialize, Deserialize)]
-struct SkillMetaFile {
+struct SkillMeta {
     #[serde(default)]
     description: String,
     created_at: jiff::Timestamp,
     updated_at: jiff::Timestamp,
 }
 
+/// An artifact's metadata as its header line holds it (the name is the path and
+/// the size is what follows the line).
+#[derive(Serialize, Deserialize)]
+struct ArtifactHeader {
+    #[serde(rename = "type")]
+    kind: ArtifactKind,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+    created_at: jiff::Timestamp,
+    updated_at: jiff::Timestamp,
+}
+
 impl FileStorage {
-    /// Opens (and creates) `base/tools`, `base/skills` and `base/artifacts`.
+    /// Opens (and creates) `base/tools`, `base/skills` and `base/artifacts`,
+    /// and removes temporary files that writers which died left behind.
     pub fn open(base: impl AsRef<Path>) -> Result<Self, StorageError> {
         let base = base.as_ref();
         Self::with_dirs(
@@ -65,97 +114,567 @@ impl FileStorage {
     ) -> Result<Self, StorageError> {
         let cache = base.as_ref().join(".cache");
         for dir in [&tools, &skills, &artifacts] {
-            std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+            fsx::open_root(dir, true)?;
+        }
+        for dir in [&tools, &skills, &artifacts, &cache] {
+            if let Err(e) = fsx::open_root(dir, false)
+                .and_then(|root| root.map_or(Ok(0), |root| fsx::sweep_tmp(&root)))
+            {
+                // A library whose leftovers cannot be removed still works.
+                tracing::warn!("cannot sweep temporary files: {e}");
+            }
         }
         Ok(Self {
-            tools,
-            skills,
-            artifacts,
-            cache,
+            inner: Arc::new(Inner {
+                tools,
+                skills,
+                artifacts,
+                cache,
+                warned: WarnOnce::default(),
+            }),
         })
     }
 
     pub fn tools_dir(&self) -> &Path {
-        &self.tools
+        &self.inner.tools
     }
 
     pub fn skills_dir(&self) -> &Path {
-        &self.skills
+        &self.inner.skills
     }
 
     pub fn artifacts_dir(&self) -> &Path {
-        &self.artifacts
+        &self.inner.artifacts
     }
 
-    fn skill_path(&self, name: &str) -> PathBuf {
-        self.skills.join(format!("{name}.py"))
+    /// Runs blocking file work on tokio's blocking pool, never on the runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(|e| StorageError::Backend {
+                backend: "file".into(),
+                message: format!("a storage task failed: {e}"),
+                source: None,
+            })?
     }
+}
 
-    fn skill_meta_path(&self, name: &str) -> PathBuf {
-        self.skills.join(META_DIR).join(format!("{name}.json"))
-    }
+impl Inner {
+    // ----- skills -------------------------------------------------------
 
-    fn artifact_meta_path(&self, name: &str) -> PathBuf {
-        self.artifacts.join(META_DIR).join(format!("{name}.json"))
-    }
-
-    fn read_skill(&self, name: &str) -> Result<Option<SkillRecord>, StorageError> {
-        let path = self.skill_path(name);
-        let Some(source) = read_optional(&path)? else {
+    fn read_skill(root: &Folder, name: &str) -> Result<Option<SkillRecord>, StorageError> {
+        let file = format!("{name}.py");
+        // The header line and the source together.
+        let Some(loaded) = fsx::read_file(root, &file, MAX_SKILL_BYTES + MAX_META_BYTES)? else {
             return Ok(None);
         };
-        let source = String::from_utf8(source).map_err(|e| StorageError::Corrupt {
+        let path = root.path().join(&file);
+        let text = String::from_utf8(loaded.bytes).map_err(|e| StorageError::Corrupt {
             path: path.clone(),
-            message: format!("not UTF-8: {e}"),
+            message: format!("not UTF-8: {}", e.utf8_error()),
         })?;
-        let meta_path = self.skill_meta_path(name);
-        let meta = match read_optional(&meta_path)? {
-            Some(bytes) => Some(parse_json::<SkillMetaFile>(&meta_path, &bytes)?),
+        if let Some(rest) = text.strip_prefix(SKILL_HEADER) {
+            let (json, source) = rest.split_once('\n').unwrap_or((rest, ""));
+            let meta: SkillMeta = parse_json(&path, json.as_bytes())?;
+            return Ok(Some(SkillRecord {
+                name: name.to_owned(),
+                source: source.to_owned(),
+                description: meta.description,
+                created_at: meta.created_at,
+                updated_at: meta.updated_at,
+            }));
+        }
+        // Written by an earlier version (metadata apart) or by hand (none).
+        let legacy = match fsx::open_dir(root, LEGACY_META_DIR, false)? {
+            Some(meta_dir) => {
+                let file = format!("{name}.json");
+                match fsx::read_file(&meta_dir, &file, MAX_META_BYTES)? {
+                    Some(m) => Some(parse_json::<SkillMeta>(
+                        &meta_dir.path().join(&file),
+                        &m.bytes,
+                    )?),
+                    None => None,
+                }
+            }
             None => None,
         };
-        let (description, created_at, updated_at) = match meta {
+        let (description, created_at, updated_at) = match legacy {
             Some(m) => (m.description, m.created_at, m.updated_at),
-            None => {
-                let modified = modified_time(&path);
-                (String::new(), modified, modified)
-            }
+            None => (String::new(), loaded.modified, loaded.modified),
         };
         Ok(Some(SkillRecord {
             name: name.to_owned(),
-            source,
+            source: text,
             description,
             created_at,
             updated_at,
         }))
     }
 
-    fn read_artifact_meta(&self, name: &str) -> Result<Option<ArtifactMeta>, StorageError> {
-        let data_path = self.artifacts.join(name);
-        let meta_path = self.artifact_meta_path(name);
-        if let Some(bytes) = read_optional(&meta_path)? {
-            return parse_json(&meta_path, &bytes).map(Some);
+    fn get_skill(&self, name: &str) -> Result<Option<SkillRecord>, StorageError> {
+        validate_skill_name(name)?;
+        match fsx::open_root(&self.skills, false)? {
+            Some(root) => Self::read_skill(&root, name),
+            None => Ok(None),
         }
-        // A file put there by hand, without metadata: describe it from the file.
-        match std::fs::metadata(&data_path) {
-            Ok(m) if m.is_file() => {
-                let modified = modified_time(&data_path);
-                let kind = match std::fs::read(&data_path) {
-                    Ok(bytes) if std::str::from_utf8(&bytes).is_ok() => ArtifactKind::Text,
-                    _ => ArtifactKind::Bytes,
-                };
-                Ok(Some(ArtifactMeta {
-                    name: name.to_owned(),
-                    kind,
-                    description: String::new(),
-                    metadata: serde_json::Map::new(),
-                    size: m.len(),
-                    created_at: modified,
-                    updated_at: modified,
-                }))
+    }
+
+    fn scan_skills(&self) -> Result<(Vec<SkillRecord>, Vec<StorageProblem>), StorageError> {
+        let mut skills = Vec::new();
+        let mut problems = Vec::new();
+        let Some(root) = fsx::open_root(&self.skills, false)? else {
+            return Ok((skills, problems));
+        };
+        let mut problem = |location: &Path, reason: String| {
+            problems.push(StorageProblem {
+                kind: ItemKind::Skill,
+                location: location.display().to_string(),
+                reason,
+            });
+        };
+        for entry in fsx::list(&root)? {
+            let file = match &entry.name {
+                Ok(file) => file,
+                Err(lossy) => {
+                    if Path::new(lossy).extension().is_some_and(|e| e == "py") {
+                        problem(
+                            &root.path().join(lossy),
+                            "its file name is not UTF-8".into(),
+                        );
+                    }
+                    continue;
+                }
+            };
+            let Some(name) = file.strip_suffix(".py") else {
+                continue;
+            };
+            let path = root.path().join(file);
+            if name.starts_with(['.', '_']) {
+                continue; // hidden files and helper modules such as `_util.py`
             }
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("read", &data_path)(e)),
+            if let Err(e) = validate_skill_name(name) {
+                problem(&path, e.to_string());
+                continue;
+            }
+            if entry.kind != Kind::File {
+                problem(&path, entry.kind.refusal());
+                continue;
+            }
+            match Self::read_skill(&root, name) {
+                Ok(Some(skill)) => skills.push(skill),
+                Ok(None) => {} // deleted between listing and reading: simply gone
+                Err(e) => problem(&path, reason(&e)),
+            }
+        }
+        skills.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((skills, problems))
+    }
+
+    fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError> {
+        validate_skill_name(&skill.name)?;
+        let file = format!("{}.py", skill.name);
+        if skill.source.len() as u64 > MAX_SKILL_BYTES {
+            return Err(StorageError::Refused {
+                path: self.skills.join(&file),
+                reason: format!(
+                    "the source holds {} bytes, more than the {MAX_SKILL_BYTES} a skill may",
+                    skill.source.len()
+                ),
+            });
+        }
+        let meta = SkillMeta {
+            description: skill.description.clone(),
+            created_at: skill.created_at,
+            updated_at: skill.updated_at,
+        };
+        let header = skill_header(&meta);
+        let root = open_root_for_write(&self.skills)?;
+        let tmp = tmp_dir(&root)?;
+        fsx::write(
+            &tmp,
+            &root,
+            &file,
+            &[header.as_bytes(), skill.source.as_bytes()],
+        )?;
+        remove_legacy_meta(&root, &[], &format!("{}.json", skill.name));
+        Ok(())
+    }
+
+    fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
+        validate_skill_name(name)?;
+        let Some(root) = fsx::open_root(&self.skills, false)? else {
+            return Ok(false);
+        };
+        let existed = fsx::remove(&root, &format!("{name}.py"))?;
+        remove_legacy_meta(&root, &[], &format!("{name}.json"));
+        Ok(existed)
+    }
+
+    // ----- artifacts ----------------------------------------------------
+
+    /// The artifact `name`'s metadata, and its data unless `meta_only`.
+    fn read_artifact(
+        &self,
+        name: &str,
+        meta_only: bool,
+    ) -> Result<Option<(ArtifactMeta, Vec<u8>)>, StorageError> {
+        validate_artifact_name(name)?;
+        let Some(root) = fsx::open_root(&self.artifacts, false)? else {
+            return Ok(None);
+        };
+        let (parents, leaf) = split_name(name);
+        let Some(dir) = fsx::open_path(&root, &parents, false)? else {
+            return Ok(None);
+        };
+        let path = dir.path().join(leaf);
+        let header_limit =
+            ARTIFACT_HEADER.len() + usize::try_from(MAX_META_BYTES).unwrap_or(usize::MAX) + 1;
+        let head = if meta_only {
+            match fsx::read_head(
+                &dir,
+                leaf,
+                header_limit,
+                MAX_ARTIFACT_BYTES + MAX_META_BYTES,
+            )? {
+                Some(head) => head,
+                None => return Ok(None),
+            }
+        } else {
+            match fsx::read_file(&dir, leaf, MAX_ARTIFACT_BYTES + MAX_META_BYTES)? {
+                Some(loaded) => fsx::Head {
+                    size: loaded.bytes.len() as u64,
+                    bytes: loaded.bytes,
+                    modified: loaded.modified,
+                },
+                None => return Ok(None),
+            }
+        };
+        if head.bytes.starts_with(ARTIFACT_HEADER.as_bytes()) {
+            let line_end = head.bytes.iter().position(|&b| b == b'\n').ok_or_else(|| {
+                StorageError::Corrupt {
+                    path: path.clone(),
+                    message: format!(
+                        "its metadata line is unterminated or longer than {MAX_META_BYTES} bytes"
+                    ),
+                }
+            })?;
+            let header: ArtifactHeader =
+                parse_json(&path, &head.bytes[ARTIFACT_HEADER.len()..line_end])?;
+            let data_size = head.size.saturating_sub(line_end as u64 + 1);
+            let meta = ArtifactMeta {
+                name: name.to_owned(),
+                kind: header.kind,
+                description: header.description,
+                metadata: header.metadata,
+                size: data_size,
+                created_at: header.created_at,
+                updated_at: header.updated_at,
+            };
+            let data = if meta_only {
+                Vec::new()
+            } else {
+                let mut bytes = head.bytes;
+                bytes.drain(..=line_end);
+                bytes
+            };
+            return Ok(Some((meta, data)));
+        }
+        // Written by an earlier version (metadata apart) or by hand (none).
+        if head.size > MAX_ARTIFACT_BYTES {
+            return Err(StorageError::Refused {
+                path,
+                reason: format!(
+                    "it holds {} bytes, more than the {MAX_ARTIFACT_BYTES} bytes the library reads",
+                    head.size
+                ),
+            });
+        }
+        if let Some(mut meta) = Self::read_legacy_artifact_meta(&root, &parents, leaf)? {
+            name.clone_into(&mut meta.name);
+            meta.size = head.size;
+            let data = if meta_only { Vec::new() } else { head.bytes };
+            return Ok(Some((meta, data)));
+        }
+        // No metadata: typed by its content, so the whole file is read.
+        let data = if meta_only {
+            match fsx::read_file(&dir, leaf, MAX_ARTIFACT_BYTES)? {
+                Some(loaded) => loaded.bytes,
+                None => return Ok(None),
+            }
+        } else {
+            head.bytes
+        };
+        let meta = ArtifactMeta {
+            name: name.to_owned(),
+            kind: if std::str::from_utf8(&data).is_ok() {
+                ArtifactKind::Text
+            } else {
+                ArtifactKind::Bytes
+            },
+            description: String::new(),
+            metadata: Map::new(),
+            size: data.len() as u64,
+            created_at: head.modified,
+            updated_at: head.modified,
+        };
+        Ok(Some((meta, if meta_only { Vec::new() } else { data })))
+    }
+
+    fn read_legacy_artifact_meta(
+        root: &Folder,
+        parents: &[&str],
+        leaf: &str,
+    ) -> Result<Option<ArtifactMeta>, StorageError> {
+        let Some(meta_root) = fsx::open_dir(root, LEGACY_META_DIR, false)? else {
+            return Ok(None);
+        };
+        let Some(dir) = fsx::open_path(&meta_root, parents, false)? else {
+            return Ok(None);
+        };
+        let file = format!("{leaf}.json");
+        match fsx::read_file(&dir, &file, MAX_META_BYTES)? {
+            Some(loaded) => parse_json(&dir.path().join(&file), &loaded.bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn scan_artifacts(&self) -> Result<(Vec<ArtifactMeta>, Vec<StorageProblem>), StorageError> {
+        let mut metas = Vec::new();
+        let mut problems = Vec::new();
+        let Some(root) = fsx::open_root(&self.artifacts, false)? else {
+            return Ok((metas, problems));
+        };
+        let mut problem = |location: &Path, reason: String| {
+            problems.push(StorageProblem {
+                kind: ItemKind::Artifact,
+                location: location.display().to_string(),
+                reason,
+            });
+        };
+        // (folder, its name prefix such as `scans/`, depth)
+        let mut stack = vec![(root, String::new(), 0_usize)];
+        while let Some((dir, prefix, depth)) = stack.pop() {
+            for entry in fsx::list(&dir)? {
+                let file = match entry.name {
+                    Ok(file) => file,
+                    Err(lossy) => {
+                        problem(&dir.path().join(lossy), "its file name is not UTF-8".into());
+                        continue;
+                    }
+                };
+                if file.starts_with('.') {
+                    continue; // `.tmp`, legacy `.meta` and temporary files
+                }
+                let path = dir.path().join(&file);
+                let name = format!("{prefix}{file}");
+                match entry.kind {
+                    Kind::Dir if depth + 1 >= MAX_ARTIFACT_DEPTH => {
+                        problem(
+                            &path,
+                            format!("folders nest deeper than {MAX_ARTIFACT_DEPTH}"),
+                        );
+                    }
+                    Kind::Dir => match fsx::open_dir(&dir, &file, false) {
+                        Ok(Some(sub)) => stack.push((sub, format!("{name}/"), depth + 1)),
+                        Ok(None) => {}
+                        Err(e) => problem(&path, reason(&e)),
+                    },
+                    Kind::File => {
+                        if let Err(e) = validate_artifact_name(&name) {
+                            problem(&path, e.to_string());
+                            continue;
+                        }
+                        match self.read_artifact(&name, true) {
+                            Ok(Some((meta, _))) => metas.push(meta),
+                            Ok(None) => {}
+                            Err(e) => problem(&path, reason(&e)),
+                        }
+                    }
+                    Kind::Symlink | Kind::Other(_) => problem(&path, entry.kind.refusal()),
+                }
+            }
+        }
+        metas.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((metas, problems))
+    }
+
+    fn put_artifact(&self, meta: &ArtifactMeta, data: &[u8]) -> Result<(), StorageError> {
+        validate_artifact_name(&meta.name)?;
+        if data.len() as u64 > MAX_ARTIFACT_BYTES {
+            return Err(StorageError::Refused {
+                path: self.artifacts.join(&meta.name),
+                reason: format!(
+                    "the data holds {} bytes, more than the {MAX_ARTIFACT_BYTES} an artifact may",
+                    data.len()
+                ),
+            });
+        }
+        let header = ArtifactHeader {
+            kind: meta.kind,
+            description: meta.description.clone(),
+            metadata: meta.metadata.clone(),
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+        };
+        let mut line = ARTIFACT_HEADER.as_bytes().to_vec();
+        line.extend(to_json(&header));
+        line.push(b'\n');
+        if line.len() as u64 > MAX_META_BYTES {
+            return Err(StorageError::Refused {
+                path: self.artifacts.join(&meta.name),
+                reason: format!(
+                    "its description and metadata take {} bytes, more than the {MAX_META_BYTES} allowed",
+                    line.len()
+                ),
+            });
+        }
+        let root = open_root_for_write(&self.artifacts)?;
+        let tmp = tmp_dir(&root)?;
+        let (parents, leaf) = split_name(&meta.name);
+        let dir = fsx::open_path(&root, &parents, true)?.ok_or_else(|| StorageError::Io {
+            action: "create",
+            path: self.artifacts.join(&meta.name),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        fsx::write(&tmp, &dir, leaf, &[&line, data])?;
+        remove_legacy_meta(&root, &parents, &format!("{leaf}.json"));
+        Ok(())
+    }
+
+    fn delete_artifact(&self, name: &str) -> Result<bool, StorageError> {
+        validate_artifact_name(name)?;
+        let Some(root) = fsx::open_root(&self.artifacts, false)? else {
+            return Ok(false);
+        };
+        let (parents, leaf) = split_name(name);
+        let existed = match fsx::open_path(&root, &parents, false)? {
+            Some(dir) => fsx::remove(&dir, leaf)?,
+            None => false,
+        };
+        let had_meta = remove_legacy_meta(&root, &parents, &format!("{leaf}.json"));
+        Ok(existed || had_meta)
+    }
+
+    // ----- tools ----------------------------------------------------------
+
+    fn scan_tools(&self) -> Result<(Vec<ToolSource>, Vec<StorageProblem>), StorageError> {
+        let mut sources = Vec::new();
+        let mut problems = Vec::new();
+        let Some(root) = fsx::open_root(&self.tools, false)? else {
+            return Ok((sources, problems));
+        };
+        let mut problem = |location: &Path, reason: String| {
+            problems.push(StorageProblem {
+                kind: ItemKind::Tool,
+                location: location.display().to_string(),
+                reason,
+            });
+        };
+        let is_yaml = |name: &str| {
+            !name.starts_with('.')
+                && Path::new(name)
+                    .extension()
+                    .is_some_and(|e| e == "yaml" || e == "yml")
+        };
+        for entry in fsx::list(&root)? {
+            let file = match entry.name {
+                Ok(file) => file,
+                Err(lossy) => {
+                    if is_yaml(&lossy) {
+                        problem(
+                            &root.path().join(lossy),
+                            "its file name is not UTF-8".into(),
+                        );
+                    }
+                    continue;
+                }
+            };
+            if !is_yaml(&file) {
+                continue;
+            }
+            let path = root.path().join(&file);
+            if entry.kind != Kind::File {
+                problem(&path, entry.kind.refusal());
+                continue;
+            }
+            let text = fsx::read_file(&root, &file, MAX_TOOL_FILE_BYTES).and_then(|loaded| {
+                loaded
+                    .map(|l| {
+                        String::from_utf8(l.bytes).map_err(|e| StorageError::Corrupt {
+                            path: path.clone(),
+                            message: format!("not UTF-8: {}", e.utf8_error()),
+                        })
+                    })
+                    .transpose()
+            });
+            match text {
+                Ok(Some(text)) => sources.push(ToolSource {
+                    origin: path.display().to_string(),
+                    text,
+                }),
+                Ok(None) => {}
+                Err(e) => problem(&path, reason(&e)),
+            }
+        }
+        sources.sort_by(|a, b| a.origin.cmp(&b.origin));
+        Ok((sources, problems))
+    }
+
+    fn put_tool(&self, file_name: &str, text: &str) -> Result<(), StorageError> {
+        validate_tool_file_name(file_name)?;
+        if text.len() as u64 > MAX_TOOL_FILE_BYTES {
+            return Err(StorageError::Refused {
+                path: self.tools.join(file_name),
+                reason: format!(
+                    "it holds {} bytes, more than the {MAX_TOOL_FILE_BYTES} a tool definition may",
+                    text.len()
+                ),
+            });
+        }
+        let root = open_root_for_write(&self.tools)?;
+        let tmp = tmp_dir(&root)?;
+        fsx::write(&tmp, &root, file_name, &[text.as_bytes()])
+    }
+
+    // ----- cache ----------------------------------------------------------
+
+    fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        validate_cache_key(key)?;
+        let Some(root) = fsx::open_root(&self.cache, false)? else {
+            return Ok(None);
+        };
+        Ok(fsx::read_file(&root, key, MAX_CACHE_BYTES)?.map(|l| l.bytes))
+    }
+
+    fn cache_put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        validate_cache_key(key)?;
+        let root = open_root_for_write(&self.cache)?;
+        let tmp = tmp_dir(&root)?;
+        fsx::write(&tmp, &root, key, &[value])
+    }
+
+    fn cache_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let Some(root) = fsx::open_root(&self.cache, false)? else {
+            return Ok(Vec::new());
+        };
+        Ok(fsx::list(&root)?
+            .into_iter()
+            .filter(|e| e.kind == Kind::File)
+            .filter_map(|e| e.name.ok())
+            // Hidden names (temporary files of earlier versions) are not keys.
+            .filter(|name| name.starts_with(prefix) && validate_cache_key(name).is_ok())
+            .collect())
+    }
+
+    fn cache_delete(&self, key: &str) -> Result<bool, StorageError> {
+        validate_cache_key(key)?;
+        match fsx::open_root(&self.cache, false)? {
+            Some(root) => fsx::remove(&root, key),
+            None => Ok(false),
         }
     }
 }
@@ -163,267 +682,202 @@ impl FileStorage {
 #[async_trait]
 impl Storage for FileStorage {
     fn location(&self) -> String {
-        self.skills
+        self.inner
+            .skills
             .parent()
-            .unwrap_or(&self.skills)
+            .unwrap_or(&self.inner.skills)
             .display()
             .to_string()
     }
 
     async fn tool_sources(&self) -> Result<Vec<ToolSource>, StorageError> {
-        let mut files = list_files(&self.tools, |p| {
-            matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-        })?;
-        files.sort();
-        files
-            .into_iter()
-            .map(|path| {
-                let bytes = std::fs::read(&path).map_err(io_err("read", &path))?;
-                let text = String::from_utf8(bytes).map_err(|e| StorageError::Corrupt {
-                    path: path.clone(),
-                    message: format!("not UTF-8: {e}"),
-                })?;
-                Ok(ToolSource {
-                    origin: path.display().to_string(),
-                    text,
-                })
-            })
-            .collect()
+        self.blocking(|inner| {
+            let (sources, problems) = inner.scan_tools()?;
+            inner.warned.warn(&problems);
+            Ok(sources)
+        })
+        .await
     }
 
     async fn put_tool(&self, file_name: &str, text: &str) -> Result<(), StorageError> {
-        validate_tool_file_name(file_name)?;
-        write_atomic(&self.tools.join(file_name), text.as_bytes())
+        let (file_name, text) = (file_name.to_owned(), text.to_owned());
+        self.blocking(move |inner| inner.put_tool(&file_name, &text))
+            .await
     }
 
     async fn list_skills(&self) -> Result<Vec<SkillRecord>, StorageError> {
-        let files = list_files(&self.skills, |p| {
-            p.extension().and_then(|e| e.to_str()) == Some("py")
-        })?;
-        let mut skills = Vec::with_capacity(files.len());
-        for path in files {
-            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
-                continue;
-            };
-            if crate::names::validate_skill_name(name).is_err() {
-                continue; // helper modules such as `_util.py` are not skills
-            }
-            // A file deleted between listing and reading is simply gone.
-            if let Some(skill) = self.read_skill(name)? {
-                skills.push(skill);
-            }
-        }
-        skills.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(skills)
+        self.blocking(|inner| {
+            let (skills, problems) = inner.scan_skills()?;
+            inner.warned.warn(&problems);
+            Ok(skills)
+        })
+        .await
     }
 
     async fn get_skill(&self, name: &str) -> Result<Option<SkillRecord>, StorageError> {
-        self.read_skill(name)
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.get_skill(&name)).await
     }
 
     async fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError> {
-        let meta = SkillMetaFile {
-            description: skill.description.clone(),
-            created_at: skill.created_at,
-            updated_at: skill.updated_at,
-        };
-        // Metadata first: a crash in between leaves an orphan metadata file, never
-        // a skill that lost its description.
-        write_atomic(&self.skill_meta_path(&skill.name), &to_json(&meta))?;
-        write_atomic(&self.skill_path(&skill.name), skill.source.as_bytes())
+        let skill = skill.clone();
+        self.blocking(move |inner| inner.put_skill(&skill)).await
     }
 
     async fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
-        let existed = remove_optional(&self.skill_path(name))?;
-        remove_optional(&self.skill_meta_path(name))?;
-        Ok(existed)
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.delete_skill(&name)).await
     }
 
     async fn put_artifact(&self, meta: &ArtifactMeta, data: &[u8]) -> Result<(), StorageError> {
-        write_atomic(&self.artifacts.join(&meta.name), data)?;
-        write_atomic(&self.artifact_meta_path(&meta.name), &to_json(meta))
+        // Checked before copying the data for the blocking pool.
+        validate_artifact_name(&meta.name)?;
+        if data.len() as u64 > MAX_ARTIFACT_BYTES {
+            return self.inner.put_artifact(meta, data);
+        }
+        let (meta, data) = (meta.clone(), data.to_vec());
+        self.blocking(move |inner| inner.put_artifact(&meta, &data))
+            .await
     }
 
     async fn get_artifact(
         &self,
         name: &str,
     ) -> Result<Option<(ArtifactMeta, Vec<u8>)>, StorageError> {
-        let Some(meta) = self.read_artifact_meta(name)? else {
-            return Ok(None);
-        };
-        let data_path = self.artifacts.join(name);
-        Ok(read_optional(&data_path)?.map(|data| (meta, data)))
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.read_artifact(&name, false))
+            .await
     }
 
     async fn artifact_meta(&self, name: &str) -> Result<Option<ArtifactMeta>, StorageError> {
-        self.read_artifact_meta(name)
+        let name = name.to_owned();
+        self.blocking(move |inner| Ok(inner.read_artifact(&name, true)?.map(|(meta, _)| meta)))
+            .await
     }
 
     async fn list_artifacts(&self) -> Result<Vec<ArtifactMeta>, StorageError> {
-        let mut metas = Vec::new();
-        for path in walk_files(&self.artifacts)? {
-            let Ok(relative) = path.strip_prefix(&self.artifacts) else {
-                continue;
-            };
-            let name = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            if crate::names::validate_artifact_name(&name).is_err() {
-                continue;
-            }
-            if let Some(meta) = self.read_artifact_meta(&name)? {
-                metas.push(meta);
-            }
-        }
-        Ok(metas)
+        self.blocking(|inner| {
+            let (metas, problems) = inner.scan_artifacts()?;
+            inner.warned.warn(&problems);
+            Ok(metas)
+        })
+        .await
     }
 
     async fn delete_artifact(&self, name: &str) -> Result<bool, StorageError> {
-        let existed = remove_optional(&self.artifacts.join(name))?;
-        let had_meta = remove_optional(&self.artifact_meta_path(name))?;
-        Ok(existed || had_meta)
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.delete_artifact(&name))
+            .await
     }
 
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        read_optional(&self.cache.join(cache_file_name(key)?))
+        let key = key.to_owned();
+        self.blocking(move |inner| inner.cache_get(&key)).await
     }
 
     async fn cache_put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        write_atomic(&self.cache.join(cache_file_name(key)?), value)
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.blocking(move |inner| inner.cache_put(&key, &value))
+            .await
+    }
+
+    async fn cache_get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let keys = keys.to_vec();
+        self.blocking(move |inner| keys.iter().map(|k| inner.cache_get(k)).collect())
+            .await
     }
 
     async fn cache_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let entries = match std::fs::read_dir(&self.cache) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("list", &self.cache)(e)),
-        };
-        let mut keys = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err("list", &self.cache))?;
-            // Temporary files of writes in flight start with `.`; not keys.
-            if let Some(name) = entry.file_name().to_str()
-                && name.starts_with(prefix)
-                && validate_cache_key(name).is_ok()
-            {
-                keys.push(name.to_owned());
-            }
-        }
-        Ok(keys)
+        let prefix = prefix.to_owned();
+        self.blocking(move |inner| inner.cache_keys(&prefix)).await
     }
 
     async fn cache_delete(&self, key: &str) -> Result<bool, StorageError> {
-        remove_optional(&self.cache.join(cache_file_name(key)?))
+        let key = key.to_owned();
+        self.blocking(move |inner| inner.cache_delete(&key)).await
+    }
+
+    async fn problems(&self) -> Result<Vec<StorageProblem>, StorageError> {
+        self.blocking(|inner| {
+            let mut problems = inner.scan_tools()?.1;
+            problems.extend(inner.scan_skills()?.1);
+            problems.extend(inner.scan_artifacts()?.1);
+            problems.sort();
+            Ok(problems)
+        })
+        .await
     }
 }
 
-fn cache_file_name(key: &str) -> Result<&str, StorageError> {
-    validate_cache_key(key).map(|()| key)
+/// `a/b/c` -> (`["a", "b"]`, `"c"`); the name was validated (no empty part).
+fn split_name(name: &str) -> (Vec<&str>, &str) {
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let leaf = parts.pop().unwrap_or(name);
+    (parts, leaf)
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
-    let path = path.to_path_buf();
-    move |source| StorageError::Io {
-        action,
-        path,
-        source,
+/// The folder a write goes to, made if it went missing since `open`.
+fn open_root_for_write(path: &Path) -> Result<Folder, StorageError> {
+    fsx::open_root(path, true)?.ok_or_else(|| StorageError::Io {
+        action: "open",
+        path: path.to_path_buf(),
+        source: std::io::ErrorKind::NotFound.into(),
+    })
+}
+
+fn tmp_dir(root: &Folder) -> Result<Folder, StorageError> {
+    fsx::open_dir(root, TMP_DIR, true)?.ok_or_else(|| StorageError::Io {
+        action: "create",
+        path: root.path().join(TMP_DIR),
+        source: std::io::ErrorKind::NotFound.into(),
+    })
+}
+
+/// Removes the metadata file an earlier version kept apart for an item
+/// (`<root>/.meta/<parents>/<file>`), once the item holds its own; returns
+/// whether there was one. Failing to remove it is harmless (the item's own
+/// metadata wins) and only logged.
+fn remove_legacy_meta(root: &Folder, parents: &[&str], file: &str) -> bool {
+    let removed = fsx::open_dir(root, LEGACY_META_DIR, false).and_then(|meta| match meta {
+        Some(meta) => match fsx::open_path(&meta, parents, false)? {
+            Some(dir) => fsx::remove(&dir, file),
+            None => Ok(false),
+        },
+        None => Ok(false),
+    });
+    removed.unwrap_or_else(|e| {
+        tracing::warn!("cannot remove old metadata: {e}");
+        false
+    })
+}
+
+/// The first line of a skill file: a comment holding the metadata as JSON.
+fn skill_header(meta: &SkillMeta) -> String {
+    let json = String::from_utf8(to_json(meta)).unwrap_or_default();
+    // Python reads `coding[:=]` in a first-line comment as the file's encoding
+    // (PEP 263); a description must not be able to declare one. `\u0063` is
+    // `c` in JSON, and the word can only occur inside a string.
+    format!("{SKILL_HEADER}{}\n", json.replace("coding", "\\u0063oding"))
+}
+
+/// The reason of an error for a [`StorageProblem`] (the location is apart).
+fn reason(e: &StorageError) -> String {
+    match e {
+        StorageError::Corrupt { message, .. } => message.clone(),
+        StorageError::Refused { reason, .. } => reason.clone(),
+        StorageError::Io { action, source, .. } => format!("cannot {action} it: {source}"),
+        other => other.to_string(),
     }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serialising our own plain structs cannot fail.
-    serde_json::to_vec_pretty(value).unwrap_or_default()
+    // Serialising our own plain structs cannot fail; compact, so one line.
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(path: &Path, bytes: &[u8]) -> Result<T, StorageError> {
     serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: format!("its metadata is not valid: {e}"),
     })
-}
-
-fn modified_time(path: &Path) -> jiff::Timestamp {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| jiff::Timestamp::try_from(t).ok())
-        .unwrap_or_else(jiff::Timestamp::now)
-}
-
-fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(None),
-        Err(e) if e.kind() == ErrorKind::IsADirectory => Ok(None),
-        Err(e) => Err(io_err("read", path)(e)),
-    }
-}
-
-fn remove_optional(path: &Path) -> Result<bool, StorageError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(false),
-        Err(e) => Err(io_err("delete", path)(e)),
-    }
-}
-
-/// Writes `data` to `path` via a temporary file in the same folder and a rename.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StorageError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
-    let mut file = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err("write", path))?;
-    file.write_all(data).map_err(io_err("write", path))?;
-    file.as_file().sync_data().map_err(io_err("write", path))?;
-    file.persist(path)
-        .map_err(|e| io_err("write", path)(e.error))?;
-    Ok(())
-}
-
-/// Regular files directly in `dir` (created if missing) that `keep` accepts.
-fn list_files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, StorageError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err("list", dir)(e)),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io_err("list", dir))?;
-        let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if !hidden && entry.file_type().is_ok_and(|t| t.is_file()) && keep(&path) {
-            files.push(path);
-        }
-    }
-    Ok(files)
-}
-
-/// Regular files below `dir`, skipping hidden files and folders (`.meta`, temporaries).
-fn walk_files(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err("list", &dir)(e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(io_err("list", &dir))?;
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => stack.push(entry.path()),
-                Ok(t) if t.is_file() => files.push(entry.path()),
-                _ => {}
-            }
-        }
-    }
-    Ok(files)
 }

@@ -1,14 +1,18 @@
 //! Storage backends: where tool definitions, skills, artifacts and caches live.
 //!
-//! A backend stores opaque records; validation, parsing and search happen above
-//! it, once, for every backend.
+//! A backend stores opaque records; parsing and search happen above it, once,
+//! for every backend. Names are checked above it and again inside it, so a
+//! caller of the trait cannot reach outside a folder or key prefix.
 
 mod file;
+mod fsx;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod sync;
 
-use std::fmt::Debug;
+use std::collections::HashSet;
+use std::fmt::{self, Debug};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -19,6 +23,87 @@ pub use redis::{RedisStorage, redact_url};
 
 use crate::artifacts::ArtifactMeta;
 use crate::error::StorageError;
+
+/// Largest artifact a backend writes or reads, in bytes: an artifact is
+/// loaded whole into memory and sent to the worker, so one file must not be
+/// able to exhaust the host. Larger data is refused with a clear error.
+pub const MAX_ARTIFACT_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest skill source, in bytes: source a person reads and a parser walks;
+/// a megabyte is far beyond any recipe.
+pub const MAX_SKILL_BYTES: u64 = 1024 * 1024;
+/// Largest tool definition read, in bytes: a YAML file a person writes.
+pub const MAX_TOOL_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest metadata record (a skill's or artifact's description, metadata and
+/// timestamps), in bytes: a few KiB in practice; a megabyte leaves room for
+/// generous free-form metadata without letting one file eat the host.
+pub const MAX_META_BYTES: u64 = 1024 * 1024;
+/// Largest cache blob (an embedding vector is a few KiB), in bytes.
+pub const MAX_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The kind of item a [`StorageProblem`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    Tool,
+    Skill,
+    Artifact,
+}
+
+impl fmt::Display for ItemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tool => "tool",
+            Self::Skill => "skill",
+            Self::Artifact => "artifact",
+        })
+    }
+}
+
+/// One item a listing skipped because it cannot be read: a file that is not
+/// UTF-8, metadata that is not valid JSON, a symbolic link or a FIFO where a
+/// file should be, a file over the size bound, a Redis entry with a missing or
+/// malformed field, a name that is not a valid name.
+///
+/// Listings never fail for one bad item: they skip it, log it once as a
+/// warning (`tracing::warn!`, with the location and the reason) and return the
+/// rest. [`Storage::problems`] returns them all for a report (such as a
+/// `doctor` command). Reading a bad item by name fails with the same reason.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct StorageProblem {
+    pub kind: ItemKind,
+    /// Where it is: a path for [`FileStorage`], a key (and field) for Redis.
+    pub location: String,
+    /// Why it was skipped, for a person.
+    pub reason: String,
+}
+
+impl fmt::Display for StorageProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "skipped {} `{}`: {}",
+            self.kind, self.location, self.reason
+        )
+    }
+}
+
+/// Logs each problem once per process (a listing runs on every search; the
+/// same bad file would otherwise fill the log).
+#[derive(Debug, Default)]
+pub(crate) struct WarnOnce(Mutex<HashSet<StorageProblem>>);
+
+impl WarnOnce {
+    pub(crate) fn warn(&self, problems: &[StorageProblem]) {
+        let Ok(mut seen) = self.0.lock() else {
+            return;
+        };
+        for problem in problems {
+            if seen.insert(problem.clone()) {
+                tracing::warn!("{problem}");
+            }
+        }
+    }
+}
 
 /// The text of one tool definition and where it came from (a path or a key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +138,10 @@ pub struct SkillRecord {
 /// A place that keeps a library: tools, skills, artifacts and derived caches.
 ///
 /// Every write is atomic per item: a reader sees the old item or the new one.
+/// Every name is validated by the backend itself (a name that would escape its
+/// folder or key prefix fails with [`StorageError::Name`]), whoever calls it.
+/// Listings skip items that cannot be read and report them (see
+/// [`StorageProblem`]).
 #[async_trait]
 pub trait Storage: Send + Sync + Debug {
     /// Where the library lives, for messages (`/path/to/base`, `redis://host/prefix`).
@@ -109,6 +198,14 @@ pub trait Storage: Send + Sync + Debug {
 
     /// Removes a cache entry; returns whether it existed.
     async fn cache_delete(&self, key: &str) -> Result<bool, StorageError>;
+
+    /// Every tool definition, skill and artifact the listings skip because it
+    /// cannot be read, with where it is and why, sorted. Reads the whole
+    /// library (it lists everything), so it is meant for reports, not for
+    /// every call. Backends that cannot hold bad items return none.
+    async fn problems(&self) -> Result<Vec<StorageProblem>, StorageError> {
+        Ok(Vec::new())
+    }
 }
 
 /// `[A-Za-z0-9._-]+`: no path separator, no Redis `:` and no glob character.

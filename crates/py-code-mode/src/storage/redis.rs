@@ -25,6 +25,7 @@
 //! call whose connection dropped is retried once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,7 +33,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError};
 
 use super::{
-    SkillRecord, Storage, ToolSource, is_key_safe, validate_cache_key, validate_tool_file_name,
+    ItemKind, MAX_ARTIFACT_BYTES, MAX_SKILL_BYTES, MAX_TOOL_FILE_BYTES, SkillRecord, Storage,
+    StorageProblem, ToolSource, WarnOnce, is_key_safe, validate_cache_key, validate_tool_file_name,
 };
 use crate::artifacts::ArtifactMeta;
 use crate::error::StorageError;
@@ -68,6 +70,7 @@ pub struct RedisStorage {
     /// The URL with its password masked: safe for messages and logs.
     url: String,
     prefix: String,
+    warned: Arc<WarnOnce>,
 }
 
 impl std::fmt::Debug for RedisStorage {
@@ -113,6 +116,7 @@ impl RedisStorage {
             conn,
             url: shown,
             prefix: prefix.to_owned(),
+            warned: Arc::default(),
         })
     }
 
@@ -218,6 +222,21 @@ impl RedisStorage {
         }
     }
 
+    /// Refuses to write more than the file backend would read back.
+    fn check_size(&self, what: &str, name: &str, len: usize, max: u64) -> Result<(), StorageError> {
+        if len as u64 <= max {
+            return Ok(());
+        }
+        Err(StorageError::Backend {
+            backend: "redis".into(),
+            message: format!(
+                "cannot save {what} `{name}` at `{}`: it holds {len} bytes, more than the {max} allowed",
+                self.url
+            ),
+            source: None,
+        })
+    }
+
     fn corrupt(&self, key: &str, message: impl Into<String>) -> StorageError {
         StorageError::Backend {
             backend: "redis".into(),
@@ -274,21 +293,160 @@ impl RedisStorage {
     }
 
     /// Index members that are valid names, sorted; anything else in the set
-    /// (written by hand or by a buggy client) is skipped, never turned into a key.
-    async fn index(
+    /// (written by hand or by a buggy client) is reported in `problems`,
+    /// never turned into a key.
+    async fn index<E: std::fmt::Display>(
         &self,
+        kind: ItemKind,
         index: &str,
-        valid: impl Fn(&str) -> bool,
+        valid: impl Fn(&str) -> Result<(), E>,
+        problems: &mut Vec<StorageProblem>,
     ) -> Result<Vec<String>, StorageError> {
-        let mut names: Vec<String> = self
+        let members: Vec<Vec<u8>> = self
             .cmd(
                 &format!("list `{index}`"),
                 redis::cmd("SMEMBERS").arg(index),
             )
             .await?;
-        names.retain(|n| valid(n));
+        let mut names = Vec::with_capacity(members.len());
+        for member in members {
+            let checked = String::from_utf8(member)
+                .map_err(|e| {
+                    let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                    (lossy, "the name is not UTF-8".to_owned())
+                })
+                .and_then(|name| match valid(&name) {
+                    Ok(()) => Ok(name),
+                    Err(e) => Err((name, e.to_string())),
+                });
+            match checked {
+                Ok(name) => names.push(name),
+                Err((name, reason)) => problems.push(StorageProblem {
+                    kind,
+                    location: format!("{index} member `{name}`"),
+                    reason,
+                }),
+            }
+        }
         names.sort();
         Ok(names)
+    }
+
+    async fn scan_tools(&self) -> Result<(Vec<ToolSource>, Vec<StorageProblem>), StorageError> {
+        let key = self.tools_key();
+        let tools: HashMap<Vec<u8>, Vec<u8>> = self
+            .cmd("read tool definitions", redis::cmd("HGETALL").arg(&key))
+            .await?;
+        let mut sources = Vec::with_capacity(tools.len());
+        let mut problems = Vec::new();
+        for (name, text) in tools {
+            let name = String::from_utf8_lossy(&name).into_owned();
+            let mut problem = |reason: String| {
+                problems.push(StorageProblem {
+                    kind: ItemKind::Tool,
+                    location: format!("{key} field `{name}`"),
+                    reason,
+                });
+            };
+            if let Err(e) = validate_tool_file_name(&name) {
+                problem(e.to_string());
+                continue;
+            }
+            if text.len() as u64 > MAX_TOOL_FILE_BYTES {
+                problem(format!(
+                    "it holds {} bytes, more than the {MAX_TOOL_FILE_BYTES} bytes a tool definition may",
+                    text.len()
+                ));
+                continue;
+            }
+            match String::from_utf8(text) {
+                Ok(text) => sources.push(ToolSource {
+                    origin: format!("redis:{key}/{name}"),
+                    text,
+                }),
+                Err(e) => problem(format!("not UTF-8: {}", e.utf8_error())),
+            }
+        }
+        sources.sort_by(|a, b| a.origin.cmp(&b.origin));
+        Ok((sources, problems))
+    }
+
+    async fn scan_skills(&self) -> Result<(Vec<SkillRecord>, Vec<StorageProblem>), StorageError> {
+        let mut problems = Vec::new();
+        let names = self
+            .index(
+                ItemKind::Skill,
+                &self.skills_index(),
+                validate_skill_name,
+                &mut problems,
+            )
+            .await?;
+        if names.is_empty() {
+            return Ok((Vec::new(), problems));
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.cmd("HGETALL").arg(self.skill_key(name));
+        }
+        let hashes: Vec<HashMap<String, Vec<u8>>> = self.pipe("list skills", &pipe).await?;
+        let mut skills = Vec::with_capacity(names.len());
+        for (name, hash) in names.iter().zip(hashes) {
+            match self.skill_from_hash(name, hash) {
+                Ok(Some(skill)) => skills.push(skill),
+                // Deleted between reading the index and the items: simply gone.
+                Ok(None) => {}
+                Err(e) => problems.push(StorageProblem {
+                    kind: ItemKind::Skill,
+                    location: self.skill_key(name),
+                    reason: Self::problem_reason(&e),
+                }),
+            }
+        }
+        Ok((skills, problems))
+    }
+
+    async fn scan_artifacts(
+        &self,
+    ) -> Result<(Vec<ArtifactMeta>, Vec<StorageProblem>), StorageError> {
+        let mut problems = Vec::new();
+        let names = self
+            .index(
+                ItemKind::Artifact,
+                &self.artifacts_index(),
+                validate_artifact_name,
+                &mut problems,
+            )
+            .await?;
+        if names.is_empty() {
+            return Ok((Vec::new(), problems));
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.cmd("HGET").arg(self.artifact_key(name)).arg("meta");
+        }
+        let metas: Vec<Option<Vec<u8>>> = self.pipe("list artifacts", &pipe).await?;
+        let mut listed = Vec::with_capacity(names.len());
+        for (name, meta) in names.iter().zip(metas) {
+            let Some(meta) = meta else {
+                continue; // deleted between reading the index and the items
+            };
+            match self.parse_meta(name, &meta) {
+                Ok(meta) => listed.push(meta),
+                Err(e) => problems.push(StorageProblem {
+                    kind: ItemKind::Artifact,
+                    location: self.artifact_key(name),
+                    reason: Self::problem_reason(&e),
+                }),
+            }
+        }
+        Ok((listed, problems))
+    }
+
+    /// The reason of a `corrupt` error without the key and URL it repeats.
+    fn problem_reason(e: &StorageError) -> String {
+        let text = e.to_string();
+        text.split_once(" is corrupt: ")
+            .map_or_else(|| text.clone(), |(_, reason)| reason.to_owned())
     }
 }
 
@@ -299,29 +457,14 @@ impl Storage for RedisStorage {
     }
 
     async fn tool_sources(&self) -> Result<Vec<ToolSource>, StorageError> {
-        let key = self.tools_key();
-        let tools: HashMap<String, Vec<u8>> = self
-            .cmd("read tool definitions", redis::cmd("HGETALL").arg(&key))
-            .await?;
-        let mut sources = Vec::with_capacity(tools.len());
-        for (name, text) in tools {
-            if validate_tool_file_name(&name).is_err() {
-                tracing::warn!("skipping tool field `{name}` of `{key}`: not a tool file name");
-                continue;
-            }
-            let text = String::from_utf8(text)
-                .map_err(|_| self.corrupt(&key, format!("tool `{name}` is not UTF-8")))?;
-            sources.push(ToolSource {
-                origin: format!("redis:{key}/{name}"),
-                text,
-            });
-        }
-        sources.sort_by(|a, b| a.origin.cmp(&b.origin));
+        let (sources, problems) = self.scan_tools().await?;
+        self.warned.warn(&problems);
         Ok(sources)
     }
 
     async fn put_tool(&self, file_name: &str, text: &str) -> Result<(), StorageError> {
         validate_tool_file_name(file_name)?;
+        self.check_size("tool", file_name, text.len(), MAX_TOOL_FILE_BYTES)?;
         self.cmd(
             &format!("save tool `{file_name}`"),
             redis::cmd("HSET")
@@ -333,24 +476,8 @@ impl Storage for RedisStorage {
     }
 
     async fn list_skills(&self) -> Result<Vec<SkillRecord>, StorageError> {
-        let names = self
-            .index(&self.skills_index(), |n| validate_skill_name(n).is_ok())
-            .await?;
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for name in &names {
-            pipe.cmd("HGETALL").arg(self.skill_key(name));
-        }
-        let hashes: Vec<HashMap<String, Vec<u8>>> = self.pipe("list skills", &pipe).await?;
-        let mut skills = Vec::with_capacity(names.len());
-        for (name, hash) in names.iter().zip(hashes) {
-            // Deleted between reading the index and the items: simply gone.
-            if let Some(skill) = self.skill_from_hash(name, hash)? {
-                skills.push(skill);
-            }
-        }
+        let (skills, problems) = self.scan_skills().await?;
+        self.warned.warn(&problems);
         Ok(skills)
     }
 
@@ -367,6 +494,7 @@ impl Storage for RedisStorage {
 
     async fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError> {
         validate_skill_name(&skill.name)?;
+        self.check_size("skill", &skill.name, skill.source.len(), MAX_SKILL_BYTES)?;
         let key = self.skill_key(&skill.name);
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -402,6 +530,7 @@ impl Storage for RedisStorage {
 
     async fn put_artifact(&self, meta: &ArtifactMeta, data: &[u8]) -> Result<(), StorageError> {
         validate_artifact_name(&meta.name)?;
+        self.check_size("artifact", &meta.name, data.len(), MAX_ARTIFACT_BYTES)?;
         let key = self.artifact_key(&meta.name);
         let meta_json = serde_json::to_vec(meta).map_err(|e| StorageError::Backend {
             backend: "redis".into(),
@@ -460,24 +589,9 @@ impl Storage for RedisStorage {
     }
 
     async fn list_artifacts(&self) -> Result<Vec<ArtifactMeta>, StorageError> {
-        let names = self
-            .index(&self.artifacts_index(), |n| {
-                validate_artifact_name(n).is_ok()
-            })
-            .await?;
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for name in &names {
-            pipe.cmd("HGET").arg(self.artifact_key(name)).arg("meta");
-        }
-        let metas: Vec<Option<Vec<u8>>> = self.pipe("list artifacts", &pipe).await?;
-        names
-            .iter()
-            .zip(metas)
-            .filter_map(|(name, meta)| meta.map(|m| self.parse_meta(name, &m)))
-            .collect()
+        let (metas, problems) = self.scan_artifacts().await?;
+        self.warned.warn(&problems);
+        Ok(metas)
     }
 
     async fn delete_artifact(&self, name: &str) -> Result<bool, StorageError> {
@@ -563,6 +677,14 @@ impl Storage for RedisStorage {
         keys.sort_unstable();
         keys.dedup();
         Ok(keys)
+    }
+
+    async fn problems(&self) -> Result<Vec<StorageProblem>, StorageError> {
+        let mut problems = self.scan_tools().await?.1;
+        problems.extend(self.scan_skills().await?.1);
+        problems.extend(self.scan_artifacts().await?.1);
+        problems.sort();
+        Ok(problems)
     }
 
     async fn cache_delete(&self, key: &str) -> Result<bool, StorageError> {

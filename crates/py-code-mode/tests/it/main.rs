@@ -9,6 +9,7 @@ mod library;
 mod search;
 mod search_set;
 mod session;
+mod storage_boundary;
 mod tools;
 
 use std::sync::Arc;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use pretty_assertions::assert_eq;
 use py_code_mode::{
-    ArtifactData, ArtifactKind, Error, RedisStorage, Session, SkillRecord, Storage, StorageError,
-    SubprocessConfig,
+    ArtifactData, ArtifactKind, Error, ItemKind, RedisStorage, Session, SkillRecord, Storage,
+    StorageError, SubprocessConfig,
 };
 use py_code_mode_test_support::{RedisServer, python};
 use serde_json::{Map, Value, json};
@@ -426,5 +426,135 @@ async fn cache_entries_are_read_together_listed_and_deleted() -> TestResult {
         assert_eq!(other.cache_keys("emb-").await?, ["emb-m1-9999"]);
         assert!(storage.cache_delete("../escape").await.is_err());
     }
+    Ok(())
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one library with every kind of bad entry"
+)]
+async fn one_corrupt_entry_is_skipped_and_reported_not_fatal_to_listings() -> TestResult {
+    let server = RedisServer::start();
+    let storage = RedisStorage::connect(&server.url(), "t").await?;
+    let session = session(storage.clone()).await?;
+    session.add_skill("double", DOUBLE, "Doubles").await?;
+    session
+        .save_artifact(
+            "ok.txt",
+            &ArtifactData::Text {
+                value: "fine".into(),
+            },
+            "",
+            Map::new(),
+        )
+        .await?;
+    storage
+        .put_tool(
+            "echo.yaml",
+            "name: echo\ntype: cli\ncommand: echo\nargs: \"{text}\"\ndescription: Print text\n",
+        )
+        .await?;
+    // Entries another client wrote wrong: bytes that are not UTF-8, metadata
+    // that is not JSON, a hash missing its fields, a name that is no name.
+    let client = redis::Client::open(server.url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let now = jiff::Timestamp::now().to_string();
+    redis::pipe()
+        .cmd("HSET")
+        .arg("t:skill:latin1")
+        .arg("source")
+        .arg(b"def run():\n    return 'caf\xe9'\n".as_slice())
+        .arg("created_at")
+        .arg(&now)
+        .arg("updated_at")
+        .arg(&now)
+        .cmd("HSET")
+        .arg("t:skill:untimed")
+        .arg("source")
+        .arg(DOUBLE)
+        .cmd("SADD")
+        .arg("t:skills")
+        .arg("latin1")
+        .arg("untimed")
+        .arg("no-name")
+        .cmd("HSET")
+        .arg("t:artifact:broken.json")
+        .arg("meta")
+        .arg("{not json")
+        .arg("data")
+        .arg("x")
+        .cmd("SADD")
+        .arg("t:artifacts")
+        .arg("broken.json")
+        .cmd("HSET")
+        .arg("t:tools")
+        .arg("latin1.yaml")
+        .arg(b"name: caf\xe9\n".as_slice())
+        .exec_async(&mut conn)
+        .await?;
+
+    let skills: Vec<String> = storage
+        .list_skills()
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(skills, vec!["double"]);
+    let artifacts: Vec<String> = storage
+        .list_artifacts()
+        .await?
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(artifacts, vec!["ok.txt"]);
+    assert_eq!(storage.tool_sources().await?.len(), 1);
+    let problems: Vec<(ItemKind, String, String)> = storage
+        .problems()
+        .await?
+        .into_iter()
+        .map(|p| (p.kind, p.location, p.reason))
+        .collect();
+    assert_eq!(
+        problems,
+        vec![
+            (
+                ItemKind::Tool,
+                "t:tools field `latin1.yaml`".into(),
+                "not UTF-8: invalid utf-8 sequence of 1 bytes from index 9".into()
+            ),
+            (
+                ItemKind::Skill,
+                "t:skill:latin1".into(),
+                "`source` is not UTF-8".into()
+            ),
+            (
+                ItemKind::Skill,
+                "t:skill:untimed".into(),
+                "`created_at` is missing".into()
+            ),
+            (
+                ItemKind::Skill,
+                "t:skills member `no-name`".into(),
+                "skill name `no-name` is not allowed: it may hold only letters, digits and `_` (a Python identifier)".into()
+            ),
+            (
+                ItemKind::Artifact,
+                "t:artifact:broken.json".into(),
+                "`meta`: key must be a string at line 1 column 2".into()
+            ),
+        ]
+    );
+    // Agent code lists, searches and calls the rest.
+    let result = session
+        .run("([s.name for s in skills.list()], [s.name for s in skills.search('double')], skills.double(n=2), [a.name for a in artifacts.list()])")
+        .await?;
+    assert_eq!(
+        result.value,
+        Some(json!([["double"], ["double"], 4, ["ok.txt"]])),
+        "{}",
+        result.to_text()
+    );
+    session.close().await;
     Ok(())
 }
