@@ -571,7 +571,43 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// One HTTP client per process: it pools connections and holds the TLS setup.
 pub(crate) fn http_client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new).clone()
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(same_origin_redirects())
+                .build()
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot build the HTTP client; redirects are not followed");
+                    reqwest::Client::builder()
+                        .redirect(reqwest::redirect::Policy::none())
+                        .build()
+                        .unwrap_or_default()
+                })
+        })
+        .clone()
+}
+
+/// How many redirects one request follows: browsers' bound.
+const MAX_REDIRECTS: usize = 10;
+
+/// Follows a redirect only within the origin the request went to: the headers a
+/// tool's YAML configures (API keys in `X-Api-Key` as much as `Authorization`)
+/// must never be sent to another host. A cross-origin redirect is answered as
+/// the 3xx it is, which the caller reports as a failure.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if same {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 #[async_trait]

@@ -168,3 +168,84 @@ async fn programmatic_http_tool() {
     // One endpoint: `tools.items(...)` calls it.
     assert!(api.call(None, args(&json!({"id": 8}))).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_never_receives_the_configured_headers() {
+    use std::sync::{Arc, Mutex};
+    // The other origin records every request it gets, with its headers.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let other = Router::new().route(
+        "/steal",
+        get(move |headers: HeaderMap| {
+            let record = Arc::clone(&record);
+            async move {
+                let key = headers
+                    .get("x-api-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_owned();
+                record.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+                "stolen"
+            }
+        }),
+    );
+    let other_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let other_port = other_listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_default();
+    tokio::spawn(async move { axum::serve(other_listener, other).await });
+    let api = Router::new()
+        .route(
+            "/away",
+            get(move || async move {
+                (
+                    StatusCode::FOUND,
+                    [("location", format!("http://127.0.0.1:{other_port}/steal"))],
+                )
+            }),
+        )
+        .route(
+            "/home",
+            get(|| async { (StatusCode::FOUND, [("location", "/text")]) }),
+        )
+        .route("/text", get(|| async { "followed" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    tokio::spawn(async move { axum::serve(listener, api).await });
+    let api = tool(&format!(
+        r#"name: api
+type: http
+base_url: http://127.0.0.1:{port}
+headers:
+  X-Api-Key: secret-key
+description: redirects
+endpoints:
+  - name: away
+    path: /away
+  - name: home
+    path: /home
+"#
+    ));
+
+    let away = api.call(Some("away"), args(&json!({}))).await;
+    assert!(
+        away.as_ref().is_err_and(|e| e.to_string().contains("302")),
+        "{away:?}"
+    );
+    assert_eq!(
+        seen.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        Vec::<String>::new(),
+        "the other origin was contacted"
+    );
+    // Within one origin, redirects are still followed.
+    assert_eq!(
+        api.call(Some("home"), args(&json!({}))).await.ok(),
+        Some(json!("followed"))
+    );
+}
