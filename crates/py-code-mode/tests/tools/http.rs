@@ -185,7 +185,10 @@ async fn a_redirect_to_another_origin_never_receives_the_configured_headers() {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("none")
                     .to_owned();
-                record.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+                record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(key);
                 "stolen"
             }
         }),
@@ -219,7 +222,7 @@ async fn a_redirect_to_another_origin_never_receives_the_configured_headers() {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     tokio::spawn(async move { axum::serve(listener, api).await });
     let api = tool(&format!(
-        r#"name: api
+        r"name: api
 type: http
 base_url: http://127.0.0.1:{port}
 headers:
@@ -230,7 +233,7 @@ endpoints:
     path: /away
   - name: home
     path: /home
-"#
+"
     ));
 
     let away = api.call(Some("away"), args(&json!({}))).await;
@@ -239,7 +242,9 @@ endpoints:
         "{away:?}"
     );
     assert_eq!(
-        seen.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        seen.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
         Vec::<String>::new(),
         "the other origin was contacted"
     );
