@@ -474,7 +474,14 @@ impl Executor for SubprocessExecutor {
             return Ok(()); // no worker yet: nothing to forget
         }
         self.interrupted.store(false, Ordering::Release);
-        *slot = None;
+        if let Some(old) = slot.take() {
+            // Its calls stop being served now; killing its tree (a walk of
+            // /proc, a few ms) happens off the caller's path.
+            for task in &old.tasks {
+                task.abort();
+            }
+            tokio::task::spawn_blocking(move || drop(old));
+        }
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
