@@ -143,36 +143,14 @@ fn adopted_zombies() -> Vec<nix::unistd::Pid> {
     let me = nix::unistd::getpid().as_raw();
     let my_group = nix::unistd::getpgrp().as_raw();
     let my_session = nix::unistd::getsid(None).map_or(0, nix::unistd::Pid::as_raw);
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| {
-            // Fields after the command name: state, ppid, pgrp, session.
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                return false;
-            };
-            let fields: Vec<&str> = rest.split_whitespace().take(4).collect();
-            let [state, ppid, group, session] = fields[..] else {
-                return false;
-            };
-            let (Ok(ppid), Ok(group), Ok(session)) = (
-                ppid.parse::<i32>(),
-                group.parse::<i32>(),
-                session.parse::<i32>(),
-            ) else {
-                return false;
-            };
-            let foreign_group = group != pid && group != my_group;
-            let own_session = session == pid && session != my_session;
-            state == "Z" && ppid == me && (foreign_group || own_session)
+    py_code_mode::processes()
+        .into_iter()
+        .filter(|&(pid, stat)| {
+            let foreign_group = stat.pgrp != pid && stat.pgrp != my_group;
+            let own_session = stat.session == pid && stat.session != my_session;
+            stat.state == 'Z' && stat.ppid == me && (foreign_group || own_session)
         })
-        .map(nix::unistd::Pid::from_raw)
+        .map(|(pid, _)| nix::unistd::Pid::from_raw(pid))
         .collect()
 }
 

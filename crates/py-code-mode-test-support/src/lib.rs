@@ -86,3 +86,14 @@ pub fn binary() -> PathBuf {
         .unwrap_or_else(|| panic!("unexpected test path {}", exe.display()));
     profile_dir.join("py-code-mode")
 }
+
+/// Whether `pid` is a live process; a zombie counts as dead (it runs nothing
+/// and only waits to be reaped). Read from `/proc` directly, not through the
+/// code under test.
+pub fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}

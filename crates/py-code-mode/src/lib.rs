@@ -49,7 +49,8 @@ pub use semantic::{DEFAULT_PATIENCE, Embedder, HybridSearcher, IndexProgress, In
 pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
 pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill, skill_doc};
 pub use spawn::{
-    ENV_ALLOWLIST, ProcessTree, Spawn, become_subreaper, kill_tree, make_host_undumpable,
+    ENV_ALLOWLIST, ProcStat, ProcessTree, Spawn, become_subreaper, kill_tree, make_host_undumpable,
+    proc_stat, processes,
 };
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};
 pub use storage::{

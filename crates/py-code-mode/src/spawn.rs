@@ -370,13 +370,9 @@ pub fn kill_tree(pid: u32) {
 
 /// Every live descendant of `root`, from the parent links in `/proc`.
 fn descendants(root: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let links: Vec<(i32, i32)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|p| Some((p, parent_of(p)?)))
+    let links: Vec<(i32, i32)> = processes()
+        .into_iter()
+        .map(|(pid, stat)| (pid, stat.ppid))
         .collect();
     let mut found = Vec::new();
     let mut frontier = vec![root];
@@ -391,12 +387,41 @@ fn descendants(root: i32) -> Vec<i32> {
     found
 }
 
-/// The parent pid from `/proc/<pid>/stat`; the command name may hold spaces
-/// and parentheses, so parse after its last `)`.
-fn parent_of(pid: i32) -> Option<i32> {
+/// What the process-tree code reads of `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// `R`, `S`, `Z` (a zombie), …
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+}
+
+/// One process's stat, `None` once it is gone. The command name may hold
+/// spaces and parentheses, so the fields are read after its last `)`.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let mut number = || fields.next()?.parse::<i32>().ok();
+    Some(ProcStat {
+        state,
+        ppid: number()?,
+        pgrp: number()?,
+        session: number()?,
+    })
+}
+
+/// Every process of the system (of our pid namespace) with its stat.
+pub fn processes() -> Vec<(i32, ProcStat)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+        .collect()
 }
 
 /// Makes this process the reaper of orphaned descendants (`PR_SET_CHILD_SUBREAPER`),
@@ -413,11 +438,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parent_of_reads_past_a_command_name_with_parens() {
-        assert_eq!(
-            parent_of(i32::try_from(std::process::id()).unwrap_or_default()),
-            Some(nix::unistd::getppid().as_raw())
-        );
+    fn proc_stat_reads_past_a_command_name_with_parens() {
+        let stat = proc_stat(i32::try_from(std::process::id()).unwrap_or_default());
+        assert_eq!(stat.map(|s| s.ppid), Some(nix::unistd::getppid().as_raw()));
+        assert_eq!(stat.map(|s| s.pgrp), Some(nix::unistd::getpgrp().as_raw()));
     }
 
     #[tokio::test]
@@ -467,11 +491,7 @@ mod tests {
     }
 
     fn alive(pid: i32) -> bool {
-        // A zombie is dead for our purposes: state `Z` in /proc/<pid>/stat.
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rfind(')')
-                .and_then(|i| stat[i + 1..].split_whitespace().next())
-                .is_some_and(|state| state != "Z")
-        })
+        // A zombie is dead for our purposes.
+        proc_stat(pid).is_some_and(|stat| stat.state != 'Z')
     }
 }

@@ -172,11 +172,7 @@ pub fn wait_for_pids(file: &Path) -> Vec<i32> {
 
 /// Alive and not a zombie.
 pub fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
+    py_code_mode_test_support::alive(pid.into())
 }
 
 /// Waits (bounded) until none of `pids` is alive.

@@ -11,14 +11,7 @@ use serde_json::json;
 
 use crate::{ok, session};
 
-/// Whether `pid` is a live process (a zombie counts as dead).
-fn alive(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
-}
+use py_code_mode_test_support::alive;
 
 /// Polls until `pid` is gone, for at most `limit`.
 async fn gone_within(pid: i64, limit: Duration) -> bool {

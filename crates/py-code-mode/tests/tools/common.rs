@@ -56,11 +56,7 @@ pub fn pids_running(argv: &[&str]) -> Vec<i32> {
 
 /// Whether `pid` runs (a zombie is dead for our purposes).
 pub fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
+    py_code_mode_test_support::alive(pid.into())
 }
 
 pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
