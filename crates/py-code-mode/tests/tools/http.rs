@@ -8,7 +8,7 @@ use pretty_assertions::assert_eq;
 use py_code_mode::{Endpoint, Error, HttpTool, ToolAdapter, ToolError};
 use serde_json::{Map, Value, json};
 
-use crate::common::{args, tool};
+use crate::common::{args, serve, tool};
 
 /// A real HTTP API on a loopback port: echoes what it received.
 pub async fn api() -> u16 {
@@ -46,12 +46,7 @@ pub async fn api() -> u16 {
             "/missing",
             get(|| async { (StatusCode::NOT_FOUND, "no such thing here") }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    port
+    serve(app).await
 }
 
 pub fn api_yaml(port: u16) -> String {
@@ -193,14 +188,7 @@ async fn a_redirect_to_another_origin_never_receives_the_configured_headers() {
             }
         }),
     );
-    let other_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let other_port = other_listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_default();
-    tokio::spawn(async move { axum::serve(other_listener, other).await });
+    let other_port = serve(other).await;
     let api = Router::new()
         .route(
             "/away",
@@ -216,11 +204,7 @@ async fn a_redirect_to_another_origin_never_receives_the_configured_headers() {
             get(|| async { (StatusCode::FOUND, [("location", "/text")]) }),
         )
         .route("/text", get(|| async { "followed" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    tokio::spawn(async move { axum::serve(listener, api).await });
+    let port = serve(api).await;
     let api = tool(&format!(
         r"name: api
 type: http

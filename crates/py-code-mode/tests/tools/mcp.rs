@@ -383,12 +383,7 @@ where
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    port
+    crate::common::serve(app).await
 }
 
 /// An SSE server that streams one endless event: the client stops reading at
