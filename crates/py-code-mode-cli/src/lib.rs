@@ -128,9 +128,15 @@ fn reap_adopted_orphans() {
     };
     tokio::spawn(async move {
         while children.recv().await.is_some() {
-            for pid in adopted_zombies() {
-                let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-            }
+            // A walk of /proc: blocking I/O, kept off the async workers that
+            // serve the client (every tool call's exit raises SIGCHLD).
+            let _ = tokio::task::spawn_blocking(|| {
+                for pid in adopted_zombies() {
+                    let _ =
+                        nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+                }
+            })
+            .await;
         }
     });
 }
