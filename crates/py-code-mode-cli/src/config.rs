@@ -74,6 +74,14 @@ pub enum Backend {
     Redis,
 }
 
+/// Where agent code runs. Every executor runs the same worker and protocol;
+/// they differ in how much of the machine agent code can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// A worker process on the host's interpreter, in its own scratch folder
+    Subprocess,
+}
+
 /// The key prefix when none is given.
 pub const DEFAULT_PREFIX: &str = "py-code-mode";
 
@@ -134,6 +142,9 @@ pub struct LibraryArgs {
     /// Key prefix in Redis: one prefix is one isolated library
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PREFIX, default_value = DEFAULT_PREFIX, value_name = "NAME")]
     pub prefix: String,
+    /// Where agent code runs
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_EXECUTOR, value_enum, default_value = "subprocess")]
+    pub executor: ExecutorKind,
     /// Python interpreter for the worker (default: `python3` on PATH)
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PYTHON, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -254,16 +265,16 @@ impl LibraryArgs {
         storage: Arc<dyn Storage>,
         searcher: Arc<dyn Searcher>,
     ) -> anyhow::Result<Session> {
-        let executor = SubprocessConfig {
-            python: self.python.clone(),
-            ..SubprocessConfig::default()
-        };
-        Ok(Session::builder(storage)
+        let builder = Session::builder(storage)
             .searcher(searcher)
-            .executor(executor)
-            .timeout(self.timeout)
-            .build()
-            .await?)
+            .timeout(self.timeout);
+        let builder = match self.executor {
+            ExecutorKind::Subprocess => builder.executor(SubprocessConfig {
+                python: self.python.clone(),
+                ..SubprocessConfig::default()
+            }),
+        };
+        Ok(builder.build().await?)
     }
 }
 

@@ -4,6 +4,8 @@
 pub const PY_CODE_MODE_BASE: &str = "PY_CODE_MODE_BASE";
 /// The Python interpreter of the worker, like `--python`.
 pub const PY_CODE_MODE_PYTHON: &str = "PY_CODE_MODE_PYTHON";
+/// Where agent code runs (`subprocess`, …), like `--executor`.
+pub const PY_CODE_MODE_EXECUTOR: &str = "PY_CODE_MODE_EXECUTOR";
 /// Default timeout of one run in seconds, like `--timeout`.
 pub const PY_CODE_MODE_TIMEOUT: &str = "PY_CODE_MODE_TIMEOUT";
 /// Log filter (`info`, `py_code_mode=debug`); logs always go to stderr.

@@ -32,7 +32,7 @@ mod storage;
 mod tools;
 
 pub use artifacts::{ArtifactData, ArtifactKind, ArtifactMeta, ArtifactStore};
-pub use bounds::{BoundsError, MAX_TIMEOUT, count, timeout_secs};
+pub use bounds::{BoundsError, MAX_TIMEOUT, count, size_bytes, timeout_secs};
 pub use error::{
     ArtifactError, Error, ExecutorError, NameError, Result, SkillError, StorageError, ToolError,
 };
