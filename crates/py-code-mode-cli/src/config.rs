@@ -13,6 +13,7 @@ use py_code_mode::{
 };
 
 use crate::env_vars;
+use crate::isolation::IsolationArgs;
 
 /// Tools your agents can search, compose, and learn from.
 ///
@@ -145,6 +146,8 @@ pub struct LibraryArgs {
     /// Where agent code runs
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_EXECUTOR, value_enum, default_value = "subprocess")]
     pub executor: ExecutorKind,
+    #[command(flatten)]
+    pub isolation: IsolationArgs,
     /// Python interpreter for the worker (default: `python3` on PATH)
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PYTHON, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -269,10 +272,18 @@ impl LibraryArgs {
             .searcher(searcher)
             .timeout(self.timeout);
         let builder = match self.executor {
-            ExecutorKind::Subprocess => builder.executor(SubprocessConfig {
-                python: self.python.clone(),
-                ..SubprocessConfig::default()
-            }),
+            ExecutorKind::Subprocess => {
+                if let Some(option) = self.isolation.first_given() {
+                    bail!(
+                        "`{option}` is not enforced by `--executor subprocess`\n\
+                         hint: choose an executor that isolates agent code, or drop `{option}`"
+                    );
+                }
+                builder.executor(SubprocessConfig {
+                    python: self.python.clone(),
+                    ..SubprocessConfig::default()
+                })
+            }
         };
         Ok(builder.build().await?)
     }

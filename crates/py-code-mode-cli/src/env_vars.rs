@@ -6,6 +6,12 @@ pub const PY_CODE_MODE_BASE: &str = "PY_CODE_MODE_BASE";
 pub const PY_CODE_MODE_PYTHON: &str = "PY_CODE_MODE_PYTHON";
 /// Where agent code runs (`subprocess`, …), like `--executor`.
 pub const PY_CODE_MODE_EXECUTOR: &str = "PY_CODE_MODE_EXECUTOR";
+/// Memory the worker may use (`512m`, `1g`), like `--memory`.
+pub const PY_CODE_MODE_MEMORY: &str = "PY_CODE_MODE_MEMORY";
+/// CPUs the worker may use, like `--cpus`.
+pub const PY_CODE_MODE_CPUS: &str = "PY_CODE_MODE_CPUS";
+/// Processes the worker may run at once, like `--pids-limit`.
+pub const PY_CODE_MODE_PIDS_LIMIT: &str = "PY_CODE_MODE_PIDS_LIMIT";
 /// Default timeout of one run in seconds, like `--timeout`.
 pub const PY_CODE_MODE_TIMEOUT: &str = "PY_CODE_MODE_TIMEOUT";
 /// Log filter (`info`, `py_code_mode=debug`); logs always go to stderr.

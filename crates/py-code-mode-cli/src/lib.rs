@@ -7,6 +7,7 @@
 
 mod config;
 mod env_vars;
+mod isolation;
 mod progress;
 mod server;
 mod stdio;
@@ -25,7 +26,10 @@ use rmcp::ServiceExt as _;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Backend, Cli, Command, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand};
+pub use config::{
+    Backend, Cli, Command, ExecutorKind, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand,
+};
+pub use isolation::IsolationArgs;
 pub use server::{CodeModeServer, MAX_SEARCH_LIMIT};
 pub use stdio::{MAX_MESSAGE_BYTES, StdioTransport};
 

@@ -275,6 +275,18 @@ fn out_of_range_numbers_are_usage_errors() {
             &["tools", "search", "x", "--limit", "0"][..],
             "`--limit` must be between 1 and 1000, not 0",
         ),
+        (
+            &["--memory", "1q", "run", "-c", "1"][..],
+            "`--memory` must be a size",
+        ),
+        (
+            &["--cpus", "NaN", "run", "-c", "1"][..],
+            "`--cpus` must be above 0",
+        ),
+        (
+            &["--pids-limit", "0", "run", "-c", "1"][..],
+            "`--pids-limit` must be between",
+        ),
     ] {
         let out = py_code_mode(&library, args);
         let stderr = text(&out.stderr);
@@ -283,4 +295,24 @@ fn out_of_range_numbers_are_usage_errors() {
     }
     let out = py_code_mode(&library, &["--timeout", "86400", "run", "-c", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn limits_the_executor_cannot_enforce_are_refused_not_ignored() {
+    let library = TempLibrary::new();
+    for option in [&["--memory", "1g"][..], &["--allow-network"][..]] {
+        let mut args = vec!["--executor", "subprocess"];
+        args.extend_from_slice(option);
+        args.extend_from_slice(&["run", "-c", "1"]);
+        let out = py_code_mode(&library, &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "`{}` is not enforced by `--executor subprocess`",
+                option[0]
+            )),
+            "{stderr}"
+        );
+    }
 }
