@@ -146,6 +146,11 @@ pub(crate) fn build_view(spec: &Spec) -> Result<(), String> {
         .collect();
     tmpfs(NEW_ROOT, &format!("mode=0755,{ROOT_SIZE}"))?;
     let root = Path::new(NEW_ROOT);
+    // The sandbox's own `/tmp` first: a path the user shows from the host's
+    // `/tmp` lands on it, not under it.
+    let tmp = inside(root, Path::new(SANDBOX_TMP));
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot make `/tmp`: {e}"))?;
+    tmpfs(&tmp, &format!("mode=1777,size={}", spec.scratch_bytes))?;
     for entry in &entries {
         let target = inside(root, &entry.path);
         match &entry.source {
@@ -180,9 +185,6 @@ pub(crate) fn build_view(spec: &Spec) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("cannot mount a fresh `/proc`: {e}"))?;
-    let tmp = inside(root, Path::new(SANDBOX_TMP));
-    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot make `/tmp`: {e}"))?;
-    tmpfs(&tmp, &format!("mode=1777,size={}", spec.scratch_bytes))?;
     // Read-only last: a writable path may sit inside a read-only one.
     for entry in entries.iter().filter(|e| !e.writable) {
         if !matches!(entry.source, Source::Link(_)) {
