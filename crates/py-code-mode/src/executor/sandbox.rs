@@ -418,6 +418,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn showing_the_whole_machine_or_a_missing_path_is_refused() {
+        assert!(shown_paths(&[PathBuf::from("/")], "read_only_paths").is_err());
+        assert!(shown_paths(&[PathBuf::from("/no/such/folder")], "read_only_paths").is_err());
+        assert_eq!(
+            shown_paths(&[PathBuf::from("/usr/../usr")], "read_only_paths").ok(),
+            Some(vec![PathBuf::from("/usr")])
+        );
+    }
+
+    #[test]
     fn nested_paths_are_shown_through_their_outer_folder() {
         let paths = [
             "/usr/lib/python3.11",
