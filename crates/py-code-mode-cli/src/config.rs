@@ -294,7 +294,7 @@ impl LibraryArgs {
             }
             ExecutorKind::Sandbox => builder.executor(SandboxConfig {
                 python: self.python.clone(),
-                ..crate::sandboxing::sandbox_config(&self.isolation)?
+                ..crate::sandboxing::sandbox_config(&self.isolation)
             }),
         };
         Ok(builder.build().await?)

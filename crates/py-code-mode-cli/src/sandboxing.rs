@@ -41,9 +41,9 @@ pub async fn default_executor(isolation: &IsolationArgs) -> anyhow::Result<Execu
 }
 
 /// The sandbox's config from the limits given, defaults for the rest.
-pub fn sandbox_config(isolation: &IsolationArgs) -> anyhow::Result<SandboxConfig> {
+pub fn sandbox_config(isolation: &IsolationArgs) -> SandboxConfig {
     let defaults = SandboxConfig::default();
-    Ok(SandboxConfig {
+    SandboxConfig {
         memory: isolation.memory.unwrap_or(defaults.memory),
         cpus: isolation.cpus.unwrap_or(defaults.cpus),
         pids_limit: isolation.pids_limit.unwrap_or(defaults.pids_limit),
@@ -51,7 +51,7 @@ pub fn sandbox_config(isolation: &IsolationArgs) -> anyhow::Result<SandboxConfig
         read_only_paths: isolation.allow_read.clone(),
         writable_paths: isolation.allow_write.clone(),
         ..defaults
-    })
+    }
 }
 
 /// `py-code-mode sandbox`: the probed layers as JSON; exit code 1 when no

@@ -168,14 +168,12 @@ fn init(
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| e.to_string())?;
     // Read while the host's /proc is still mounted.
     let last_capability = crate::spawn::last_capability();
-    if namespaces {
-        if let Err(message) = super::namespaces::build_view(spec) {
-            if !spec.probe {
-                return Err(message);
-            }
-            status.namespaces = LayerStatus::off(message);
-            namespaces = false;
+    if namespaces && let Err(message) = super::namespaces::build_view(spec) {
+        if !spec.probe {
+            return Err(message);
         }
+        status.namespaces = LayerStatus::off(message);
+        namespaces = false;
     }
     // In a user namespace we hold every capability of it: none survives
     // into the worker, and no setuid binary brings one back.

@@ -55,10 +55,8 @@ static SELF_LAUNCHER: AtomicBool = AtomicBool::new(false);
 /// [`crate::SandboxConfig`] uses it by default.
 ///
 /// ```no_run
-/// fn main() {
-///     py_code_mode::sandbox::launcher_main();
-///     // … the program, which may use `SandboxConfig`
-/// }
+/// py_code_mode::sandbox::launcher_main();
+/// // … the program, which may use `SandboxConfig`
 /// ```
 pub fn launcher_main() {
     let mut args = std::env::args_os().skip(1);
@@ -151,10 +149,11 @@ impl SandboxStatus {
             .filter(|(_, l)| !l.active)
             .map(|(name, l)| format!("{name}: {}", l.detail))
             .collect();
-        let mut text = format!("sandbox layers: {}", on.join(", "));
-        if on.is_empty() {
-            text = "sandbox layers: none".to_owned();
-        }
+        let mut text = if on.is_empty() {
+            "sandbox layers: none".to_owned()
+        } else {
+            format!("sandbox layers: {}", on.join(", "))
+        };
         if !off.is_empty() {
             text.push_str("; off: ");
             text.push_str(&off.join("; "));
@@ -165,6 +164,10 @@ impl SandboxStatus {
 
 /// What the launcher applies, sent as one JSON argument.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one switch per layer, as the launcher reads them"
+)]
 pub(crate) struct Spec {
     /// Report the layers (JSON on stdout) instead of starting the worker;
     /// a layer that fails is reported, not fatal.

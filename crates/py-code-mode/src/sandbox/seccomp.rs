@@ -77,16 +77,16 @@ pub(crate) fn install(network: bool) -> Result<String, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| format!("seccomp: no filter for this architecture: {e}"))?;
     let mut denied: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&n| (i64::from(n), Vec::new())).collect();
+        DENIED.iter().map(|&n| (n, Vec::new())).collect();
     let clone_rules = NAMESPACE_FLAGS
         .iter()
         .map(|&flag| rule(0, SeccompCmpOp::MaskedEq(flag_bits(flag)), flag_bits(flag)))
         .collect::<Result<Vec<_>, _>>()?;
-    denied.insert(i64::from(libc::SYS_clone), clone_rules);
+    denied.insert(libc::SYS_clone, clone_rules);
     if network {
         // Raw and packet sockets read and forge traffic of the whole host.
         denied.insert(
-            i64::from(libc::SYS_socket),
+            libc::SYS_socket,
             vec![
                 rule(0, SeccompCmpOp::Eq, flag_bits(libc::AF_PACKET))?,
                 rule(
@@ -101,7 +101,7 @@ pub(crate) fn install(network: bool) -> Result<String, String> {
     // `clone3` takes its flags in memory, out of a filter's sight: `ENOSYS`
     // makes the C library fall back to `clone`, which the filter above sees.
     filters.push(filter(
-        BTreeMap::from([(i64::from(libc::SYS_clone3), Vec::new())]),
+        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
         arch,
         libc::ENOSYS,
     )?);
@@ -109,14 +109,8 @@ pub(crate) fn install(network: bool) -> Result<String, String> {
         let unix = flag_bits(libc::AF_UNIX);
         filters.push(filter(
             BTreeMap::from([
-                (
-                    i64::from(libc::SYS_socket),
-                    vec![rule(0, SeccompCmpOp::Ne, unix)?],
-                ),
-                (
-                    i64::from(libc::SYS_socketpair),
-                    vec![rule(0, SeccompCmpOp::Ne, unix)?],
-                ),
+                (libc::SYS_socket, vec![rule(0, SeccompCmpOp::Ne, unix)?]),
+                (libc::SYS_socketpair, vec![rule(0, SeccompCmpOp::Ne, unix)?]),
             ]),
             arch,
             libc::EAFNOSUPPORT,
