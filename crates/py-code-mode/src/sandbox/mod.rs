@@ -75,14 +75,28 @@ pub struct Launcher {
     pub args: Vec<OsString>,
 }
 
+/// The launcher named by [`Launcher::set_default`].
+static DEFAULT_LAUNCHER: std::sync::OnceLock<Launcher> = std::sync::OnceLock::new();
+
 impl Launcher {
-    /// This binary, when it called [`launcher_main`].
+    /// This process's launcher: this binary when it called [`launcher_main`],
+    /// else the one given to [`Launcher::set_default`] (the Python package
+    /// names its interpreter and native module).
     pub fn current_exe() -> Option<Self> {
-        SELF_LAUNCHER.load(Ordering::Acquire).then(|| Self {
-            // The binary itself even if its file was replaced since it started.
-            program: PathBuf::from("/proc/self/exe"),
-            args: Vec::new(),
-        })
+        if SELF_LAUNCHER.load(Ordering::Acquire) {
+            return Some(Self {
+                // The binary itself even if its file was replaced since it started.
+                program: PathBuf::from("/proc/self/exe"),
+                args: Vec::new(),
+            });
+        }
+        DEFAULT_LAUNCHER.get().cloned()
+    }
+
+    /// Names the launcher of this process when it cannot be its own binary;
+    /// the first call wins.
+    pub fn set_default(launcher: Self) {
+        let _ = DEFAULT_LAUNCHER.set(launcher);
     }
 }
 
