@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from py_code_mode import FileStorage, InProcessExecutor, Session, SubprocessExecutor
 
 ASK_SKILL = '''
