@@ -16,10 +16,13 @@ const ROOT: &str = "/sys/fs/cgroup";
 const CONTROLLERS: &[&str] = &["memory", "pids", "cpu"];
 /// The CFS period the CPU quota is a share of (the kernel's default).
 const CPU_PERIOD_US: u64 = 100_000;
-/// Removing a cgroup waits for its processes to be gone: the tree was
-/// killed just before, so a few tries suffice; then it is left (empty).
+/// Removing a cgroup waits for its processes to be gone (killed just
+/// before): at most this long on the caller's thread, so a process that
+/// exits right after closing its session leaves nothing behind…
+const REMOVE_WAIT: Duration = Duration::from_millis(500);
+/// …then this many more tries on a thread of its own.
 const REMOVE_TRIES: u32 = 100;
-const REMOVE_PAUSE: Duration = Duration::from_millis(10);
+const REMOVE_PAUSE: Duration = Duration::from_millis(2);
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -113,21 +116,27 @@ impl WorkerCgroups {
 }
 
 impl Drop for WorkerCgroups {
+    /// Removes the cgroups once their processes are gone: the tree was
+    /// killed just before, so this waits a few milliseconds at most
+    /// ([`REMOVE_WAIT`]); a cgroup still busy after that is left to a thread.
     fn drop(&mut self) {
-        let dirs = std::mem::take(&mut self.dirs);
-        if dirs.is_empty() {
-            return;
-        }
-        // A dead tree's processes are usually gone at once; otherwise wait
-        // for them off the caller's thread.
-        let left: Vec<PathBuf> = dirs.into_iter().filter(|d| !remove_dir(d)).collect();
-        if left.is_empty() {
-            return;
+        let mut left = std::mem::take(&mut self.dirs);
+        let deadline = std::time::Instant::now() + REMOVE_WAIT;
+        loop {
+            left.retain(|d| !remove_dir(d));
+            if left.is_empty() {
+                return;
+            }
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(REMOVE_PAUSE);
         }
         std::thread::spawn(move || {
             for _ in 0..REMOVE_TRIES {
                 std::thread::sleep(REMOVE_PAUSE);
-                if left.iter().all(|d| remove_dir(d)) {
+                left.retain(|d| !remove_dir(d));
+                if left.is_empty() {
                     return;
                 }
             }
