@@ -76,6 +76,61 @@ class InProcessExecutor:
     def output_limit(self) -> int: ...
 
 @final
+class SandboxConfig:
+    """The limits and view of the sandbox executor (docs/sandbox.md)."""
+
+    def __init__(
+        self,
+        *,
+        memory: int | str | None = None,
+        cpus: float = 1.0,
+        pids_limit: int = 256,
+        network: bool = False,
+        read_only_paths: list[str | os.PathLike[str]] = ...,
+        writable_paths: list[str | os.PathLike[str]] = ...,
+    ) -> None:
+        """`memory`: bytes or `"512m"` (default 1 GiB); paths are shown at the same path."""
+    @property
+    def memory(self) -> int: ...
+    @property
+    def cpus(self) -> float: ...
+    @property
+    def pids_limit(self) -> int: ...
+    @property
+    def network(self) -> bool: ...
+    @property
+    def read_only_paths(self) -> list[Path]: ...
+    @property
+    def writable_paths(self) -> list[Path]: ...
+
+class SandboxExecutor:
+    """Runs agent code in a Python worker inside a kernel sandbox: namespaces, a
+    minimal filesystem view, Landlock, seccomp and cgroup limits, no network.
+
+    Fails at the first run where no sandbox layer works on this machine.
+    """
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        python: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+    ) -> None: ...
+    @property
+    def config(self) -> SandboxConfig: ...
+    @property
+    def python(self) -> Path | None: ...
+    @property
+    def timeout(self) -> float | None: ...
+
+def sandbox_status() -> dict[str, dict[str, object]]:
+    """The sandbox layers that work here: `namespaces`, `landlock`, `seccomp`,
+    `cgroups`, each `{"active": bool, "detail": str}`."""
+
+def _sandbox_launch(args: list[str]) -> None:
+    """The sandbox launcher (internal: applies the sandbox and execs the worker)."""
+
 class SubprocessExecutor:
     """Runs agent code in a Python worker process.
 

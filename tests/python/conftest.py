@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from py_code_mode import InProcessExecutor, Session, SubprocessExecutor
+from py_code_mode.backends.sandbox import SandboxExecutor
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "base"
@@ -23,6 +24,7 @@ EXAMPLES = REPO / "examples" / "base"
 EXECUTORS: dict[str, Callable[[], Any]] = {
     "inprocess": InProcessExecutor,
     "subprocess": lambda: SubprocessExecutor(python=sys.executable),
+    "sandbox": lambda: SandboxExecutor(python=sys.executable),
 }
 
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from py_code_mode import FileStorage, InProcessExecutor, Session, SubprocessExecutor
 
 ASK_SKILL = '''
@@ -176,6 +178,10 @@ def _without_times(value: Any) -> Any:
 async def test_6_creating_a_skill_never_executes_it_on_the_host(
     session: Session, tmp_path: Path, executor_kind: str
 ) -> None:
+    if executor_kind == "sandbox":
+        # The marker would be written to the host's `tmp_path`, outside the
+        # sandbox's view: the sandbox cannot take part in this check.
+        pytest.skip("agent code cannot write the host's tmp_path from the sandbox")
     marker = tmp_path / "executed"
     source = f'''
 """Writes a marker when its module runs."""

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use py_code_mode::{
-    FileStorage, HybridSearcher, LexicalSearcher, RedisStorage, Searcher, Session, Storage,
-    SubprocessConfig,
+    FileStorage, HybridSearcher, LexicalSearcher, RedisStorage, SandboxConfig, Searcher, Session,
+    Storage, SubprocessConfig,
 };
 
 use crate::env_vars;
@@ -44,6 +44,8 @@ pub enum Command {
     /// Move a library between the folder (`--base`) and Redis (`--redis`, `--prefix`)
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Show which sandbox layers work on this machine, as JSON
+    Sandbox,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +81,8 @@ pub enum Backend {
 /// they differ in how much of the machine agent code can see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExecutorKind {
+    /// The worker in a kernel sandbox: namespaces, Landlock, seccomp, limits, no network
+    Sandbox,
     /// A worker process on the host's interpreter, in its own scratch folder
     Subprocess,
 }
@@ -143,9 +147,9 @@ pub struct LibraryArgs {
     /// Key prefix in Redis: one prefix is one isolated library
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PREFIX, default_value = DEFAULT_PREFIX, value_name = "NAME")]
     pub prefix: String,
-    /// Where agent code runs
-    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_EXECUTOR, value_enum, default_value = "subprocess")]
-    pub executor: ExecutorKind,
+    /// Where agent code runs (default: `sandbox` where the kernel allows it, else `subprocess`)
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_EXECUTOR, value_enum)]
+    pub executor: Option<ExecutorKind>,
     #[command(flatten)]
     pub isolation: IsolationArgs,
     /// Python interpreter for the worker (default: `python3` on PATH)
@@ -271,7 +275,11 @@ impl LibraryArgs {
         let builder = Session::builder(storage)
             .searcher(searcher)
             .timeout(self.timeout);
-        let builder = match self.executor {
+        let kind = match self.executor {
+            Some(kind) => kind,
+            None => crate::sandboxing::default_executor(&self.isolation).await?,
+        };
+        let builder = match kind {
             ExecutorKind::Subprocess => {
                 if let Some(option) = self.isolation.first_given() {
                     bail!(
@@ -284,6 +292,10 @@ impl LibraryArgs {
                     ..SubprocessConfig::default()
                 })
             }
+            ExecutorKind::Sandbox => builder.executor(SandboxConfig {
+                python: self.python.clone(),
+                ..crate::sandboxing::sandbox_config(&self.isolation)
+            }),
         };
         Ok(builder.build().await?)
     }

@@ -4,7 +4,7 @@
 pub const PY_CODE_MODE_BASE: &str = "PY_CODE_MODE_BASE";
 /// The Python interpreter of the worker, like `--python`.
 pub const PY_CODE_MODE_PYTHON: &str = "PY_CODE_MODE_PYTHON";
-/// Where agent code runs (`subprocess`, …), like `--executor`.
+/// Where agent code runs (`sandbox`, `subprocess`), like `--executor`.
 pub const PY_CODE_MODE_EXECUTOR: &str = "PY_CODE_MODE_EXECUTOR";
 /// Memory the worker may use (`512m`, `1g`), like `--memory`.
 pub const PY_CODE_MODE_MEMORY: &str = "PY_CODE_MODE_MEMORY";

@@ -1,6 +1,9 @@
-//! `--memory`, `--cpus`, `--pids-limit`, `--allow-network`: the limits every
-//! isolating executor takes, spelled the same whichever one runs the code.
-//! Each executor applies its own defaults to what is not given.
+//! `--memory`, `--cpus`, `--pids-limit`, `--allow-network`, `--allow-read`,
+//! `--allow-write`: the limits every isolating executor takes, spelled the
+//! same whichever one runs the code. Each executor applies its own defaults
+//! to what is not given.
+
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -31,6 +34,12 @@ pub struct IsolationArgs {
     /// Let agent code reach the network (off by default in isolating executors)
     #[arg(long, global = true)]
     pub allow_network: bool,
+    /// Show a host folder (or file) to agent code, read-only, at the same path (repeatable)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub allow_read: Vec<PathBuf>,
+    /// Show a host folder to agent code, writable, at the same path (repeatable)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub allow_write: Vec<PathBuf>,
 }
 
 impl IsolationArgs {
@@ -42,6 +51,8 @@ impl IsolationArgs {
             (self.cpus.is_some(), "--cpus"),
             (self.pids_limit.is_some(), "--pids-limit"),
             (self.allow_network, "--allow-network"),
+            (!self.allow_read.is_empty(), "--allow-read"),
+            (!self.allow_write.is_empty(), "--allow-write"),
         ]
         .into_iter()
         .find_map(|(given, option)| given.then_some(option))

@@ -9,6 +9,7 @@ mod config;
 mod env_vars;
 mod isolation;
 mod progress;
+mod sandboxing;
 mod server;
 mod stdio;
 mod store;
@@ -41,6 +42,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The whole program: runs the command line of this process and reports a
 /// failure on stderr. Both binaries are this one call.
 pub fn main() -> ExitCode {
+    // First, while the process has one thread: as the sandbox launcher this
+    // applies the sandbox and becomes the worker.
+    py_code_mode::sandbox::launcher_main();
     match run(std::env::args_os()) {
         Ok(code) => code,
         Err(error) => {
@@ -202,6 +206,9 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
             .await
             .unwrap_or(stopped);
     }
+    if let Some(Command::Sandbox) = &cli.command {
+        return sandboxing::print_status().await;
+    }
     if let Some(Command::Index) = &cli.command {
         return unless_stopped(stop, index(&cli.library))
             .await
@@ -227,6 +234,7 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
             }
             Command::Store(store) => store::run(&cli.library, &store).await,
             Command::Index => index(&cli.library).await,
+            Command::Sandbox => sandboxing::print_status().await,
         }
     };
     // On a signal the work is dropped, which stops a run (the executor kills

@@ -139,8 +139,15 @@ pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorCh
             timeout: seconds(e.timeout)?,
         });
     }
+    if let Ok(sandbox) = obj.cast::<crate::sandbox::SandboxExecutor>() {
+        let e = sandbox.get();
+        return Ok(ExecutorChoice {
+            factory: Box::new(e.core_config()),
+            timeout: seconds(e.timeout)?,
+        });
+    }
     Err(PyTypeError::new_err(format!(
-        "`executor` must be an InProcessExecutor or a SubprocessExecutor, not `{}`",
+        "`executor` must be an InProcessExecutor, a SubprocessExecutor or a SandboxExecutor, not `{}`",
         obj.get_type().name()?
     )))
 }

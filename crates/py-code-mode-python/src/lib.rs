@@ -8,6 +8,8 @@
 //! - `storage`: `FileStorage` and the one function that turns a storage object
 //!   into an `Arc<dyn Storage>` (add a backend there).
 //! - `executors`: the executor classes users pass to `Session`.
+//! - `sandbox`: `SandboxExecutor`, `SandboxConfig`, and the package's sandbox
+//!   launcher (this interpreter loading the native module by path).
 //! - `inprocess`: the in-process executor: the shared runtime module driven on a
 //!   thread of the caller's interpreter, with a direct transport to the host.
 //! - `result`: `ExecutionResult` and `ExecutionError`.
@@ -26,6 +28,7 @@ mod inprocess;
 mod logging;
 mod result;
 mod runtime;
+mod sandbox;
 mod search;
 mod session;
 mod storage;
@@ -59,6 +62,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<inprocess::RunInterrupted>(),
     )?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_class::<sandbox::SandboxConfig>()?;
+    m.add_class::<sandbox::SandboxExecutor>()?;
+    m.add_function(wrap_pyfunction!(sandbox::_sandbox_launch, m)?)?;
+    m.add_function(wrap_pyfunction!(sandbox::sandbox_status, m)?)?;
+    sandbox::register_launcher(m)?;
     m.add("RUNTIME_SOURCE", py_code_mode::RUNTIME_SOURCE)?;
     runtime::register_shutdown(m.py())?;
     Ok(())

@@ -141,6 +141,9 @@ pub enum ExecutorError {
     Protocol { message: String },
     #[error("the executor is closed")]
     Closed,
+    /// The sandbox cannot start here or was misconfigured.
+    #[error("sandbox: {message}")]
+    Sandbox { message: String },
 }
 
 /// Shorthand for results of the core.

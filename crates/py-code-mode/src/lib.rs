@@ -3,7 +3,10 @@
 //!
 //! Layout:
 //! - [`Session`] ties it together: storage, the [`Host`] and an [`Executor`].
-//! - `executor`: runs agent code in a Python runtime ([`SubprocessExecutor`]);
+//! - `executor`: runs agent code in a Python runtime ([`SubprocessExecutor`],
+//!   [`SandboxExecutor`]);
+//! - [`sandbox`]: the kernel sandbox (namespaces, Landlock, seccomp, cgroups)
+//!   and its launcher;
 //!   every executor speaks the RPC [`protocol`] and returns an [`ExecutionResult`].
 //! - `host`: answers the runtime's calls: `tools`, `skills`, `artifacts`, search.
 //! - `tools`: YAML-defined tools behind [`ToolAdapter`] ([`CliTool`], [`McpTool`],
@@ -23,6 +26,7 @@ mod executor;
 mod host;
 mod names;
 pub mod protocol;
+pub mod sandbox;
 mod search;
 mod semantic;
 mod session;
@@ -35,6 +39,10 @@ pub use artifacts::{ArtifactData, ArtifactKind, ArtifactMeta, ArtifactStore};
 pub use bounds::{BoundsError, MAX_TIMEOUT, count, size_bytes, timeout_secs};
 pub use error::{
     ArtifactError, Error, ExecutorError, NameError, Result, SkillError, StorageError, ToolError,
+};
+pub use executor::{
+    DirectLauncher, LaunchedWorker, SandboxConfig, SandboxExecutor, WorkerCommand, WorkerGuard,
+    WorkerLauncher,
 };
 pub use executor::{
     ExecutionError, ExecutionResult, Executor, ExecutorFactory, MAX_CALLS_IN_FLIGHT,

@@ -183,7 +183,7 @@ const CAP_LAST_CAP: &str = "/proc/sys/kernel/cap_last_cap";
 const FALLBACK_LAST_CAP: u32 = 63;
 
 /// Read before `fork`: the child may not allocate or read files.
-fn last_capability() -> u32 {
+pub(crate) fn last_capability() -> u32 {
     std::fs::read_to_string(CAP_LAST_CAP)
         .ok()
         .and_then(|text| text.trim().parse().ok())
@@ -246,7 +246,7 @@ fn pre_exec_policy(command: &mut Command, policy: Policy) {
     unsafe_code,
     reason = "raw prctl/capget/capset syscalls; nix wraps none of them"
 )]
-fn drop_all_capabilities(last: u32) -> std::io::Result<()> {
+pub(crate) fn drop_all_capabilities(last: u32) -> std::io::Result<()> {
     use nix::libc;
     for cap in 0..=last {
         // SAFETY: PR_CAPBSET_DROP takes a capability number and no pointers.

@@ -6,5 +6,6 @@
 
 mod cli;
 mod mcp;
+mod sandbox;
 mod signals;
 mod stdio;

@@ -10,7 +10,9 @@ use nix::unistd::Pid;
 use pretty_assertions::assert_eq;
 use py_code_mode_test_support::{TempLibrary, binary, python};
 
-use crate::stdio::{Server, assert_gone, pid_file, spin_with_pids, text_of, wait_for_pids};
+use crate::stdio::{
+    Server, WATCHABLE, assert_gone, pid_file, spin_with_pids, text_of, wait_for_pids,
+};
 
 fn signal(pid: u32, signal: Signal) {
     kill(Pid::from_raw(i32::try_from(pid).expect("pid")), signal).expect("signal the CLI");
@@ -24,6 +26,7 @@ fn ctrl_c_on_run_exits_130_and_leaves_no_worker() {
     let file = pid_file(&dir);
     let mut command = Command::new(binary());
     command
+        .env(WATCHABLE.0, WATCHABLE.1)
         .arg("--base")
         .arg(library.path())
         .args(["--no-semantic", "run", "-c", &spin_with_pids(&file)])
@@ -68,7 +71,7 @@ fn sigterm_to_the_server_mid_run_exits_143_and_leaves_no_process() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let file = pid_file(&dir);
-    let mut server = Server::start_on(library);
+    let mut server = Server::start_with(library, &[WATCHABLE]);
     server.run_code(1, "tools.test.server_pid()");
     let reply = server.reply();
     let tool_server: i32 = text_of(&reply)

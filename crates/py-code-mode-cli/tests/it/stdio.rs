@@ -31,8 +31,14 @@ impl Server {
 
     /// Starts `py-code-mode` (serve) on `library` and initialises MCP.
     pub fn start_on(library: TempLibrary) -> Self {
+        Self::start_with(library, &[])
+    }
+
+    /// [`Server::start_on`] with `env` set for the server.
+    pub fn start_with(library: TempLibrary, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary());
         command
+            .envs(env.iter().copied())
             .arg("--base")
             .arg(library.path())
             .arg("--no-semantic")
@@ -138,6 +144,12 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The executor of the tests that watch the worker's processes from the
+/// host by pid ([`spin_with_pids`]): in the sandbox, pids are those of its
+/// own pid namespace and `file` is outside its view, and these tests are
+/// about the tree being stopped, which the escape suite checks for it.
+pub const WATCHABLE: (&str, &str) = ("PY_CODE_MODE_EXECUTOR", "subprocess");
 
 /// Agent code that writes the worker's pid and a child's (`sleep`) to `file`,
 /// then spins.
@@ -281,7 +293,7 @@ fn malformed_frames_get_the_json_rpc_error_and_the_server_keeps_serving() {
 fn a_cancelled_run_stops_its_tree_and_the_next_run_is_answered() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = pid_file(&dir);
-    let mut server = Server::start();
+    let mut server = Server::start_with(TempLibrary::new(), &[WATCHABLE]);
     server.run_code(1, &spin_with_pids(&file));
     let pids = wait_for_pids(&file);
     server.send_json(&json!({
@@ -312,7 +324,7 @@ fn a_cancelled_run_stops_its_tree_and_the_next_run_is_answered() {
 fn a_client_that_closes_stdin_mid_run_leaves_no_process() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = pid_file(&dir);
-    let mut server = Server::start();
+    let mut server = Server::start_with(TempLibrary::new(), &[WATCHABLE]);
     server.run_code(1, &spin_with_pids(&file));
     let pids = wait_for_pids(&file);
     let started = Instant::now();

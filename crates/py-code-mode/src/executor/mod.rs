@@ -4,6 +4,7 @@
 //! [`ExecutionResult`], so results look alike whichever one ran the code.
 
 mod python;
+mod sandbox;
 mod subprocess;
 
 use std::sync::Arc;
@@ -14,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use python::resolve_python;
+pub use sandbox::{SandboxConfig, SandboxExecutor};
 pub use subprocess::{
-    MAX_CALLS_IN_FLIGHT, MAX_PROTOCOL_LINE, SubprocessConfig, SubprocessExecutor,
+    DirectLauncher, LaunchedWorker, MAX_CALLS_IN_FLIGHT, MAX_PROTOCOL_LINE, SubprocessConfig,
+    SubprocessExecutor, WorkerCommand, WorkerGuard, WorkerLauncher,
 };
 
 use crate::error::ExecutorError;

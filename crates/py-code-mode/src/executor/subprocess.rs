@@ -17,6 +17,7 @@
 //! aborting the host-side calls it made; the result says the state was reset.
 
 use std::collections::hash_map::RandomState;
+use std::ffi::OsString;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -88,6 +89,74 @@ impl Default for SubprocessConfig {
     }
 }
 
+/// The worker's command line, as the executor wants it run: the launcher
+/// decides where (directly, in a sandbox, in a container).
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    /// The resolved interpreter (an absolute path).
+    pub python: PathBuf,
+    /// Its arguments: `-I -c <runtime>`.
+    pub args: Vec<OsString>,
+    /// Variables on top of the spawn allow-list ([`crate::ENV_ALLOWLIST`]).
+    pub env: Vec<(OsString, OsString)>,
+    /// The session's scratch folder on the host.
+    pub cwd: PathBuf,
+}
+
+/// A started worker: its process (stdin, stdout and stderr piped), the guard
+/// of its process tree, and whatever else the launcher keeps for it.
+pub struct LaunchedWorker {
+    pub child: Child,
+    pub tree: ProcessTree,
+    /// Dropped after the tree is killed (a cgroup to remove, a container to delete).
+    pub guard: Option<Box<dyn WorkerGuard>>,
+}
+
+/// What a launcher keeps for one worker while it lives.
+pub trait WorkerGuard: Send + Sync {
+    /// Why the worker died, when the launcher knows better than its exit
+    /// status (it went over its memory limit); `None` otherwise.
+    fn explain_exit(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Starts worker processes: the one seam between the protocol and where the
+/// worker runs.
+#[async_trait]
+pub trait WorkerLauncher: Send + Sync {
+    async fn launch(&self, command: WorkerCommand) -> Result<LaunchedWorker, ExecutorError>;
+}
+
+/// Runs the worker directly on the host, under the spawn policy.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DirectLauncher;
+
+#[async_trait]
+impl WorkerLauncher for DirectLauncher {
+    async fn launch(&self, command: WorkerCommand) -> Result<LaunchedWorker, ExecutorError> {
+        let (child, tree) = Spawn::new(&command.python)
+            .args(&command.args)
+            .stdin_piped()
+            .subreaper()
+            .drop_capabilities()
+            // The runtime catches it and kills its own descendants first.
+            .parent_death_signal(Signal::SIGTERM)
+            .current_dir(&command.cwd)
+            .envs(command.env)
+            .spawn()
+            .map_err(|source| ExecutorError::Spawn {
+                python: command.python.clone(),
+                source,
+            })?;
+        Ok(LaunchedWorker {
+            child,
+            tree,
+            guard: None,
+        })
+    }
+}
+
 /// Runs agent code in a worker process; see the module docs.
 pub struct SubprocessExecutor {
     config: SubprocessConfig,
@@ -105,6 +174,8 @@ pub struct SubprocessExecutor {
     /// A run's future was dropped mid-run (timeout above us, MCP cancel): its
     /// worker died with it, and the next run says the state was reset.
     interrupted: Arc<AtomicBool>,
+    /// How a worker process is started (directly, or inside a sandbox).
+    launcher: Arc<dyn WorkerLauncher>,
     /// Keys for run ids: SipHash of a counter under a secret key, so agent
     /// code that saw every earlier id cannot name the next one.
     ids: RandomState,
@@ -117,6 +188,8 @@ struct Worker {
     child: Child,
     /// Declared after `child` so the tree dies when the worker is dropped.
     _tree: ProcessTree,
+    /// What the launcher keeps for this worker (a cgroup); dropped after the tree.
+    guard: Option<Box<dyn WorkerGuard>>,
     to_worker: mpsc::Sender<HostMessage>,
     events: mpsc::Receiver<Event>,
     /// The id of the run in flight, 0 when idle; the reader accepts one result
@@ -229,9 +302,20 @@ impl Drop for RunGuard {
 
 impl SubprocessExecutor {
     pub fn new(config: SubprocessConfig, host: Arc<Host>) -> Self {
+        Self::with_launcher(config, host, Arc::new(DirectLauncher))
+    }
+
+    /// The same executor with workers started by `launcher` (the sandbox
+    /// and container executors are this executor with their own launcher).
+    pub fn with_launcher(
+        config: SubprocessConfig,
+        host: Arc<Host>,
+        launcher: Arc<dyn WorkerLauncher>,
+    ) -> Self {
         Self {
             config,
             host,
+            launcher,
             python: OnceCell::new(),
             worker: Mutex::new(None),
             spare: Mutex::new(None),
@@ -278,26 +362,33 @@ impl SubprocessExecutor {
         };
         // Before the first worker exists: its /proc/<host>/environ read must fail.
         make_host_undumpable();
-        let mut spawn = Spawn::new(python)
-            .args(["-I", "-c", RUNTIME_SOURCE])
-            .stdin_piped()
-            .subreaper()
-            .drop_capabilities()
-            // The runtime catches it and kills its own descendants first.
-            .parent_death_signal(Signal::SIGTERM)
-            .current_dir(self.working_dir().map_err(spawn_error)?)
-            .env("PYTHONIOENCODING", "utf-8")
-            .env(
-                "PY_CODE_MODE_OUTPUT_LIMIT",
-                self.config.output_limit.to_string(),
-            );
+        let mut env = vec![
+            (OsString::from("PYTHONIOENCODING"), OsString::from("utf-8")),
+            (
+                OsString::from("PY_CODE_MODE_OUTPUT_LIMIT"),
+                OsString::from(self.config.output_limit.to_string()),
+            ),
+        ];
         if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
-            spawn = spawn.env("VIRTUAL_ENV", venv);
+            env.push((OsString::from("VIRTUAL_ENV"), venv));
         }
-        let (mut child, tree) = spawn
-            .envs(self.config.env.iter().map(|(k, v)| (k, v)))
-            .spawn()
-            .map_err(spawn_error)?;
+        env.extend(
+            self.config
+                .env
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        let command = WorkerCommand {
+            python: python.clone(),
+            args: ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
+            env,
+            cwd: self.working_dir().map_err(spawn_error)?,
+        };
+        let LaunchedWorker {
+            mut child,
+            tree,
+            guard,
+        } = self.launcher.launch(command).await?;
         let pid = child.id().unwrap_or_default();
         let (Some(mut stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -337,6 +428,7 @@ impl SubprocessExecutor {
         Ok(Worker {
             child,
             _tree: tree,
+            guard,
             to_worker,
             events,
             in_flight,
@@ -428,13 +520,19 @@ impl Executor for SubprocessExecutor {
             }
             Ok(Err(Lost::Crashed)) => {
                 let status = reap(&mut worker.child).await;
+                // Asked after the reap: by then the launcher's record (an
+                // out-of-memory kill in its cgroup) is written.
+                let cause = worker
+                    .guard
+                    .as_ref()
+                    .and_then(|guard| guard.explain_exit())
+                    .unwrap_or_else(|| format!("the Python worker died ({})", describe(status)));
                 drop(worker);
                 self.replace(&mut slot).await;
                 Ok(stopped(
                     "WorkerCrashed",
                     format!(
-                        "the Python worker died ({}) while running this code; a new worker was started and all variables were reset",
-                        describe(status)
+                        "{cause} while running this code; a new worker was started and all variables were reset"
                     ),
                     duration_ms,
                 ))

@@ -6,6 +6,7 @@
 
 mod boundary;
 mod library;
+mod sandbox;
 mod search;
 mod search_set;
 mod session;
@@ -18,14 +19,21 @@ use std::time::Duration;
 use py_code_mode::{ExecutionResult, FileStorage, Session, SubprocessConfig};
 use py_code_mode_test_support::{TempLibrary, python};
 
-/// A session over `library` with a subprocess worker on the test interpreter.
+/// A session over `library` with a subprocess worker on the test interpreter
+/// (a sandboxed one with `PY_CODE_MODE_TEST_EXECUTOR=sandbox`: the suite runs
+/// on both).
 async fn session(library: &TempLibrary) -> Session {
     let storage = Arc::new(FileStorage::open(library.path()).expect("open storage"));
-    Session::builder(storage)
-        .executor(SubprocessConfig {
+    let builder = Session::builder(storage);
+    let builder = if std::env::var("PY_CODE_MODE_TEST_EXECUTOR").as_deref() == Ok("sandbox") {
+        builder.executor(sandbox::sandbox_config())
+    } else {
+        builder.executor(SubprocessConfig {
             python: python(),
             ..SubprocessConfig::default()
         })
+    };
+    builder
         .timeout(Duration::from_secs(20))
         .build()
         .await
