@@ -17,6 +17,7 @@
 
 mod artifacts;
 mod bounds;
+pub mod deps;
 pub mod capped;
 mod error;
 mod executor;
@@ -37,7 +38,7 @@ pub use error::{
     ArtifactError, Error, ExecutorError, NameError, Result, SkillError, StorageError, ToolError,
 };
 pub use executor::{
-    ExecutionError, ExecutionResult, Executor, ExecutorFactory, MAX_CALLS_IN_FLIGHT,
+    Capability, ExecutionError, ExecutionResult, Executor, ExecutorFactory, MAX_CALLS_IN_FLIGHT,
     MAX_PROTOCOL_LINE, RUNTIME_SOURCE, SubprocessConfig, SubprocessExecutor, resolve_python,
 };
 pub use host::{Host, Scored, tool_doc};
