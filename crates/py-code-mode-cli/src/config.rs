@@ -114,8 +114,8 @@ pub struct RunArgs {
 /// Where the library lives and how code runs; shared by every command.
 #[derive(Debug, Args)]
 pub struct LibraryArgs {
-    /// Library folder holding `tools/`, `skills/` and `artifacts/`
-    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_BASE, value_name = "DIR")]
+    /// Library folder holding `tools/`, `skills/` and `artifacts/` (0.10's `--storage`)
+    #[arg(long, alias = "storage", global = true, env = env_vars::PY_CODE_MODE_BASE, value_name = "DIR")]
     pub base: Option<PathBuf>,
     /// Tool definitions folder (default: `<base>/tools`)
     #[arg(long, global = true, value_name = "DIR")]
@@ -161,6 +161,13 @@ pub struct LibraryArgs {
     /// Rank search results lexically only; never load an embedding model
     #[arg(long, global = true)]
     pub no_semantic: bool,
+    /// Agent code may not install or remove packages (`deps.add`), and the MCP
+    /// tools `list_deps`, `add_dep`, `remove_dep` are not served
+    #[arg(long, global = true)]
+    pub no_runtime_deps: bool,
+    /// Do not install the library's configured packages at start
+    #[arg(long, global = true)]
+    pub no_sync_deps: bool,
 }
 
 impl LibraryArgs {
@@ -270,7 +277,12 @@ impl LibraryArgs {
     ) -> anyhow::Result<Session> {
         let builder = Session::builder(storage)
             .searcher(searcher)
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            .deps(py_code_mode::deps::DepsConfig {
+                allow_runtime: !self.no_runtime_deps,
+                sync_on_start: !self.no_sync_deps,
+                ..py_code_mode::deps::DepsConfig::default()
+            });
         let builder = match self.executor {
             ExecutorKind::Subprocess => {
                 if let Some(option) = self.isolation.first_given() {

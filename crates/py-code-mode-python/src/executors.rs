@@ -254,7 +254,8 @@ impl Compat {
             );
         }
         for spec in &deps {
-            py_code_mode::deps::spec::parse(spec).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            py_code_mode::deps::spec::parse(spec)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
         }
         Ok(Self {
             default_timeout: field(config, "default_timeout")?,

@@ -81,7 +81,11 @@ impl ExecutorFactory for InProcessFactory {
     /// application's process, memory, files and network: no isolation.
     fn capabilities(&self) -> Vec<py_code_mode::Capability> {
         use py_code_mode::Capability;
-        vec![Capability::Timeout, Capability::Reset, Capability::DepsInstall]
+        vec![
+            Capability::Timeout,
+            Capability::Reset,
+            Capability::DepsInstall,
+        ]
     }
 
     fn deps_target(&self) -> py_code_mode::deps::DepsTarget {

@@ -40,7 +40,9 @@ impl ExecutionError {
         }
         if let Ok(error) = other.cast::<Self>() {
             let e = error.get();
-            return e.kind == self.kind && e.message == self.message && e.traceback == self.traceback;
+            return e.kind == self.kind
+                && e.message == self.message
+                && e.traceback == self.traceback;
         }
         false
     }
@@ -80,10 +82,16 @@ impl ExecutionError {
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        pyo3::types::PyString::new(py, &self.__str__()).try_iter().map(Bound::into_any)
+        pyo3::types::PyString::new(py, &self.__str__())
+            .try_iter()
+            .map(Bound::into_any)
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         pyo3::types::PyString::new(py, &self.__str__()).get_item(key)
     }
 

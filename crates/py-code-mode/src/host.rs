@@ -138,9 +138,7 @@ impl Host {
             HostCall::DepsList {} => to_value(&self.deps_for(false)?.list().await?),
             HostCall::DepsSync {} => to_value(&self.deps_for(false)?.sync().await?),
             HostCall::DepsAdd { specs } => to_value(&self.deps_for(true)?.add(&specs).await?),
-            HostCall::DepsRemove { names } => {
-                to_value(&self.deps_for(true)?.remove(&names).await?)
-            }
+            HostCall::DepsRemove { names } => to_value(&self.deps_for(true)?.remove(&names).await?),
         }
     }
 

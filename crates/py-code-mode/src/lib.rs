@@ -17,8 +17,8 @@
 
 mod artifacts;
 mod bounds;
-pub mod deps;
 pub mod capped;
+pub mod deps;
 mod error;
 mod executor;
 mod host;

@@ -77,9 +77,12 @@ impl SessionBuilder {
         self
     }
 
-    /// Loads the tool definitions and prepares the executor. The worker starts
-    /// on the first run, or earlier with [`Session::start`].
+    /// Makes the storage's layout (a [`FileStorage`](crate::FileStorage)'s
+    /// folders), loads the tool definitions, attaches `deps` when configured
+    /// and prepares the executor. The worker starts on the first run, or
+    /// earlier with [`Session::start`].
     pub async fn build(self) -> Result<Session> {
+        self.storage.ensure_layout().await?;
         let mut tools = ToolRegistry::load(self.storage.as_ref()).await?;
         for tool in self.tools {
             tools.insert(tool);
@@ -279,10 +282,7 @@ impl Session {
     }
 
     fn deps(&self) -> Result<&Arc<crate::deps::DepsManager>> {
-        Ok(self
-            .host
-            .deps()
-            .ok_or(crate::deps::DepsError::Disabled)?)
+        Ok(self.host.deps().ok_or(crate::deps::DepsError::Disabled)?)
     }
 
     /// After an install from outside agent code, the worker's import system

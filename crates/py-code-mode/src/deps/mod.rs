@@ -137,6 +137,8 @@ pub struct DepsManager {
     owned: bool,
     /// One install (and list update) at a time per session.
     lock: Mutex<()>,
+    /// The interpreter's import folders, read once (see `installed_version`).
+    import_dirs: tokio::sync::OnceCell<Vec<PathBuf>>,
 }
 
 impl DepsManager {
@@ -171,6 +173,7 @@ impl DepsManager {
             python,
             owned,
             lock: Mutex::new(()),
+            import_dirs: tokio::sync::OnceCell::new(),
         };
         if !manager.config.preconfigured.is_empty() {
             let specs = manager.config.preconfigured.clone();
@@ -257,11 +260,32 @@ impl DepsManager {
     }
 
     async fn install(&self, reqs: &[Requirement]) -> Result<SyncReport, DepsError> {
-        let specs: Vec<String> = reqs.iter().map(|r| r.spec.clone()).collect();
-        let present = install::present(&self.python, &specs).await?;
+        if reqs.is_empty() {
+            return Ok(SyncReport::default());
+        }
+        let dirs = self
+            .import_dirs
+            .get_or_try_init(|| install::import_dirs(&self.python))
+            .await?;
         let mut report = SyncReport::default();
         let mut missing = Vec::new();
-        for (spec, found) in specs.into_iter().zip(present) {
+        // A bare name or an exact pin is answered from the folder names; any
+        // other specifier by the interpreter itself (PEP 440 ordering).
+        let mut ask = Vec::new();
+        for req in reqs {
+            let version = install::installed_version(dirs, &req.key);
+            match (version, req.exact_version()) {
+                (None, _) => missing.push(req.spec.clone()),
+                (Some(_), Some(None)) => report.already_present.push(req.spec.clone()),
+                (Some(v), Some(Some(pin))) if v == pin => {
+                    report.already_present.push(req.spec.clone())
+                }
+                (Some(_), Some(Some(_))) => missing.push(req.spec.clone()),
+                (Some(_), None) => ask.push(req.spec.clone()),
+            }
+        }
+        let present = install::present(&self.python, &ask).await?;
+        for (spec, found) in ask.into_iter().zip(present) {
             if found {
                 report.already_present.push(spec);
             } else {
@@ -318,7 +342,10 @@ impl DepsManager {
         }
         if list.len() > MAX_DEPS {
             return Err(DepsError::Limit {
-                message: format!("the list would hold {} packages; the limit is {MAX_DEPS} (`MAX_DEPS`)", list.len()),
+                message: format!(
+                    "the list would hold {} packages; the limit is {MAX_DEPS} (`MAX_DEPS`)",
+                    list.len()
+                ),
             });
         }
         write_list(self.storage.as_ref(), &list).await?;
@@ -388,7 +415,10 @@ async fn read_list(storage: &dyn Storage) -> Result<Vec<String>, StorageError> {
         .filter(|l| {
             let ok = spec::parse(l).is_ok();
             if !ok {
-                tracing::warn!(line = l, "skipping a stored dependency that is not a valid spec");
+                tracing::warn!(
+                    line = l,
+                    "skipping a stored dependency that is not a valid spec"
+                );
             }
             ok
         })

@@ -26,6 +26,23 @@ pub struct Requirement {
     pub spec: String,
 }
 
+impl Requirement {
+    /// `Some(None)` for a bare name (any version will do), `Some(Some(v))`
+    /// for one exact pin `==v`, `None` for anything else.
+    pub fn exact_version(&self) -> Option<Option<&str>> {
+        let rest = self.spec.get(self.name.len()..)?;
+        let rest = match rest.strip_prefix('[') {
+            Some(after) => after.split_once(']').map_or("", |(_, r)| r),
+            None => rest,
+        };
+        if rest.is_empty() {
+            return Some(None);
+        }
+        let pin = rest.strip_prefix("==")?;
+        (!pin.contains([',', '*']) && !pin.starts_with('=')).then_some(Some(pin))
+    }
+}
+
 impl fmt::Display for Requirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.spec)
@@ -109,7 +126,9 @@ pub fn parse(spec: &str) -> Result<Requirement, SpecError> {
     let name_end = text.find(|c: char| !is_name_char(c)).unwrap_or(text.len());
     let name = &text[..name_end];
     if !valid_name(name) {
-        return Err(refuse("the name must be letters and digits, with `.`, `_` or `-` inside"));
+        return Err(refuse(
+            "the name must be letters and digits, with `.`, `_` or `-` inside",
+        ));
     }
     let mut rest = text[name_end..].trim_start();
     let mut canonical = name.to_owned();
@@ -161,8 +180,14 @@ mod tests {
             r.as_ref().map(|r| (r.key.as_str(), r.spec.as_str())),
             Some(("pandas", "Pandas[excel,sql]>=2,<3"))
         );
-        assert_eq!(parse("zope.interface").ok().map(|r| r.key), Some("zope-interface".into()));
-        assert_eq!(parse("six==1.16.*").ok().map(|r| r.spec), Some("six==1.16.*".into()));
+        assert_eq!(
+            parse("zope.interface").ok().map(|r| r.key),
+            Some("zope-interface".into())
+        );
+        assert_eq!(
+            parse("six==1.16.*").ok().map(|r| r.spec),
+            Some("six==1.16.*".into())
+        );
         assert_eq!(canonical_name("Foo__Bar.baz"), "foo-bar-baz");
     }
 

@@ -792,6 +792,16 @@ impl Storage for FileStorage {
             .await
     }
 
+    async fn ensure_layout(&self) -> Result<(), StorageError> {
+        self.blocking(|inner| {
+            for dir in [&inner.tools, &inner.skills, &inner.artifacts] {
+                fsx::open_root(dir, true)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn deps_get(&self) -> Result<Option<String>, StorageError> {
         self.blocking(|inner| inner.deps_get()).await
     }

@@ -199,6 +199,14 @@ pub trait Storage: Send + Sync + Debug {
     /// Removes a cache entry; returns whether it existed.
     async fn cache_delete(&self, key: &str) -> Result<bool, StorageError>;
 
+    /// Makes the library's layout when a session starts over it (the seed's
+    /// `FileStorage` promise: `tools/`, `skills/`, `artifacts/`). Opening a
+    /// storage changes nothing, as in 0.10; backends without a layout do
+    /// nothing.
+    async fn ensure_layout(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// The configured runtime dependencies: `requirements.txt` text, one
     /// spec a line (see [`crate::deps`]); `None` when none were ever saved.
     /// Backends without a place of their own keep it as the cache entry

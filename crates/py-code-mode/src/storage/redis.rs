@@ -616,7 +616,12 @@ impl Storage for RedisStorage {
         let Some(bytes) = bytes else {
             return Ok(None);
         };
-        self.check_size("dependency list", "deps", bytes.len(), super::MAX_DEPS_BYTES)?;
+        self.check_size(
+            "dependency list",
+            "deps",
+            bytes.len(),
+            super::MAX_DEPS_BYTES,
+        )?;
         Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
