@@ -161,13 +161,8 @@ pub struct LibraryArgs {
     /// Rank search results lexically only; never load an embedding model
     #[arg(long, global = true)]
     pub no_semantic: bool,
-    /// Agent code may not install or remove packages (`deps.add`), and the MCP
-    /// tools `list_deps`, `add_dep`, `remove_dep` are not served
-    #[arg(long, global = true)]
-    pub no_runtime_deps: bool,
-    /// Do not install the library's configured packages at start
-    #[arg(long, global = true)]
-    pub no_sync_deps: bool,
+    #[command(flatten)]
+    pub deps: crate::deps_tools::DepsArgs,
 }
 
 impl LibraryArgs {
@@ -278,11 +273,7 @@ impl LibraryArgs {
         let builder = Session::builder(storage)
             .searcher(searcher)
             .timeout(self.timeout)
-            .deps(py_code_mode::deps::DepsConfig {
-                allow_runtime: !self.no_runtime_deps,
-                sync_on_start: !self.no_sync_deps,
-                ..py_code_mode::deps::DepsConfig::default()
-            });
+            .deps(self.deps.config());
         let builder = match self.executor {
             ExecutorKind::Subprocess => {
                 if let Some(option) = self.isolation.first_given() {

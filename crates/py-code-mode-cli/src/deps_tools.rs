@@ -1,6 +1,7 @@
 //! The MCP tools of `deps` (0.10's `list_deps`, `add_dep`, `remove_dep`),
 //! served only when runtime installs are allowed (`--no-runtime-deps` hides them).
 
+use clap::Args;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{ErrorData, tool, tool_router};
@@ -8,6 +9,29 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::server::{CodeModeServer, reply};
+
+/// 0.10's `deps` options of the MCP server.
+#[derive(Debug, Clone, Args)]
+pub struct DepsArgs {
+    /// Agent code may not install or remove packages (`deps.add`), and the MCP
+    /// tools `list_deps`, `add_dep`, `remove_dep` are not served
+    #[arg(long, global = true)]
+    pub no_runtime_deps: bool,
+    /// Do not install the library's configured packages at start
+    #[arg(long, global = true)]
+    pub no_sync_deps: bool,
+}
+
+impl DepsArgs {
+    /// The session's `deps` settings.
+    pub fn config(&self) -> py_code_mode::deps::DepsConfig {
+        py_code_mode::deps::DepsConfig {
+            allow_runtime: !self.no_runtime_deps,
+            sync_on_start: !self.no_sync_deps,
+            ..py_code_mode::deps::DepsConfig::default()
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct Package {

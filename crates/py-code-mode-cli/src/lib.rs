@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     Backend, Cli, Command, ExecutorKind, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand,
 };
+pub use deps_tools::DepsArgs;
 pub use isolation::IsolationArgs;
 pub use server::{CodeModeServer, MAX_SEARCH_LIMIT};
 pub use stdio::{MAX_MESSAGE_BYTES, StdioTransport};

@@ -160,7 +160,7 @@ fn this_python(py: Python<'_>) -> PyResult<Option<PathBuf>> {
 /// Reads `executor=`; `None` means in-process, as in the seed.
 pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorChoice> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        let py = Python::attach(|py| this_python(py))?;
+        let py = Python::attach(this_python)?;
         return Ok(ExecutorChoice {
             factory: Box::new(InProcessFactory(InProcessConfig {
                 output_limit: DEFAULT_OUTPUT_LIMIT,

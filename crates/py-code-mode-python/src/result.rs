@@ -54,11 +54,7 @@ impl ExecutionError {
         hasher.finish()
     }
 
-    /// An error is always truthy (an empty error string was never an error).
-    fn __bool__(&self) -> bool {
-        true
-    }
-
+    /// Also makes an error truthy: its string form is never empty.
     fn __len__(&self) -> usize {
         self.__str__().chars().count()
     }

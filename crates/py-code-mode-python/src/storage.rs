@@ -141,12 +141,13 @@ fn url_of_client(client: &Bound<'_, PyAny>) -> PyResult<String> {
     let tls = kwargs
         .call_method0("keys")
         .and_then(|keys| keys.try_iter())
-        .map(|keys| {
-            keys.filter_map(Result::ok)
-                .filter_map(|k| k.extract::<String>().ok())
-                .any(|k| k.starts_with("ssl"))
+        .is_ok_and(|mut keys| {
+            keys.any(|k| {
+                k.ok()
+                    .and_then(|k| k.extract::<String>().ok())
+                    .is_some_and(|k| k.starts_with("ssl"))
+            })
         })
-        .unwrap_or(false)
         // redis-py's own pool keeps `rediss://` as its connection class, which
         // a compatible client need not have: read when there, never required.
         || pool

@@ -19,7 +19,7 @@ const MAX_INSTALLER_OUTPUT: usize = 256 * 1024;
 /// The end of the installer's output quoted in an error, in bytes.
 const ERROR_EXCERPT: usize = 2000;
 /// How long the presence check and `python -m venv` may take.
-const QUICK_TIMEOUT: Duration = Duration::from_secs(60);
+const QUICK_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Variables of the host's environment the installer sees besides the
 /// allow-list: its configuration, index credentials and proxies.
@@ -224,6 +224,13 @@ fn find_uv() -> Option<PathBuf> {
     })
 }
 
+/// One line of progress on stderr for a person at a terminal, whatever the
+/// log level: an install can take minutes.
+#[allow(clippy::print_stderr, reason = "progress for a person at a terminal")]
+fn progress(line: &str) {
+    eprintln!("py-code-mode: {line}");
+}
+
 /// Installs `specs` into `python`'s environment: `uv pip install --python`
 /// when `uv` is on PATH, else `python -m pip install`. The specs were
 /// validated and come after `--`, so none can be read as an option.
@@ -246,9 +253,10 @@ pub(crate) async fn install(
             "--",
         ]),
     };
+    tracing::info!(specs = %specs.join(" "), "installing packages");
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        // Progress for a person at a terminal (stdout may be an MCP stream).
-        eprintln!("py-code-mode: installing {} ...", specs.join(" "));
+        // Never stdout: it may be an MCP stream.
+        progress(&format!("installing {} ...", specs.join(" ")));
     }
     run(
         spawn.args(specs).envs(installer_env()),

@@ -278,7 +278,7 @@ impl DepsManager {
                 (None, _) => missing.push(req.spec.clone()),
                 (Some(_), Some(None)) => report.already_present.push(req.spec.clone()),
                 (Some(v), Some(Some(pin))) if v == pin => {
-                    report.already_present.push(req.spec.clone())
+                    report.already_present.push(req.spec.clone());
                 }
                 (Some(_), Some(Some(_))) => missing.push(req.spec.clone()),
                 (Some(_), None) => ask.push(req.spec.clone()),

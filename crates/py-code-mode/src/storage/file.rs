@@ -803,7 +803,7 @@ impl Storage for FileStorage {
     }
 
     async fn deps_get(&self) -> Result<Option<String>, StorageError> {
-        self.blocking(|inner| inner.deps_get()).await
+        self.blocking(Inner::deps_get).await
     }
 
     async fn deps_put(&self, text: &str) -> Result<(), StorageError> {
