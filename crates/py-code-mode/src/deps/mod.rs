@@ -336,6 +336,10 @@ impl DepsManager {
         }
         let reqs = parse_all(specs)?;
         let mut list = read_list(self.storage.as_ref()).await?;
+        if reqs.iter().all(|r| list.contains(&r.spec)) {
+            // Nothing to record: no write (and no fsync) for a repeated add.
+            return Ok(());
+        }
         for req in reqs {
             list.retain(|line| spec::parse(line).map_or(true, |r| r.key != req.key));
             list.push(req.spec);
