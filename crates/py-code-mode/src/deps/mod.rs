@@ -13,8 +13,6 @@
 mod install;
 pub mod spec;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -449,8 +447,13 @@ fn owned_venv_dir(config: &DepsConfig, storage: &dyn Storage, python: &Path) -> 
             .join("py-code-mode")
             .join("venvs")
     });
-    let mut hasher = DefaultHasher::new();
-    storage.location().hash(&mut hasher);
-    python.hash(&mut hasher);
-    root.join(format!("{:016x}", hasher.finish()))
+    // FNV-1a: the same folder for the same library and interpreter across
+    // builds and toolchains (std's hasher makes no such promise).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let key = format!("{}\0{}", storage.location(), python.display());
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    root.join(format!("{hash:016x}"))
 }
