@@ -319,3 +319,16 @@ def test_python_version_selects_the_interpreter() -> None:
     current = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert SubprocessExecutor(SubprocessConfig(python_version=current)).python == Path(sys.executable)
     assert SubprocessExecutor(SubprocessConfig(python_version="3.99")).python == Path("python3.99")
+
+
+def test_configured_deps_are_validated_when_the_executor_is_made(tmp_path: Path) -> None:
+    from py_code_mode.execution import InProcessConfig, InProcessExecutor, SubprocessConfig, SubprocessExecutor
+
+    with pytest.raises(ValueError, match="not an allowed package spec"):
+        InProcessExecutor(config=InProcessConfig(deps=("--index-url=http://127.0.0.1:9",)))
+    deps_file = tmp_path / "requirements.txt"
+    deps_file.write_text("# packages\nsix\n-e ./local\n")
+    with pytest.raises(ValueError, match="`-e ./local` is not an allowed package spec"):
+        SubprocessExecutor(SubprocessConfig(deps_file=deps_file))
+    with pytest.raises(ValueError, match="deps_file"):
+        SubprocessExecutor(SubprocessConfig(deps_file=tmp_path / "missing.txt"))

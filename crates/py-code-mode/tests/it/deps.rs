@@ -143,3 +143,21 @@ async fn opening_a_library_makes_no_folder_and_a_session_makes_the_layout() {
     assert_eq!(made, ["artifacts", "skills", "tools"]);
     session.close().await;
 }
+
+#[tokio::test]
+async fn one_call_takes_a_bounded_number_of_specs() {
+    let library = TempLibrary::new();
+    let session = session_with(&library, Some(DepsConfig::default())).await;
+    let result = session
+        .run("deps.add(*[f'pkg{i}' for i in range(51)])")
+        .await
+        .expect("run");
+    let error = result.error.expect("refused");
+    assert_eq!(error.kind, "ValueError");
+    assert!(
+        error.message.contains("`MAX_SPECS_PER_CALL`"),
+        "{}",
+        error.message
+    );
+    session.close().await;
+}
