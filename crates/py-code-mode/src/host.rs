@@ -144,7 +144,7 @@ impl Host {
 
     /// `deps` for agent code; `changes` (add, remove) needs runtime installs allowed.
     fn deps_for(&self, changes: bool) -> Result<&DepsManager> {
-        let deps = self.deps.as_deref().ok_or(DepsError::Disabled)?;
+        let deps = self.deps.as_deref().ok_or(DepsError::Unsupported)?;
         if changes && !deps.runtime_allowed() {
             return Err(DepsError::Disabled.into());
         }

@@ -282,7 +282,10 @@ impl Session {
     }
 
     fn deps(&self) -> Result<&Arc<crate::deps::DepsManager>> {
-        Ok(self.host.deps().ok_or(crate::deps::DepsError::Disabled)?)
+        Ok(self
+            .host
+            .deps()
+            .ok_or(crate::deps::DepsError::Unsupported)?)
     }
 
     /// After an install from outside agent code, the worker's import system

@@ -43,7 +43,9 @@ pub enum DepsError {
         "runtime dependency installation is disabled for this session\nhint: ask the operator to add the package to the configuration (`deps=` / `--no-runtime-deps` off)"
     )]
     Disabled,
-    #[error("this executor cannot install packages")]
+    #[error(
+        "`deps` is not available in this session: its executor cannot install packages, or the session was built without `deps`"
+    )]
     Unsupported,
     #[error("{message}")]
     Installer { message: String },
