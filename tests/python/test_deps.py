@@ -140,6 +140,8 @@ def test_mcp_add_dep_then_import_in_run_code(fresh_venv: Path, tmp_path: Path) -
     )
     if not Path(binary).is_file():
         pytest.fail(f"`{binary}` does not exist; build it with `cargo build -p py-code-mode-cli --bins`")
+    # 0.10's configurations name the `py-code-mode-mcp` command, built beside it.
+    binary = str(Path(binary).with_name("py-code-mode-mcp"))
     (tmp_path / "tools").mkdir()
 
     async def scenario(*flags: str) -> tuple[set[str], list[str]]:
