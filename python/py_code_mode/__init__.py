@@ -21,6 +21,7 @@ from py_code_mode._native import (
     Session,
     SubprocessExecutor,
 )
+from py_code_mode.execution import Capability, InProcessConfig, SubprocessConfig
 from py_code_mode.errors import (
     ArtifactError,
     ArtifactNotFoundError,
@@ -37,6 +38,9 @@ from py_code_mode.errors import (
 )
 
 __all__ = [
+    "Capability",
+    "InProcessConfig",
+    "SubprocessConfig",
     "ArtifactError",
     "ArtifactNotFoundError",
     "CodeExecutionError",

@@ -29,8 +29,10 @@ def cli_main(argv: list[str]) -> tuple[int, str | None]:
 class FileStorage:
     """A library in folders: `tools/`, `skills/` and `artifacts/` under `base_path`.
 
-    The folders are created if missing. Every item is its own file, written
-    atomically, so several processes can share one library.
+    Constructing one changes nothing on disk: a folder is made on the first
+    write into it, and a `Session` over it makes the three when it starts.
+    Every item is its own file, written atomically, so several processes can
+    share one library.
     """
 
     def __init__(self, base_path: str | os.PathLike[str]) -> None: ...
@@ -50,7 +52,9 @@ class RedisStorage:
     Pass a redis-py client (`RedisStorage(redis=client, prefix="my-agent")`; the host
     connects to the same server with its own client) or a URL
     (`RedisStorage(url="redis://localhost:6379", prefix="my-agent")`). One prefix is one
-    tenant: nothing of one prefix is visible to another. Connecting fails with
+    tenant: nothing of one prefix is visible to another. Of the client only
+    `connection_pool.connection_kwargs` is read (any redis-py-compatible client
+    works). Connecting fails with
     `StorageError` naming the URL (never its password).
     """
 
@@ -68,12 +72,18 @@ class InProcessExecutor:
     `time.sleep`, a socket read) stops when that call returns to Python.
     """
 
-    def __init__(self, *, timeout: float | None = None, output_limit: int = 1048576) -> None:
-        """`timeout`: default seconds per run; `output_limit`: bytes of stdout/stderr kept per run."""
+    def __init__(
+        self, config: Any | None = None, *, timeout: float | None = None, output_limit: int = 1048576
+    ) -> None:
+        """`timeout`: default seconds per run; `output_limit`: bytes of stdout/stderr kept per run.
+        `config`: 0.10's `InProcessConfig` (`tools_path`, `default_timeout`, `deps`,
+        `deps_file`, `allow_runtime_deps`)."""
     @property
     def timeout(self) -> float | None: ...
     @property
     def output_limit(self) -> int: ...
+    @property
+    def config(self) -> Any | None: ...
 
 @final
 class SandboxConfig:
@@ -147,8 +157,12 @@ class SubprocessExecutor:
         env: dict[str, str] | None = None,
         timeout: float | None = None,
         output_limit: int = 1048576,
+        config: Any | None = None,
     ) -> None:
-        """`python`: the worker's interpreter (default: this one, `sys.executable`)."""
+        """`python`: the worker's interpreter (default: this one, `sys.executable`).
+        `config` (also accepted in `python`'s place, as 0.10 passed it): 0.10's
+        `SubprocessConfig` (`python_version`, `venv_path`, `tools_path`,
+        `default_timeout`, `deps`, `deps_file`, `allow_runtime_deps`, ...)."""
     @property
     def python(self) -> Path | None: ...
     @property
@@ -159,10 +173,26 @@ class SubprocessExecutor:
     def timeout(self) -> float | None: ...
     @property
     def output_limit(self) -> int: ...
+    @property
+    def config(self) -> Any | None: ...
 
 @final
 class ExecutionError:
-    """An exception raised by agent code, or why the executor stopped it."""
+    """An exception raised by agent code, or why the executor stopped it.
+
+    It also behaves as the string `"<type>: <message>"` (0.10's
+    `ExecutionResult.error` was a `str`): `str(error)`, `error == "..."`,
+    `"timeout" in error.lower()`, `len`, `+`, and every `str` method.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        """`str` methods (`lower`, `startswith`, `split`, ...) of the string form."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, part: str) -> bool: ...
+    def __add__(self, other: str) -> str: ...
+    def __radd__(self, other: str) -> str: ...
 
     @property
     def type(self) -> str:
@@ -232,9 +262,11 @@ class Session:
         timeout: float | None = None,
         embedding_model: str | os.PathLike[str] | None = None,
         semantic: bool = True,
+        sync_deps_on_start: bool = False,
     ) -> None:
         """`executor` defaults to `InProcessExecutor()`; `timeout` (seconds per run)
-        defaults to the executor's, else 60.
+        defaults to the executor's, else 60. `sync_deps_on_start`: install the
+        library's configured packages when the session starts (docs/deps.md).
 
         `embedding_model`: the model of hybrid search, an alias (`"bge-small"`,
         `"bge-base"`, `"granite"`), a Hugging Face id in the local Hugging Face cache,
@@ -321,3 +353,17 @@ class Session:
         """Raises `ArtifactNotFoundError` if there is no such artifact."""
     async def delete_artifact(self, name: str) -> bool:
         """Returns whether the artifact existed."""
+    def supports(self, capability: str) -> bool:
+        """Whether the executor provides `capability` (a `Capability` constant)."""
+    def supported_capabilities(self) -> set[str]:
+        """Every capability the executor provides."""
+    async def list_deps(self) -> list[str]:
+        """The library's configured packages (specs such as `pandas>=2`)."""
+    async def add_dep(self, package: str) -> dict[str, Any]:
+        """Install `package` (validated; by the host) and record it:
+        `{"installed", "already_present", "failed"}` (+ `"errors"` with the
+        installer's reason). Raises `InvalidDependencyError` for a bad spec."""
+    async def remove_dep(self, package: str) -> dict[str, Any]:
+        """Forget `package`: `{"removed", "not_found", "failed", "removed_from_config"}`."""
+    async def sync_deps(self) -> dict[str, Any]:
+        """Install every configured package that is missing."""

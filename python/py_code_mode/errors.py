@@ -52,6 +52,20 @@ class ExecutorError(CodeModeError):
     """The executor itself failed: no Python worker, or the session is closed."""
 
 
+class DepsError(CodeModeError):
+    """A package could not be installed or removed, or `deps` is not allowed here."""
+
+
+class InvalidDependencyError(DepsError, ValueError):
+    """A package spec is not a PEP 508 name with optional extras and version
+    specifiers (options, paths and URLs are refused)."""
+
+
+class ConfigurationError(CodeModeError, ValueError):
+    """A configuration value is invalid (0.10's name; ours raise `ValueError`
+    or `TypeError`, which this also is)."""
+
+
 class CodeExecutionError(CodeModeError):
     """Agent code raised; raised by `ExecutionResult.raise_for_error()`.
 
@@ -68,10 +82,37 @@ class ExecutionTimeoutError(CodeExecutionError, TimeoutError):
     """A run exceeded its timeout and was stopped."""
 
 
+# 0.10's names, mapped onto the classes above (docs/migrating.md has the table).
+ToolCallError = ToolError
+ToolTimeoutError = ToolError
+ArtifactWriteError = ArtifactError
+SkillValidationError = SkillError
+SkillExecutionError = CodeExecutionError
+DependencyError = DepsError
+StorageReadError = StorageError
+StorageWriteError = StorageError
+RPCError = ExecutorError
+RPCTransportError = ExecutorError
+NamespaceError = CodeModeError
+
 __all__ = [
     "ArtifactError",
     "ArtifactNotFoundError",
+    "ArtifactWriteError",
     "CodeExecutionError",
+    "ConfigurationError",
+    "DependencyError",
+    "DepsError",
+    "InvalidDependencyError",
+    "NamespaceError",
+    "RPCError",
+    "RPCTransportError",
+    "SkillExecutionError",
+    "SkillValidationError",
+    "StorageReadError",
+    "StorageWriteError",
+    "ToolCallError",
+    "ToolTimeoutError",
     "CodeModeError",
     "ExecutionTimeoutError",
     "ExecutorError",

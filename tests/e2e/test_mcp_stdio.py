@@ -25,6 +25,10 @@ EXPECTED_TOOLS = {
     "delete_skill",
     "list_artifacts",
     "reset",
+    # Served unless `--no-runtime-deps`.
+    "list_deps",
+    "add_dep",
+    "remove_dep",
 }
 
 

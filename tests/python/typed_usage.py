@@ -4,6 +4,7 @@ the seed's usage precisely enough for strict code to pass without casts."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from pathlib import Path
 
 from py_code_mode import ExecutionResult, FileStorage, Session, SkillNotFoundError
@@ -42,6 +43,20 @@ async def main(base: Path) -> None:
     Session.inprocess(base, embedding_model=None)
     executor = SubprocessExecutor(python=None, timeout=10.0)
     print(executor.timeout, storage.base_path / "tools")
+    # 0.10's forms (docs/migrating.md).
+    from py_code_mode.execution import Capability, SubprocessConfig
+
+    compat = Session(storage, SubprocessExecutor(config=SubprocessConfig(default_timeout=5.0)), sync_deps_on_start=True)
+    supported: bool = compat.supports(Capability.TIMEOUT)
+    caps: set[str] = compat.supported_capabilities()
+    packages: list[str] = await compat.list_deps()
+    report: dict[str, Any] = await compat.add_dep("six")
+    failed = await compat.run("1/0")
+    if failed.error is not None:
+        text: str = failed.error.lower()
+        print(text, failed.error == "x", len(failed.error))
+    print(supported, caps, packages, report)
+    await compat.close()
 
 
 if __name__ == "__main__":

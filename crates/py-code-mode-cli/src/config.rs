@@ -118,8 +118,8 @@ pub struct RunArgs {
 /// Where the library lives and how code runs; shared by every command.
 #[derive(Debug, Args)]
 pub struct LibraryArgs {
-    /// Library folder holding `tools/`, `skills/` and `artifacts/`
-    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_BASE, value_name = "DIR")]
+    /// Library folder holding `tools/`, `skills/` and `artifacts/` (0.10's `--storage`)
+    #[arg(long, alias = "storage", global = true, env = env_vars::PY_CODE_MODE_BASE, value_name = "DIR")]
     pub base: Option<PathBuf>,
     /// Tool definitions folder (default: `<base>/tools`)
     #[arg(long, global = true, value_name = "DIR")]
@@ -165,6 +165,8 @@ pub struct LibraryArgs {
     /// Rank search results lexically only; never load an embedding model
     #[arg(long, global = true)]
     pub no_semantic: bool,
+    #[command(flatten)]
+    pub deps: crate::deps_tools::DepsArgs,
 }
 
 impl LibraryArgs {
@@ -274,7 +276,8 @@ impl LibraryArgs {
     ) -> anyhow::Result<Session> {
         let builder = Session::builder(storage)
             .searcher(searcher)
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            .deps(self.deps.config());
         let kind = match self.executor {
             Some(kind) => kind,
             None => crate::sandboxing::default_executor(&self.isolation).await?,

@@ -6,6 +6,7 @@
 //! - [`run`]: dispatches the subcommands; the binaries call only this.
 
 mod config;
+mod deps_tools;
 mod env_vars;
 mod isolation;
 mod progress;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     Backend, Cli, Command, ExecutorKind, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand,
 };
+pub use deps_tools::DepsArgs;
 pub use isolation::IsolationArgs;
 pub use server::{CodeModeServer, MAX_SEARCH_LIMIT};
 pub use stdio::{MAX_MESSAGE_BYTES, StdioTransport};

@@ -77,11 +77,19 @@ impl CodeModeServer {
 
     /// A server whose runs stop when `shutdown` is cancelled.
     pub fn with_shutdown(session: Arc<Session>, shutdown: CancellationToken) -> Self {
+        let mut tool_router = Self::tool_router();
+        if Self::serves_deps(&session) {
+            tool_router += Self::deps_tool_router();
+        }
         Self {
             session,
             shutdown,
-            tool_router: Self::tool_router(),
+            tool_router,
         }
+    }
+
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
     }
 }
 
@@ -228,7 +236,7 @@ impl ServerHandler for CodeModeServer {
 /// The one mapping from core results to MCP: bad arguments (names) are invalid
 /// params; everything else that failed is a tool result with `is_error`, so the
 /// agent reads the message.
-fn reply<T: Serialize>(result: Result<T, Error>) -> Result<CallToolResult, ErrorData> {
+pub(crate) fn reply<T: Serialize>(result: Result<T, Error>) -> Result<CallToolResult, ErrorData> {
     match result {
         Ok(value) => {
             let text = serde_json::to_string_pretty(&value)

@@ -22,6 +22,8 @@ fn class_name(error: &Error) -> &'static str {
         Error::Artifact(_) => "ArtifactError",
         Error::Storage(_) => "StorageError",
         Error::Executor(_) => "ExecutorError",
+        Error::Deps(py_code_mode::deps::DepsError::Spec(_)) => "InvalidDependencyError",
+        Error::Deps(_) => "DepsError",
     }
 }
 

@@ -20,17 +20,34 @@ pub(crate) struct InProcessExecutor {
     timeout: Option<f64>,
     #[pyo3(get)]
     output_limit: usize,
+    /// 0.10's `InProcessConfig`, when given.
+    #[pyo3(get)]
+    config: Option<Py<PyAny>>,
+    compat: Compat,
 }
 
 #[pymethods]
 impl InProcessExecutor {
+    /// `InProcessExecutor(timeout=...)`, or 0.10's `InProcessExecutor(config=InProcessConfig(...))`.
     #[new]
-    #[pyo3(signature = (*, timeout = None, output_limit = DEFAULT_OUTPUT_LIMIT))]
-    fn new(timeout: Option<f64>, output_limit: usize) -> PyResult<Self> {
+    #[pyo3(signature = (config = None, *, timeout = None, output_limit = DEFAULT_OUTPUT_LIMIT))]
+    fn new(
+        config: Option<Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+        output_limit: usize,
+    ) -> PyResult<Self> {
+        let config = config.filter(|c| !c.is_none());
+        let compat = match &config {
+            Some(c) => Compat::read(c)?,
+            None => Compat::default(),
+        };
+        let timeout = timeout.or(compat.default_timeout);
         seconds(timeout)?;
         Ok(Self {
             timeout,
             output_limit,
+            config: config.map(Bound::unbind),
+            compat,
         })
     }
 
@@ -52,24 +69,43 @@ pub(crate) struct SubprocessExecutor {
     timeout: Option<f64>,
     #[pyo3(get)]
     output_limit: usize,
+    /// 0.10's `SubprocessConfig`, when given.
+    #[pyo3(get)]
+    config: Option<Py<PyAny>>,
+    compat: Compat,
 }
 
 #[pymethods]
 impl SubprocessExecutor {
+    /// `SubprocessExecutor(python, cwd=, env=, timeout=)`, or 0.10's
+    /// `SubprocessExecutor(config=SubprocessConfig(...))` (also positional).
     #[new]
-    #[pyo3(signature = (python = None, *, cwd = None, env = None, timeout = None, output_limit = DEFAULT_OUTPUT_LIMIT))]
+    #[pyo3(signature = (python = None, *, cwd = None, env = None, timeout = None, output_limit = DEFAULT_OUTPUT_LIMIT, config = None))]
     fn new(
         py: Python<'_>,
-        python: Option<PathBuf>,
+        python: Option<Bound<'_, PyAny>>,
         cwd: Option<PathBuf>,
         env: Option<std::collections::BTreeMap<String, String>>,
         timeout: Option<f64>,
         output_limit: usize,
+        config: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        // 0.10 passed the config first: `SubprocessExecutor(SubprocessConfig(...))`.
+        let (python, config) = match python.filter(|p| !p.is_none()) {
+            Some(p) if p.hasattr("allow_runtime_deps")? => (None, Some(p)),
+            Some(p) => (Some(p.extract::<PathBuf>()?), config),
+            None => (None, config),
+        };
+        let config = config.filter(|c| !c.is_none());
+        let compat = match &config {
+            Some(c) => Compat::read(c)?,
+            None => Compat::default(),
+        };
+        let timeout = timeout.or(compat.default_timeout);
         seconds(timeout)?;
         // The worker runs on this interpreter unless told otherwise, so agent
         // code imports the packages of the caller's environment.
-        let python = match python {
+        let python = match python.or(compat.worker_python(py)?) {
             Some(python) => Some(python),
             None => py
                 .import("sys")?
@@ -83,6 +119,8 @@ impl SubprocessExecutor {
             env: env.unwrap_or_default().into_iter().collect(),
             timeout,
             output_limit,
+            config: config.map(Bound::unbind),
+            compat,
         })
     }
 
@@ -98,7 +136,7 @@ impl SubprocessExecutor {
 impl SubprocessExecutor {
     /// The settings of `SubprocessExecutor()`.
     pub(crate) fn default_for(py: Python<'_>) -> PyResult<Self> {
-        Self::new(py, None, None, None, None, DEFAULT_OUTPUT_LIMIT)
+        Self::new(py, None, None, None, None, DEFAULT_OUTPUT_LIMIT, None)
     }
 }
 
@@ -106,16 +144,30 @@ impl SubprocessExecutor {
 pub(crate) struct ExecutorChoice {
     pub factory: Box<dyn ExecutorFactory>,
     pub timeout: Option<Duration>,
+    /// 0.10's executor settings: `deps`, `allow_runtime_deps`, `tools_path`.
+    pub compat: Compat,
+}
+
+/// This interpreter's `sys.executable`, if it has one.
+fn this_python(py: Python<'_>) -> PyResult<Option<PathBuf>> {
+    Ok(py
+        .import("sys")?
+        .getattr("executable")?
+        .extract::<Option<PathBuf>>()?
+        .filter(|p| !p.as_os_str().is_empty()))
 }
 
 /// Reads `executor=`; `None` means in-process, as in the seed.
 pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorChoice> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        let py = Python::attach(this_python)?;
         return Ok(ExecutorChoice {
             factory: Box::new(InProcessFactory(InProcessConfig {
                 output_limit: DEFAULT_OUTPUT_LIMIT,
+                python: py,
             })),
             timeout: None,
+            compat: Compat::default(),
         });
     };
     if let Ok(inprocess) = obj.cast::<InProcessExecutor>() {
@@ -123,8 +175,10 @@ pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorCh
         return Ok(ExecutorChoice {
             factory: Box::new(InProcessFactory(InProcessConfig {
                 output_limit: e.output_limit,
+                python: this_python(obj.py())?,
             })),
             timeout: seconds(e.timeout)?,
+            compat: e.compat.clone(),
         });
     }
     if let Ok(subprocess) = obj.cast::<SubprocessExecutor>() {
@@ -137,6 +191,7 @@ pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorCh
                 output_limit: e.output_limit,
             }),
             timeout: seconds(e.timeout)?,
+            compat: e.compat.clone(),
         });
     }
     if let Ok(sandbox) = obj.cast::<crate::sandbox::SandboxExecutor>() {
@@ -144,12 +199,119 @@ pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorCh
         return Ok(ExecutorChoice {
             factory: Box::new(e.core_config()),
             timeout: seconds(e.timeout)?,
+            compat: Compat::default(),
         });
     }
     Err(PyTypeError::new_err(format!(
         "`executor` must be an InProcessExecutor, a SubprocessExecutor or a SandboxExecutor, not `{}`",
         obj.get_type().name()?
     )))
+}
+
+/// 0.10's executor configuration fields (`InProcessConfig`, `SubprocessConfig`),
+/// read by name so any object with those attributes works.
+#[derive(Debug, Clone)]
+pub(crate) struct Compat {
+    pub default_timeout: Option<f64>,
+    pub tools_path: Option<PathBuf>,
+    pub deps: Vec<String>,
+    pub allow_runtime_deps: bool,
+    pub venv_path: Option<PathBuf>,
+    pub python_version: Option<String>,
+}
+
+impl Default for Compat {
+    fn default() -> Self {
+        Self {
+            default_timeout: None,
+            tools_path: None,
+            deps: Vec::new(),
+            // 0.10's default: agent code may add packages.
+            allow_runtime_deps: true,
+            venv_path: None,
+            python_version: None,
+        }
+    }
+}
+
+/// The most lines read from a `deps_file` (as the core's list bound).
+const MAX_DEPS_FILE_LINES: usize = py_code_mode::deps::MAX_DEPS;
+
+impl Compat {
+    fn read(config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        fn field<'py, T: FromPyObjectOwned<'py>>(
+            config: &Bound<'py, PyAny>,
+            name: &str,
+        ) -> PyResult<Option<T>> {
+            match config.getattr(name) {
+                Ok(v) if !v.is_none() => Ok(Some(v.extract::<T>().map_err(Into::into)?)),
+                _ => Ok(None),
+            }
+        }
+        let mut deps: Vec<String> = field(config, "deps")?.unwrap_or_default();
+        if let Some(file) = field::<PathBuf>(config, "deps_file")? {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                PyValueError::new_err(format!("cannot read `deps_file` `{}`: {e}", file.display()))
+            })?;
+            deps.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .take(MAX_DEPS_FILE_LINES)
+                    .map(str::to_owned),
+            );
+        }
+        for spec in &deps {
+            py_code_mode::deps::spec::parse(spec)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        }
+        Ok(Self {
+            default_timeout: field(config, "default_timeout")?,
+            tools_path: field(config, "tools_path")?,
+            deps,
+            allow_runtime_deps: field(config, "allow_runtime_deps")?.unwrap_or(true),
+            venv_path: field(config, "venv_path")?,
+            python_version: field(config, "python_version")?,
+        })
+    }
+
+    /// The worker's interpreter 0.10's fields ask for: the venv at
+    /// `venv_path` (made on first use), or `python<version>` on PATH when
+    /// `python_version` is not this interpreter's.
+    fn worker_python(&self, py: Python<'_>) -> PyResult<Option<PathBuf>> {
+        if let Some(venv) = &self.venv_path {
+            let python = venv.join("bin").join("python");
+            if !python.exists() {
+                let base = this_python(py)?.unwrap_or_else(|| PathBuf::from("python3"));
+                let status = py.detach(|| {
+                    std::process::Command::new(&base)
+                        .args(["-I", "-m", "venv"])
+                        .arg(venv)
+                        .stdin(std::process::Stdio::null())
+                        .status()
+                });
+                if !status.is_ok_and(|s| s.success()) {
+                    return Err(PyValueError::new_err(format!(
+                        "cannot create the venv at `venv_path` `{}`",
+                        venv.display()
+                    )));
+                }
+            }
+            return Ok(Some(python));
+        }
+        if let Some(version) = &self.python_version {
+            let info = py.import("sys")?.getattr("version_info")?;
+            let current = format!(
+                "{}.{}",
+                info.getattr("major")?.extract::<u32>()?,
+                info.getattr("minor")?.extract::<u32>()?
+            );
+            if version.trim() != current {
+                return Ok(Some(PathBuf::from(format!("python{}", version.trim()))));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// A timeout in seconds as a duration; it must be positive and finite.

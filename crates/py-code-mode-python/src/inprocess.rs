@@ -60,6 +60,9 @@ const RESET_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct InProcessConfig {
     /// Cap on one run's stdout and on its stderr, in bytes.
     pub output_limit: usize,
+    /// This interpreter (`sys.executable`): `deps` installs into the
+    /// application's own environment, as 0.10 did.
+    pub python: Option<std::path::PathBuf>,
 }
 
 /// Builds the executor once the session's host exists.
@@ -71,6 +74,25 @@ impl ExecutorFactory for InProcessFactory {
             message: e.to_string(),
         })?;
         Ok(Box::new(InProcessExecutor::spawn(host, handle, self.0)?))
+    }
+
+    /// Timeouts stop pure-Python code (code blocked in a C call stops when
+    /// the call returns); `reset` forgets variables. Agent code shares the
+    /// application's process, memory, files and network: no isolation.
+    fn capabilities(&self) -> Vec<py_code_mode::Capability> {
+        use py_code_mode::Capability;
+        vec![
+            Capability::Timeout,
+            Capability::Reset,
+            Capability::DepsInstall,
+        ]
+    }
+
+    fn deps_target(&self) -> py_code_mode::deps::DepsTarget {
+        match &self.0.python {
+            Some(python) => py_code_mode::deps::DepsTarget::Interpreter(python.clone()),
+            None => py_code_mode::deps::DepsTarget::Unsupported,
+        }
     }
 }
 

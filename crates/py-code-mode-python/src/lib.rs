@@ -21,6 +21,7 @@
 //! The Python side (`python/py_code_mode/`) re-exports these classes and holds
 //! the exception hierarchy, the stubs and the console scripts.
 
+mod compat;
 mod convert;
 mod errors;
 mod executors;

@@ -14,6 +14,10 @@ pub(crate) struct ExecutionError {
     traceback: String,
 }
 
+/// `ExecutionError` behaves as the string `"<type>: <message>"` (0.10's
+/// `ExecutionResult.error` was a `str`): `str(error)`, `"timeout" in
+/// error.lower()`, `error == "..."`, `len`, `+`, and every other `str` method
+/// through `__getattr__`, while `.type`, `.message` and `.traceback` stay.
 #[pymethods]
 impl ExecutionError {
     fn __str__(&self) -> String {
@@ -25,6 +29,74 @@ impl ExecutionError {
             "ExecutionError(type={:?}, message={:?})",
             self.kind, self.message
         )
+    }
+
+    /// Equal to another `ExecutionError` with the same fields, or to its
+    /// string form (or its bare message, which is what some 0.10 executors
+    /// returned).
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        if let Ok(text) = other.extract::<String>() {
+            return text == self.__str__() || text == self.message;
+        }
+        if let Ok(error) = other.cast::<Self>() {
+            let e = error.get();
+            return e.kind == self.kind
+                && e.message == self.message
+                && e.traceback == self.traceback;
+        }
+        false
+    }
+
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.__str__().hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Also makes an error truthy: its string form is never empty.
+    fn __len__(&self) -> usize {
+        self.__str__().chars().count()
+    }
+
+    fn __contains__(&self, part: &str) -> bool {
+        self.__str__().contains(part)
+    }
+
+    fn __add__(&self, other: &str) -> String {
+        self.__str__() + other
+    }
+
+    fn __radd__(&self, other: &str) -> String {
+        format!("{other}{}", self.__str__())
+    }
+
+    fn __format__(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
+        pyo3::types::PyString::new(py, &self.__str__())
+            .call_method1("__format__", (spec,))?
+            .extract()
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pyo3::types::PyString::new(py, &self.__str__())
+            .try_iter()
+            .map(Bound::into_any)
+    }
+
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        pyo3::types::PyString::new(py, &self.__str__()).get_item(key)
+    }
+
+    /// `str` methods (`lower`, `startswith`, `split`...) on the string form.
+    fn __getattr__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        if name.starts_with("__") {
+            return Err(pyo3::exceptions::PyAttributeError::new_err(name.to_owned()));
+        }
+        pyo3::types::PyString::new(py, &self.__str__()).getattr(name)
     }
 }
 

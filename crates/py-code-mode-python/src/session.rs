@@ -39,6 +39,12 @@ struct Inner {
     searcher: Arc<dyn Searcher>,
     factory: Mutex<Option<Box<dyn ExecutorFactory>>>,
     timeout: Duration,
+    /// `deps` for the core session (0.10's executor settings and `sync_deps_on_start`).
+    deps: py_code_mode::deps::DepsConfig,
+    /// 0.10's executor-owned `tools_path`: tool definitions beside the storage's.
+    tools_path: Option<PathBuf>,
+    /// What the executor provides, known before the core session is built.
+    capabilities: Vec<py_code_mode::Capability>,
     core: OnceCell<Arc<py_code_mode::Session>>,
     closed: AtomicBool,
 }
@@ -58,12 +64,17 @@ impl Inner {
                     .unwrap_or_else(PoisonError::into_inner)
                     .take()
                     .ok_or(ExecutorError::Closed)?;
-                let session = py_code_mode::Session::builder(Arc::clone(&self.storage))
+                let mut builder = py_code_mode::Session::builder(Arc::clone(&self.storage))
                     .executor(BoxedFactory(factory))
                     .searcher(Arc::clone(&self.searcher))
                     .timeout(self.timeout)
-                    .build()
-                    .await?;
+                    .deps(self.deps.clone());
+                if let Some(dir) = &self.tools_path {
+                    for tool in crate::compat::tools_in(dir).await? {
+                        builder = builder.tool(tool);
+                    }
+                }
+                let session = builder.build().await?;
                 Ok::<_, py_code_mode::Error>(Arc::new(session))
             })
             .await?;
@@ -80,6 +91,18 @@ impl ExecutorFactory for BoxedFactory {
         host: Arc<py_code_mode::Host>,
     ) -> Result<Box<dyn py_code_mode::Executor>, ExecutorError> {
         self.0.build(host)
+    }
+
+    fn capabilities(&self) -> Vec<py_code_mode::Capability> {
+        self.0.capabilities()
+    }
+
+    fn deps_target(&self) -> py_code_mode::deps::DepsTarget {
+        self.0.deps_target()
+    }
+
+    fn use_python(&mut self, python: PathBuf) {
+        self.0.use_python(python);
     }
 }
 
@@ -109,16 +132,34 @@ fn json(value: impl serde::Serialize) -> py_code_mode::Result<Value> {
 }
 
 impl Session {
+    /// The executor's capabilities: the built session's when there is one
+    /// (it knows whether `deps` could attach), else the executor's own.
+    fn capabilities(&self) -> Vec<py_code_mode::Capability> {
+        match self.inner.core.get() {
+            Some(core) => core.capabilities().to_vec(),
+            None => self.inner.capabilities.clone(),
+        }
+    }
+
     fn create(
         py: Python<'_>,
         storage: Py<PyAny>,
         executor: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
         search: SearchChoice,
+        sync_deps_on_start: bool,
     ) -> PyResult<Self> {
         crate::logging::install();
         let core_storage = crate::storage::storage_of(storage.bind(py))?;
         let choice = executor_of(executor)?;
+        let deps = py_code_mode::deps::DepsConfig {
+            allow_runtime: choice.compat.allow_runtime_deps,
+            // Packages the configuration names are installed at start, as in 0.10.
+            sync_on_start: sync_deps_on_start || !choice.compat.deps.is_empty(),
+            preconfigured: choice.compat.deps.clone(),
+            ..py_code_mode::deps::DepsConfig::default()
+        };
+        let capabilities = choice.factory.capabilities();
         let timeout = seconds(timeout)?
             .or(choice.timeout)
             .unwrap_or(py_code_mode::DEFAULT_RUN_TIMEOUT);
@@ -132,6 +173,9 @@ impl Session {
                 searcher,
                 factory: Mutex::new(Some(choice.factory)),
                 timeout,
+                deps,
+                tools_path: choice.compat.tools_path,
+                capabilities,
                 core: OnceCell::new(),
                 closed: AtomicBool::new(false),
             }),
@@ -146,14 +190,14 @@ impl Session {
         search: SearchChoice,
     ) -> PyResult<Self> {
         let storage = Py::new(py, crate::storage::FileStorage::open(py, base_path)?)?;
-        Self::create(py, storage.into_any(), executor, timeout, search)
+        Self::create(py, storage.into_any(), executor, timeout, search, false)
     }
 }
 
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (storage, executor = None, *, timeout = None, embedding_model = None, semantic = true))]
+    #[pyo3(signature = (storage, executor = None, *, timeout = None, embedding_model = None, semantic = true, sync_deps_on_start = false))]
     fn new(
         py: Python<'_>,
         storage: Py<PyAny>,
@@ -161,9 +205,10 @@ impl Session {
         timeout: Option<f64>,
         embedding_model: Option<PathBuf>,
         semantic: bool,
+        sync_deps_on_start: bool,
     ) -> PyResult<Self> {
         let search = SearchChoice::new(embedding_model, semantic)?;
-        Self::create(py, storage, executor, timeout, search)
+        Self::create(py, storage, executor, timeout, search, sync_deps_on_start)
     }
 
     /// A session over `FileStorage(base_path)`, in-process unless `executor` says otherwise.
@@ -390,6 +435,52 @@ impl Session {
             s.delete_artifact(&name).await
         })
         .await
+    }
+
+    /// Whether the executor provides `capability` (a `Capability` constant
+    /// such as `"timeout"`); unknown names are `False`.
+    fn supports(&self, capability: &str) -> bool {
+        py_code_mode::Capability::parse(capability)
+            .is_some_and(|c| self.capabilities().contains(&c))
+    }
+
+    /// Every capability the executor provides, as names.
+    fn supported_capabilities(&self) -> std::collections::BTreeSet<&'static str> {
+        self.capabilities()
+            .into_iter()
+            .map(py_code_mode::Capability::as_str)
+            .collect()
+    }
+
+    /// The configured packages (specs such as `pandas>=2`).
+    async fn list_deps(&self) -> PyResult<Vec<String>> {
+        with_session(&self.inner, |s| async move { s.list_deps().await }).await
+    }
+
+    /// Installs `package` (validated, by the host) and records it:
+    /// `{"installed", "already_present", "failed"}`.
+    async fn add_dep(&self, package: String) -> PyResult<Py<PyAny>> {
+        let report = with_session(&self.inner, move |s| async move {
+            json(s.add_dep(&package).await?)
+        })
+        .await?;
+        to_python(&report)
+    }
+
+    /// Forgets `package`: `{"removed", "not_found", "failed", "removed_from_config"}`.
+    async fn remove_dep(&self, package: String) -> PyResult<Py<PyAny>> {
+        let report = with_session(&self.inner, move |s| async move {
+            json(s.remove_dep(&package).await?)
+        })
+        .await?;
+        to_python(&report)
+    }
+
+    /// Installs every configured package that is missing.
+    async fn sync_deps(&self) -> PyResult<Py<PyAny>> {
+        let report =
+            with_session(&self.inner, |s| async move { json(s.sync_deps().await?) }).await?;
+        to_python(&report)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -114,14 +114,21 @@ impl RedisStorage {
 }
 
 /// Rebuilds a connection URL from a redis-py client's connection settings, so
-/// the host connects to the same server with its own (async) client.
+/// the host connects to the same server with its own (async) client. Only
+/// `connection_pool.connection_kwargs` is read, as 0.10 did: any
+/// redis-py-compatible client works. TLS is known by redis-py's `ssl_*`
+/// settings or its `SSLConnection` class, when the client has them.
 fn url_of_client(client: &Bound<'_, PyAny>) -> PyResult<String> {
-    let pool = client.getattr("connection_pool").map_err(|_| {
-        PyTypeError::new_err(
-            "`redis=` must be a redis-py client (`redis.Redis` / `redis.from_url`)",
-        )
-    })?;
-    let kwargs = pool.getattr("connection_kwargs")?;
+    let pool = client.getattr("connection_pool").ok();
+    let kwargs = pool
+        .as_ref()
+        .ok_or_else(|| PyTypeError::new_err(""))
+        .and_then(|pool| pool.getattr("connection_kwargs"))
+        .map_err(|_| {
+            PyTypeError::new_err(
+                "`redis=` must be a redis-py client (`redis.Redis` / `redis.from_url`): it has no `connection_pool.connection_kwargs`",
+            )
+        })?;
     let get = |key: &str| -> PyResult<Option<String>> {
         match kwargs.get_item(key) {
             Ok(v) if !v.is_none() => Ok(Some(v.str()?.to_string())),
@@ -131,12 +138,23 @@ fn url_of_client(client: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Some(path) = get("path")? {
         return Ok(format!("redis+unix://{path}"));
     }
-    let tls = pool
-        .getattr("connection_class")?
-        .getattr("__name__")?
-        .str()?
-        .to_string()
-        .contains("SSL");
+    let tls = kwargs
+        .call_method0("keys")
+        .and_then(|keys| keys.try_iter())
+        .is_ok_and(|mut keys| {
+            keys.any(|k| {
+                k.ok()
+                    .and_then(|k| k.extract::<String>().ok())
+                    .is_some_and(|k| k.starts_with("ssl"))
+            })
+        })
+        // redis-py's own pool keeps `rediss://` as its connection class, which
+        // a compatible client need not have: read when there, never required.
+        || pool
+            .and_then(|p| p.getattr("connection_class").ok())
+            .and_then(|c| c.getattr("__name__").ok())
+            .and_then(|n| n.extract::<String>().ok())
+            .is_some_and(|n| n.contains("SSL"));
     let scheme = if tls { "rediss" } else { "redis" };
     let host = get("host")?.unwrap_or_else(|| "localhost".into());
     let port = get("port")?.unwrap_or_else(|| "6379".into());

@@ -111,7 +111,12 @@ for _cls in EXCEPTIONS:
     _cls.__module__ = "builtins"
 
 # Host errors by the name the host gives them; bad arguments raise the builtin TypeError.
-_ERRORS: dict[str, type[Exception]] = {"TypeError": TypeError, **{c.__name__: c for c in EXCEPTIONS}}
+_ERRORS: dict[str, type[Exception]] = {
+    "TypeError": TypeError,
+    "ValueError": ValueError,
+    "RuntimeError": RuntimeError,
+    **{c.__name__: c for c in EXCEPTIONS},
+}
 
 
 def _start_thread(target: Callable[[], None]) -> None:
@@ -337,12 +342,12 @@ def _namespaces(transport: Any, run_skill: Callable[..., Any]) -> tuple[Any, Any
             return run_skill(self.get(name), args, kwargs)
 
         def list(self) -> list[Record]:
-            """Every skill: name, description, parameters (no source)."""
-            return [Record(s) for s in call("skills.list", {})]
+            """Every skill: name, description, parameters, params (no source)."""
+            return [_skill_listing(s) for s in call("skills.list", {})]
 
         def search(self, query: str, limit: int = 5) -> list[Record]:
             """Skills ranked by relevance to `query`."""
-            return [Record(s) for s in call("skills.search", {"query": query, "limit": limit})]
+            return [_skill_listing(s) for s in call("skills.search", {"query": query, "limit": limit})]
 
         def get(self, name: str) -> Record:
             """One skill with `.name`, `.description`, `.parameters` and `.source`."""
@@ -410,6 +415,73 @@ def _namespaces(transport: Any, run_skill: Callable[..., Any]) -> tuple[Any, Any
             return "<artifacts: save(name, data, description); load(name); list(); exists(name); delete(name)>"
 
     return Tools(), Skills(), Artifacts()
+
+
+def _skill_listing(skill: dict[str, Any]) -> Record:
+    """A skill as listings show it, with 0.10's `params` (name -> description,
+    or type when undocumented) beside the full `parameters`."""
+    record = Record(skill)
+    record["params"] = {
+        p.get("name", ""): p.get("description") or p.get("type", "") for p in skill.get("parameters", [])
+    }
+    return record
+
+
+def _deps_namespace(transport: Any) -> Any:
+    """The `deps` object agent code holds: packages, installed by the host.
+
+    Like the other namespaces it reaches the transport only through this
+    closure. After an install the import system forgets what it cached about
+    the folders, so the next `import` finds the package.
+    """
+    call = transport.call
+
+    def _specs(what: str, packages: tuple) -> list[str]:
+        specs: list[str] = []
+        for p in packages:
+            if isinstance(p, (list, tuple)):
+                specs.extend(p)
+            else:
+                specs.append(p)
+        if not specs or not all(isinstance(s, str) for s in specs):
+            raise TypeError(f"deps.{what}() takes package specs as strings, e.g. deps.{what}(\"requests\")")
+        return specs
+
+    def _refresh(report: Any) -> None:
+        if report.get("installed"):
+            import importlib
+
+            importlib.invalidate_caches()
+
+    class Deps:
+        """The `deps` namespace: the packages this library needs."""
+
+        __slots__ = ()
+
+        def list(self) -> list[str]:
+            """The configured packages (specs such as `pandas>=2`)."""
+            return list(call("deps.list", {}))
+
+        def add(self, *packages: Any) -> Record:
+            """Install packages and remember them: `{installed, already_present, failed}`."""
+            report = Record(call("deps.add", {"specs": _specs("add", packages)}))
+            _refresh(report)
+            return report
+
+        def remove(self, *packages: Any) -> Record:
+            """Forget packages: `{removed, not_found, failed, removed_from_config}`."""
+            return Record(call("deps.remove", {"names": _specs("remove", packages)}))
+
+        def sync(self) -> Record:
+            """Install every configured package that is missing."""
+            report = Record(call("deps.sync", {}))
+            _refresh(report)
+            return report
+
+        def __repr__(self) -> str:
+            return "<deps: list(); add(spec); remove(name); sync()>"
+
+    return Deps()
 
 
 def _kwargs(name: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -601,6 +673,7 @@ class Runtime:
         # `import __main__` shows agent code its own variables, never ours.
         self._module = module
         self.tools, self.skills, self.artifacts = _namespaces(transport, self.run_skill)
+        self.deps = _deps_namespace(transport)
         self.globals: dict[str, Any] = {}
         self._cell = 0
         self._loop: Any = None
@@ -609,7 +682,7 @@ class Runtime:
         _install_routers()
 
     def namespaces(self) -> dict[str, Any]:
-        return {"tools": self.tools, "skills": self.skills, "artifacts": self.artifacts}
+        return {"tools": self.tools, "skills": self.skills, "artifacts": self.artifacts, "deps": self.deps}
 
     def bindings(self) -> dict[str, Any]:
         """What agent code and skills see: the namespaces and our exception classes."""

@@ -18,6 +18,8 @@ pub enum Error {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Executor(#[from] ExecutorError),
+    #[error(transparent)]
+    Deps(#[from] crate::deps::DepsError),
 }
 
 impl Error {
@@ -37,6 +39,14 @@ impl Error {
             Self::Storage(StorageError::Name(_)) => "InvalidNameError",
             Self::Storage(_) => "StorageError",
             Self::Executor(_) => "CodeModeError",
+            Self::Deps(crate::deps::DepsError::Spec(_) | crate::deps::DepsError::Limit { .. }) => {
+                "ValueError"
+            }
+            Self::Deps(crate::deps::DepsError::Disabled | crate::deps::DepsError::Unsupported) => {
+                "RuntimeError"
+            }
+            Self::Deps(crate::deps::DepsError::Storage(_)) => "StorageError",
+            Self::Deps(_) => "CodeModeError",
         }
     }
 }

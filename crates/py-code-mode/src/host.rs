@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::artifacts::ArtifactStore;
+use crate::deps::{DepsError, DepsManager};
 use crate::error::{Error, Result};
 use crate::protocol::{CallError, CallOutcome, HostCall};
 use crate::search::{SearchDoc, SearchMode, Searcher};
@@ -32,6 +33,7 @@ pub struct Host {
     skills: SkillLibrary,
     artifacts: ArtifactStore,
     searcher: Arc<dyn Searcher>,
+    deps: Option<Arc<DepsManager>>,
 }
 
 impl Host {
@@ -46,7 +48,20 @@ impl Host {
             storage,
             tools,
             searcher,
+            deps: None,
         }
+    }
+
+    /// The host with `deps` served by `deps` (without, `deps.*` calls fail).
+    #[must_use]
+    pub fn with_deps(mut self, deps: Arc<DepsManager>) -> Self {
+        self.deps = Some(deps);
+        self
+    }
+
+    /// The session's `deps`, when it has them.
+    pub fn deps(&self) -> Option<&Arc<DepsManager>> {
+        self.deps.as_ref()
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -76,9 +91,11 @@ impl Host {
             Ok(value) => CallOutcome::Ok(value),
             Err(error) => {
                 tracing::debug!(method, %error, "host call failed");
+                // The message names the operation, as agent code saw it in
+                // 0.10: `artifacts.load: no artifact named ...`.
                 CallOutcome::Error(CallError {
                     kind: error.python_type().to_owned(),
-                    message: error.to_string(),
+                    message: format!("{method}: {error}"),
                 })
             }
         }
@@ -118,7 +135,20 @@ impl Host {
             HostCall::ArtifactsList {} => to_value(&self.artifacts.list().await?),
             HostCall::ArtifactsExists { name } => to_value(&self.artifacts.exists(&name).await?),
             HostCall::ArtifactsDelete { name } => to_value(&self.artifacts.delete(&name).await?),
+            HostCall::DepsList {} => to_value(&self.deps_for(false)?.list().await?),
+            HostCall::DepsSync {} => to_value(&self.deps_for(false)?.sync().await?),
+            HostCall::DepsAdd { specs } => to_value(&self.deps_for(true)?.add(&specs).await?),
+            HostCall::DepsRemove { names } => to_value(&self.deps_for(true)?.remove(&names).await?),
         }
+    }
+
+    /// `deps` for agent code; `changes` (add, remove) needs runtime installs allowed.
+    fn deps_for(&self, changes: bool) -> Result<&DepsManager> {
+        let deps = self.deps.as_deref().ok_or(DepsError::Unsupported)?;
+        if changes && !deps.runtime_allowed() {
+            return Err(DepsError::Disabled.into());
+        }
+        Ok(deps)
     }
 
     /// Every tool and skill as search ranks them: what `py-code-mode index`

@@ -21,6 +21,7 @@
 mod artifacts;
 mod bounds;
 pub mod capped;
+pub mod deps;
 mod error;
 mod executor;
 mod host;
@@ -41,12 +42,12 @@ pub use error::{
     ArtifactError, Error, ExecutorError, NameError, Result, SkillError, StorageError, ToolError,
 };
 pub use executor::{
-    DirectLauncher, LaunchedWorker, SandboxConfig, SandboxExecutor, WorkerCommand, WorkerGuard,
-    WorkerLauncher,
+    Capability, ExecutionError, ExecutionResult, Executor, ExecutorFactory, MAX_CALLS_IN_FLIGHT,
+    MAX_PROTOCOL_LINE, RUNTIME_SOURCE, SubprocessConfig, SubprocessExecutor, resolve_python,
 };
 pub use executor::{
-    ExecutionError, ExecutionResult, Executor, ExecutorFactory, MAX_CALLS_IN_FLIGHT,
-    MAX_PROTOCOL_LINE, RUNTIME_SOURCE, SubprocessConfig, SubprocessExecutor, resolve_python,
+    DirectLauncher, LaunchedWorker, SandboxConfig, SandboxExecutor, WorkerCommand, WorkerGuard,
+    WorkerLauncher,
 };
 pub use host::{Host, Scored, tool_doc};
 pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_name};

@@ -162,6 +162,14 @@ pub enum HostCall {
     ArtifactsExists { name: String },
     #[serde(rename = "artifacts.delete")]
     ArtifactsDelete { name: String },
+    #[serde(rename = "deps.list")]
+    DepsList {},
+    #[serde(rename = "deps.add")]
+    DepsAdd { specs: Vec<String> },
+    #[serde(rename = "deps.remove")]
+    DepsRemove { names: Vec<String> },
+    #[serde(rename = "deps.sync")]
+    DepsSync {},
 }
 
 impl HostCall {
@@ -181,6 +189,10 @@ impl HostCall {
             Self::ArtifactsList {} => "artifacts.list",
             Self::ArtifactsExists { .. } => "artifacts.exists",
             Self::ArtifactsDelete { .. } => "artifacts.delete",
+            Self::DepsList {} => "deps.list",
+            Self::DepsAdd { .. } => "deps.add",
+            Self::DepsRemove { .. } => "deps.remove",
+            Self::DepsSync {} => "deps.sync",
         }
     }
 }

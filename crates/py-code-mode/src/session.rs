@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::artifacts::{ArtifactData, ArtifactMeta};
+use crate::deps::{DepsConfig, RemoveReport, SyncReport};
 use crate::error::Result;
-use crate::executor::{ExecutionResult, Executor, ExecutorFactory, SubprocessConfig};
+use crate::executor::{Capability, ExecutionResult, Executor, ExecutorFactory, SubprocessConfig};
 use crate::host::{Host, Scored};
 use crate::search::{LexicalSearcher, Searcher};
 use crate::skills::{Skill, SkillInfo};
@@ -24,9 +25,18 @@ pub struct SessionBuilder {
     searcher: Arc<dyn Searcher>,
     timeout: Duration,
     tools: Vec<Arc<dyn ToolAdapter>>,
+    deps: Option<DepsConfig>,
 }
 
 impl SessionBuilder {
+    /// Serves `deps` (the configured package list, installs by the host); see
+    /// [`crate::deps`]. Without it, `deps.*` in agent code fails.
+    #[must_use]
+    pub fn deps(mut self, config: DepsConfig) -> Self {
+        self.deps = Some(config);
+        self
+    }
+
     /// The executor to run code in (default: a subprocess worker on `python3`).
     #[must_use]
     pub fn executor(mut self, executor: impl ExecutorFactory + 'static) -> Self {
@@ -67,19 +77,39 @@ impl SessionBuilder {
         self
     }
 
-    /// Loads the tool definitions and prepares the executor. The worker starts
-    /// on the first run, or earlier with [`Session::start`].
+    /// Makes the storage's layout (a [`FileStorage`](crate::FileStorage)'s
+    /// folders), loads the tool definitions, attaches `deps` when configured
+    /// and prepares the executor. The worker starts on the first run, or
+    /// earlier with [`Session::start`].
     pub async fn build(self) -> Result<Session> {
+        self.storage.ensure_layout().await?;
         let mut tools = ToolRegistry::load(self.storage.as_ref()).await?;
         for tool in self.tools {
             tools.insert(tool);
         }
-        let host = Arc::new(Host::new(self.storage, tools, self.searcher));
-        let executor = self.executor.build(Arc::clone(&host))?;
+        let mut factory = self.executor;
+        let mut capabilities = factory.capabilities();
+        let mut host = Host::new(Arc::clone(&self.storage), tools, self.searcher);
+        let deps = match self.deps {
+            Some(config) => crate::deps::attach(config, &self.storage, &mut *factory).await?,
+            None => None,
+        };
+        capabilities.retain(|c| {
+            !matches!(c, Capability::DepsInstall | Capability::DepsUninstall) || deps.is_some()
+        });
+        if let Some(deps) = &deps {
+            host = host.with_deps(Arc::clone(deps));
+            if deps.owns_environment() && !capabilities.contains(&Capability::DepsUninstall) {
+                capabilities.push(Capability::DepsUninstall);
+            }
+        }
+        let host = Arc::new(host);
+        let executor = factory.build(Arc::clone(&host))?;
         Ok(Session {
             host,
             executor,
             timeout: self.timeout,
+            capabilities,
         })
     }
 }
@@ -103,6 +133,7 @@ pub struct Session {
     host: Arc<Host>,
     executor: Box<dyn Executor>,
     timeout: Duration,
+    capabilities: Vec<Capability>,
 }
 
 impl Session {
@@ -113,6 +144,7 @@ impl Session {
             searcher: Arc::new(LexicalSearcher),
             timeout: DEFAULT_RUN_TIMEOUT,
             tools: Vec::new(),
+            deps: None,
         }
     }
 
@@ -210,4 +242,65 @@ impl Session {
     pub async fn delete_artifact(&self, name: &str) -> Result<bool> {
         self.host.artifacts().delete(name).await
     }
+
+    /// What this session's executor provides (0.10's `supported_capabilities()`).
+    pub fn capabilities(&self) -> &[Capability] {
+        &self.capabilities
+    }
+
+    /// Whether the executor provides `capability` (0.10's `supports()`).
+    pub fn supports(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+
+    /// The configured package list (empty when the session has no `deps`).
+    pub async fn list_deps(&self) -> Result<Vec<String>> {
+        match self.host.deps() {
+            Some(deps) => Ok(deps.list().await?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Installs `spec` and records it; the application's call, so allowed
+    /// even when agent code may not add packages.
+    pub async fn add_dep(&self, spec: &str) -> Result<SyncReport> {
+        let report = self.deps()?.add(&[spec.to_owned()]).await?;
+        self.refresh_imports(&report).await;
+        Ok(report)
+    }
+
+    /// Forgets `name` (uninstalling it only from a venv py-code-mode owns).
+    pub async fn remove_dep(&self, name: &str) -> Result<RemoveReport> {
+        Ok(self.deps()?.remove(&[name.to_owned()]).await?)
+    }
+
+    /// Installs every configured package that is missing.
+    pub async fn sync_deps(&self) -> Result<SyncReport> {
+        let report = self.deps()?.sync().await?;
+        self.refresh_imports(&report).await;
+        Ok(report)
+    }
+
+    fn deps(&self) -> Result<&Arc<crate::deps::DepsManager>> {
+        Ok(self
+            .host
+            .deps()
+            .ok_or(crate::deps::DepsError::Unsupported)?)
+    }
+
+    /// After an install from outside agent code, the worker's import system
+    /// forgets what it cached about the folders, so the next `import` finds
+    /// the package (agent code's own `deps.add` does this itself).
+    async fn refresh_imports(&self, report: &SyncReport) {
+        if report.installed.is_empty() {
+            return;
+        }
+        let code = "__import__('importlib').invalidate_caches()";
+        if let Err(e) = self.executor.run(code, DEPS_REFRESH_TIMEOUT).await {
+            tracing::debug!(%e, "could not refresh the worker's import caches");
+        }
+    }
 }
+
+/// How long refreshing the worker's import caches may take.
+const DEPS_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,6 +7,7 @@ mod python;
 mod sandbox;
 mod subprocess;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,10 +102,118 @@ pub trait Executor: Send + Sync {
 /// Builds an executor once the session's [`Host`] exists.
 pub trait ExecutorFactory: Send {
     fn build(self: Box<Self>, host: Arc<Host>) -> Result<Box<dyn Executor>, ExecutorError>;
+
+    /// What the executor built from this configuration really provides
+    /// (`Session::supports`). The default claims only what every executor
+    /// has through the [`Executor`] trait; an isolating executor lists its
+    /// isolation here.
+    fn capabilities(&self) -> Vec<Capability> {
+        vec![Capability::Timeout, Capability::Reset]
+    }
+
+    /// Where `deps` installs packages for this executor (default: it cannot).
+    fn deps_target(&self) -> crate::deps::DepsTarget {
+        crate::deps::DepsTarget::Unsupported
+    }
+
+    /// Run the worker on `python` instead (the venv `deps` made for an
+    /// interpreter that is not one). Executors without a worker ignore it.
+    fn use_python(&mut self, python: PathBuf) {
+        let _ = python;
+    }
+}
+
+/// Something an executor may or may not provide, by 0.10's names
+/// (`Capability.TIMEOUT == "timeout"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// A run that exceeds its timeout is stopped.
+    Timeout,
+    /// Agent code runs in another process than the host.
+    ProcessIsolation,
+    /// Agent code cannot reach the network.
+    NetworkIsolation,
+    /// Agent code reaches only the network destinations allowed.
+    NetworkFiltering,
+    /// Agent code sees only the files it is given.
+    FilesystemIsolation,
+    /// Agent code's memory is capped.
+    MemoryLimit,
+    /// Agent code's CPU time is capped.
+    CpuLimit,
+    /// `reset` forgets every variable.
+    Reset,
+    /// `deps.add` installs packages.
+    DepsInstall,
+    /// `deps.remove` uninstalls packages (not only forgets them).
+    DepsUninstall,
+}
+
+impl Capability {
+    /// Every capability, in 0.10's order.
+    pub const ALL: [Self; 10] = [
+        Self::Timeout,
+        Self::ProcessIsolation,
+        Self::NetworkIsolation,
+        Self::NetworkFiltering,
+        Self::FilesystemIsolation,
+        Self::MemoryLimit,
+        Self::CpuLimit,
+        Self::Reset,
+        Self::DepsInstall,
+        Self::DepsUninstall,
+    ];
+
+    /// The name (`"timeout"`, `"process_isolation"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::ProcessIsolation => "process_isolation",
+            Self::NetworkIsolation => "network_isolation",
+            Self::NetworkFiltering => "network_filtering",
+            Self::FilesystemIsolation => "filesystem_isolation",
+            Self::MemoryLimit => "memory_limit",
+            Self::CpuLimit => "cpu_limit",
+            Self::Reset => "reset",
+            Self::DepsInstall => "deps_install",
+            Self::DepsUninstall => "deps_uninstall",
+        }
+    }
+
+    /// The capability of that name, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ExecutorFactory for SubprocessConfig {
     fn build(self: Box<Self>, host: Arc<Host>) -> Result<Box<dyn Executor>, ExecutorError> {
         Ok(Box::new(SubprocessExecutor::new(*self, host)))
+    }
+
+    /// A separate process, killed on timeout and replaced on reset; it shares
+    /// the host's user, files, network and memory (no isolation of those).
+    fn capabilities(&self) -> Vec<Capability> {
+        vec![
+            Capability::Timeout,
+            Capability::ProcessIsolation,
+            Capability::Reset,
+            Capability::DepsInstall,
+        ]
+    }
+
+    fn deps_target(&self) -> crate::deps::DepsTarget {
+        crate::deps::DepsTarget::Worker(self.python.clone())
+    }
+
+    fn use_python(&mut self, python: PathBuf) {
+        self.python = Some(python);
     }
 }

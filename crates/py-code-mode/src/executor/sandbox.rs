@@ -107,6 +107,40 @@ impl ExecutorFactory for SandboxConfig {
     fn build(self: Box<Self>, host: Arc<Host>) -> Result<Box<dyn Executor>, ExecutorError> {
         Ok(Box::new(SandboxExecutor::new(*self, host)?))
     }
+
+    /// The filesystem view always holds (a worker starts only where
+    /// namespaces or Landlock work) and memory is capped by a cgroup or the
+    /// address-space rlimit; the network is cut unless allowed; CPU is capped
+    /// only by a cgroup's quota, so only where one can be made.
+    fn capabilities(&self) -> Vec<super::Capability> {
+        use super::Capability;
+        let mut capabilities = vec![
+            Capability::Timeout,
+            Capability::ProcessIsolation,
+            Capability::FilesystemIsolation,
+            Capability::MemoryLimit,
+            Capability::Reset,
+            Capability::DepsInstall,
+        ];
+        if !self.network {
+            capabilities.push(Capability::NetworkIsolation);
+        }
+        if crate::sandbox::cgroups::probe().active {
+            capabilities.push(Capability::CpuLimit);
+        }
+        capabilities.sort();
+        capabilities
+    }
+
+    /// Packages go into the worker's venv on the host; the sandbox shows
+    /// that venv read-only, so the next `import` finds them.
+    fn deps_target(&self) -> crate::deps::DepsTarget {
+        crate::deps::DepsTarget::Worker(self.python.clone())
+    }
+
+    fn use_python(&mut self, python: PathBuf) {
+        self.python = Some(python);
+    }
 }
 
 /// Runs agent code in a sandboxed worker; see the module docs.

@@ -7,6 +7,7 @@
 //!                                  line (description, timestamps), then the source
 //!   artifacts/<name>               one artifact: a `py-code-mode-artifact/1 {…}` line
 //!                                  (type, description, metadata, timestamps), then the data
+//!   deps/requirements.txt          the configured runtime dependencies, one spec a line
 //!   .cache/<key>                   derived data (embeddings)
 //!   <each folder>/.tmp/            writes in flight (swept at open)
 //! ```
@@ -49,6 +50,10 @@ const SKILL_HEADER: &str = "# py-code-mode-skill/1 ";
 /// First line of an artifact file written by this version, before its JSON
 /// metadata; the data follows the line feed.
 const ARTIFACT_HEADER: &str = "py-code-mode-artifact/1 ";
+/// The folder of the dependency list, under the base.
+const DEPS_DIR: &str = "deps";
+/// The dependency list's file: pip's own format, so `pip install -r` reads it.
+const DEPS_FILE: &str = "requirements.txt";
 /// Deepest artifact folder nesting a listing walks (a 200-byte name has at
 /// most 100 parts); deeper folders are reported, not walked.
 const MAX_ARTIFACT_DEPTH: usize = 100;
@@ -65,6 +70,7 @@ struct Inner {
     skills: PathBuf,
     artifacts: PathBuf,
     cache: PathBuf,
+    deps: PathBuf,
     warned: WarnOnce,
 }
 
@@ -92,8 +98,9 @@ struct ArtifactHeader {
 }
 
 impl FileStorage {
-    /// Opens (and creates) `base/tools`, `base/skills` and `base/artifacts`,
-    /// and removes temporary files that writers which died left behind.
+    /// Opens the library at `base` and removes temporary files that writers
+    /// which died left behind. Folders are made on the first write into
+    /// them, not here: opening a library changes nothing on disk.
     pub fn open(base: impl AsRef<Path>) -> Result<Self, StorageError> {
         let base = base.as_ref();
         Self::with_dirs(
@@ -113,9 +120,7 @@ impl FileStorage {
         artifacts: PathBuf,
     ) -> Result<Self, StorageError> {
         let cache = base.as_ref().join(".cache");
-        for dir in [&tools, &skills, &artifacts] {
-            fsx::open_root(dir, true)?;
-        }
+        let deps = base.as_ref().join(DEPS_DIR);
         for dir in [&tools, &skills, &artifacts, &cache] {
             if let Err(e) = fsx::open_root(dir, false)
                 .and_then(|root| root.map_or(Ok(0), |root| fsx::sweep_tmp(&root)))
@@ -130,6 +135,7 @@ impl FileStorage {
                 skills,
                 artifacts,
                 cache,
+                deps,
                 warned: WarnOnce::default(),
             }),
         })
@@ -640,6 +646,22 @@ impl Inner {
         fsx::write(&tmp, &root, file_name, &[text.as_bytes()])
     }
 
+    // ----- deps -----------------------------------------------------------
+
+    fn deps_get(&self) -> Result<Option<String>, StorageError> {
+        let Some(root) = fsx::open_root(&self.deps, false)? else {
+            return Ok(None);
+        };
+        Ok(fsx::read_file(&root, DEPS_FILE, super::MAX_DEPS_BYTES)?
+            .map(|l| String::from_utf8_lossy(&l.bytes).into_owned()))
+    }
+
+    fn deps_put(&self, text: &str) -> Result<(), StorageError> {
+        let root = open_root_for_write(&self.deps)?;
+        let tmp = tmp_dir(&root)?;
+        fsx::write(&tmp, &root, DEPS_FILE, &[text.as_bytes()])
+    }
+
     // ----- cache ----------------------------------------------------------
 
     fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
@@ -768,6 +790,25 @@ impl Storage for FileStorage {
         let name = name.to_owned();
         self.blocking(move |inner| inner.delete_artifact(&name))
             .await
+    }
+
+    async fn ensure_layout(&self) -> Result<(), StorageError> {
+        self.blocking(|inner| {
+            for dir in [&inner.tools, &inner.skills, &inner.artifacts] {
+                fsx::open_root(dir, true)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn deps_get(&self) -> Result<Option<String>, StorageError> {
+        self.blocking(Inner::deps_get).await
+    }
+
+    async fn deps_put(&self, text: &str) -> Result<(), StorageError> {
+        let text = text.to_owned();
+        self.blocking(move |inner| inner.deps_put(&text)).await
     }
 
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {

@@ -199,6 +199,30 @@ pub trait Storage: Send + Sync + Debug {
     /// Removes a cache entry; returns whether it existed.
     async fn cache_delete(&self, key: &str) -> Result<bool, StorageError>;
 
+    /// Makes the library's layout when a session starts over it (the seed's
+    /// `FileStorage` promise: `tools/`, `skills/`, `artifacts/`). Opening a
+    /// storage changes nothing, as in 0.10; backends without a layout do
+    /// nothing.
+    async fn ensure_layout(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// The configured runtime dependencies: `requirements.txt` text, one
+    /// spec a line (see [`crate::deps`]); `None` when none were ever saved.
+    /// Backends without a place of their own keep it as the cache entry
+    /// `deps.txt`.
+    async fn deps_get(&self) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .cache_get(DEPS_CACHE_KEY)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Replaces the configured runtime dependencies.
+    async fn deps_put(&self, text: &str) -> Result<(), StorageError> {
+        self.cache_put(DEPS_CACHE_KEY, text.as_bytes()).await
+    }
+
     /// Every tool definition, skill and artifact the listings skip because it
     /// cannot be read, with where it is and why, sorted. Reads the whole
     /// library (it lists everything), so it is meant for reports, not for
@@ -207,6 +231,12 @@ pub trait Storage: Send + Sync + Debug {
         Ok(Vec::new())
     }
 }
+
+/// The cache key of the dependency list for backends without a place of their own.
+const DEPS_CACHE_KEY: &str = "deps.txt";
+/// The largest dependency list read, in bytes: [`crate::deps::MAX_DEPS`] lines
+/// of at most [`crate::deps::MAX_SPEC_LEN`] bytes, with room to spare.
+pub const MAX_DEPS_BYTES: u64 = 256 * 1024;
 
 /// `[A-Za-z0-9._-]+`: no path separator, no Redis `:` and no glob character.
 /// Callers that make file names of it also refuse a leading `.` (`..`, hidden files).

@@ -9,6 +9,7 @@
 //!                                    metadata, size, created_at, updated_at)
 //! <prefix>:tools               HASH  file name (`nmap.yaml`) -> YAML text
 //! <prefix>:cache:<key>         STRING derived blob (embeddings)
+//! <prefix>:deps                STRING the configured runtime dependencies, one spec a line
 //! ```
 //!
 //! Every write is one `MULTI`/`EXEC` transaction that replaces the item's hash
@@ -605,6 +606,31 @@ impl Storage for RedisStorage {
             .pipe(&format!("delete artifact `{name}`"), &pipe)
             .await?;
         Ok(deleted > 0)
+    }
+
+    async fn deps_get(&self) -> Result<Option<String>, StorageError> {
+        let key = self.key(&["deps"]);
+        let bytes: Option<Vec<u8>> = self
+            .cmd("read the dependency list", redis::cmd("GET").arg(&key))
+            .await?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        self.check_size(
+            "dependency list",
+            "deps",
+            bytes.len(),
+            super::MAX_DEPS_BYTES,
+        )?;
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    async fn deps_put(&self, text: &str) -> Result<(), StorageError> {
+        self.cmd(
+            "save the dependency list",
+            redis::cmd("SET").arg(self.key(&["deps"])).arg(text),
+        )
+        .await
     }
 
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {

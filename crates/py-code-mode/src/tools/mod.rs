@@ -138,6 +138,11 @@ impl ToolRegistry {
         self.tools.insert(tool.name().to_owned(), tool);
     }
 
+    /// Every tool, in name order.
+    pub fn tools(&self) -> Vec<Arc<dyn ToolAdapter>> {
+        self.tools.values().cloned().collect()
+    }
+
     /// Definitions that failed to load, each naming its file and line.
     pub fn load_errors(&self) -> &[ToolError] {
         &self.load_errors

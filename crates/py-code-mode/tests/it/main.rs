@@ -5,6 +5,7 @@
 )]
 
 mod boundary;
+mod deps;
 mod library;
 mod sandbox;
 mod search;

@@ -216,6 +216,7 @@ async fn agent_code_catches_host_errors_by_name() {
     );
     let result = session.run("skills.get('ghost')").await.expect("run");
     let error = result.error.expect("an error");
-    assert!(error.traceback.ends_with("SkillNotFoundError: no skill named `ghost`\nhint: `skills.list()` shows the skills there are\n"), "{}", error.traceback);
+    // The message names the operation, as 0.10's did (issue 12).
+    assert!(error.traceback.ends_with("SkillNotFoundError: skills.get: no skill named `ghost`\nhint: `skills.list()` shows the skills there are\n"), "{}", error.traceback);
     session.close().await;
 }

@@ -385,6 +385,10 @@ fn a_fifo_planted_as_an_item_gives_a_clear_error_and_blocks_nothing() -> anyhow:
         "skills/piped.py",
         "tools/piped.yaml",
     ] {
+        // Opening a library makes no folders (issue 12): the attacker would.
+        if let Some(parent) = base.join(path).parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         nix::unistd::mkfifo(
             &base.join(path),
             nix::sys::stat::Mode::from_bits_truncate(0o600),

@@ -148,7 +148,7 @@ async fn tool_errors_reach_agent_code_as_exceptions() {
         (kind.as_str(), message.as_str()),
         (
             "ToolError",
-            "tool `slow` timed out after 0.3s and was stopped"
+            "tools.call: tool `slow` timed out after 0.3s and was stopped"
         )
     );
     let (kind, message) = kind_and_message("tools.ghost()").await;
@@ -164,7 +164,7 @@ async fn tool_errors_reach_agent_code_as_exceptions() {
         (kind.as_str(), message.as_str()),
         (
             "TypeError",
-            "tool `slow`: unexpected argument `seconds` (accepted: secs)"
+            "tools.call: tool `slow`: unexpected argument `seconds` (accepted: secs)"
         )
     );
     session.close().await;

@@ -558,3 +558,17 @@ async fn one_corrupt_entry_is_skipped_and_reported_not_fatal_to_listings() -> Te
     session.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_deps_list_is_one_key_per_prefix() -> TestResult {
+    let server = RedisServer::start();
+    let a = RedisStorage::connect(&server.url(), "deps-a").await?;
+    let b = RedisStorage::connect(&server.url(), "deps-b").await?;
+    assert_eq!(a.deps_get().await?, None);
+    a.deps_put("six\npandas>=2\n").await?;
+    // A new connection (a restart) reads it back; another prefix does not see it.
+    let again = RedisStorage::connect(&server.url(), "deps-a").await?;
+    assert_eq!(again.deps_get().await?.as_deref(), Some("six\npandas>=2\n"));
+    assert_eq!(b.deps_get().await?, None);
+    Ok(())
+}

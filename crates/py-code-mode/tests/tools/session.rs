@@ -68,7 +68,7 @@ out
             "flat": true,
             "add": {"total": 3, "operands": [1, 2]},
             "echo": "flat mcp",
-            "error": "ToolError: tool `test.fail` failed: Error executing tool fail: no luck",
+            "error": "ToolError: tools.call: tool `test.fail` failed: Error executing tool fail: no luck",
             "http": {"a": "1"},
             "recipe": "a b",
             "escape": "c\n",
