@@ -343,11 +343,14 @@ impl Drop for ProcessTree {
 /// Kills `pid`, the process group it leads and all its descendants, including
 /// those that called `setsid` or were double-forked under a subreaper.
 ///
-/// Descendants are stopped (`SIGSTOP`) as they are found, so none can fork
-/// after the scan; then everything found is killed. Safe to call on a pid that
+/// The root is stopped first, so it can neither fork nor die while the tree
+/// is walked (a dead root's orphans would leave the walk's reach); descendants
+/// are stopped (`SIGSTOP`) as they are found, so none can fork after the scan;
+/// then everything found is killed, the root last. Safe to call on a pid that
 /// is already gone.
 pub fn kill_tree(pid: u32) {
     let Ok(root) = i32::try_from(pid) else { return };
+    let _ = kill(Pid::from_raw(root), Signal::SIGSTOP);
     for _ in 0..KILL_ROUNDS {
         let found = descendants(root);
         for &p in &found {

@@ -185,9 +185,12 @@ pub struct SubprocessExecutor {
 /// A live worker: dropping it kills its process tree and aborts its tasks
 /// (and with the reader, every host-side call the worker made).
 struct Worker {
-    child: Child,
-    /// Declared after `child` so the tree dies when the worker is dropped.
+    /// Declared before `child`, so it drops first: the tree walk must find the
+    /// worker alive. `child` kills the worker on drop, and a worker that died
+    /// first would hand its descendants (a `setsid` grandchild) to some other
+    /// reaper, out of the walk's reach.
     _tree: ProcessTree,
+    child: Child,
     /// What the launcher keeps for this worker (a cgroup); dropped after the tree.
     guard: Option<Box<dyn WorkerGuard>>,
     to_worker: mpsc::Sender<HostMessage>,
