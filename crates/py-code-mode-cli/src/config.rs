@@ -12,6 +12,7 @@ use py_code_mode::{
     SubprocessConfig,
 };
 
+use crate::container::ContainerArgs;
 use crate::env_vars;
 use crate::isolation::IsolationArgs;
 
@@ -81,6 +82,8 @@ pub enum Backend {
 pub enum ExecutorKind {
     /// A worker process on the host's interpreter, in its own scratch folder
     Subprocess,
+    /// The worker in a Docker/Podman container (`--image`), no network unless allowed
+    Container,
 }
 
 /// The key prefix when none is given.
@@ -148,6 +151,8 @@ pub struct LibraryArgs {
     pub executor: ExecutorKind,
     #[command(flatten)]
     pub isolation: IsolationArgs,
+    #[command(flatten)]
+    pub container: ContainerArgs,
     /// Python interpreter for the worker (default: `python3` on PATH)
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PYTHON, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -272,8 +277,13 @@ impl LibraryArgs {
             .searcher(searcher)
             .timeout(self.timeout);
         let builder = match self.executor {
+            ExecutorKind::Container => builder.executor(self.container.config(&self.isolation)),
             ExecutorKind::Subprocess => {
-                if let Some(option) = self.isolation.first_given() {
+                if let Some(option) = self
+                    .isolation
+                    .first_given()
+                    .or_else(|| self.container.first_given())
+                {
                     bail!(
                         "`{option}` is not enforced by `--executor subprocess`\n\
                          hint: choose an executor that isolates agent code, or drop `{option}`"

@@ -141,6 +141,15 @@ pub enum ExecutorError {
     Protocol { message: String },
     #[error("the executor is closed")]
     Closed,
+    #[error("invalid executor settings: {message}")]
+    Config { message: String },
+    /// The container engine failed: no engine, daemon down, image missing.
+    #[error("{engine}: {message}{}", hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    Container {
+        engine: String,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 /// Shorthand for results of the core.

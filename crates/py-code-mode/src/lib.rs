@@ -37,6 +37,11 @@ pub use error::{
     ArtifactError, Error, ExecutorError, NameError, Result, SkillError, StorageError, ToolError,
 };
 pub use executor::{
+    ContainerConfig, ContainerEngine, ContainerMount, DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY,
+    DEFAULT_PIDS_LIMIT, DEFAULT_POOL_SIZE, NAME_PREFIX as CONTAINER_NAME_PREFIX,
+    SESSION_LABEL as CONTAINER_LABEL,
+};
+pub use executor::{
     ExecutionError, ExecutionResult, Executor, ExecutorFactory, MAX_CALLS_IN_FLIGHT,
     MAX_PROTOCOL_LINE, RUNTIME_SOURCE, SubprocessConfig, SubprocessExecutor, resolve_python,
 };

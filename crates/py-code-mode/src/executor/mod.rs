@@ -3,6 +3,8 @@
 //! Every executor speaks the protocol in [`crate::protocol`] and returns the same
 //! [`ExecutionResult`], so results look alike whichever one ran the code.
 
+mod container;
+mod container_pool;
 mod python;
 mod subprocess;
 
@@ -13,6 +15,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use container::{
+    ContainerConfig, ContainerEngine, ContainerMount, DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY,
+    DEFAULT_PIDS_LIMIT, DEFAULT_POOL_SIZE,
+};
+pub use container_pool::{NAME_PREFIX, SESSION_LABEL};
 pub use python::resolve_python;
 pub use subprocess::{
     MAX_CALLS_IN_FLIGHT, MAX_PROTOCOL_LINE, SubprocessConfig, SubprocessExecutor,

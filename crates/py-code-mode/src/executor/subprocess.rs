@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin};
 use tokio::sync::{Mutex, OnceCell, Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -88,19 +88,58 @@ impl Default for SubprocessConfig {
     }
 }
 
+/// A started worker process, before the protocol is wired to it.
+pub(crate) struct WorkerProcess {
+    /// The process whose pipes carry the protocol.
+    pub child: Child,
+    pub stdin: ChildStdin,
+    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
+    pub stderr: Box<dyn AsyncRead + Send + Unpin>,
+    /// Dropping it stops the worker and everything it started.
+    pub stop: Box<dyn WorkerStop>,
+}
+
+/// What stops a worker when dropped, and explains its death.
+#[async_trait]
+pub(crate) trait WorkerStop: Send {
+    /// More to say about a worker that died by itself (an OOM kill), if anything.
+    async fn explain_exit(&mut self) -> Option<String> {
+        None
+    }
+}
+
+#[async_trait]
+impl WorkerStop for ProcessTree {}
+
+/// How a worker process is started: the one thing executors differ in (a
+/// plain process, a sandbox, a container); the protocol is the same.
+#[async_trait]
+pub(crate) trait Launch: Send + Sync {
+    async fn launch(&self) -> Result<WorkerProcess, ExecutorError>;
+
+    /// The executor closed: release what the launcher holds for it.
+    fn close(&self) {}
+}
+
+/// Starts `python -I -c <runtime>` as a local process.
+struct ProcessLauncher {
+    config: SubprocessConfig,
+    python: OnceCell<PathBuf>,
+    /// The worker's working directory unless the config names one.
+    scratch: std::sync::Mutex<Option<tempfile::TempDir>>,
+}
+
 /// Runs agent code in a worker process; see the module docs.
 pub struct SubprocessExecutor {
-    config: SubprocessConfig,
+    launcher: Box<dyn Launch>,
+    output_limit: usize,
     host: Arc<Host>,
-    python: OnceCell<PathBuf>,
     worker: Mutex<Option<Worker>>,
     /// A worker started ahead for the next `reset`, made by the first one: a
     /// session that resets gets a fresh interpreter without waiting for one
     /// to start (one more idle process); a session that never resets pays
     /// nothing.
     spare: Mutex<Option<Worker>>,
-    /// The worker's working directory unless the config names one.
-    scratch: std::sync::Mutex<Option<tempfile::TempDir>>,
     closed: AtomicBool,
     /// A run's future was dropped mid-run (timeout above us, MCP cancel): its
     /// worker died with it, and the next run says the state was reset.
@@ -115,8 +154,8 @@ pub struct SubprocessExecutor {
 /// (and with the reader, every host-side call the worker made).
 struct Worker {
     child: Child,
-    /// Declared after `child` so the tree dies when the worker is dropped.
-    _tree: ProcessTree,
+    /// Declared after `child` so the worker dies when it is dropped.
+    stop: Box<dyn WorkerStop>,
     to_worker: mpsc::Sender<HostMessage>,
     events: mpsc::Receiver<Event>,
     /// The id of the run in flight, 0 when idle; the reader accepts one result
@@ -229,13 +268,27 @@ impl Drop for RunGuard {
 
 impl SubprocessExecutor {
     pub fn new(config: SubprocessConfig, host: Arc<Host>) -> Self {
-        Self {
+        let output_limit = config.output_limit;
+        let launcher = ProcessLauncher {
             config,
-            host,
             python: OnceCell::new(),
+            scratch: std::sync::Mutex::new(None),
+        };
+        Self::with_launcher(Box::new(launcher), output_limit, host)
+    }
+
+    /// The same executor over workers started by `launcher`.
+    pub(crate) fn with_launcher(
+        launcher: Box<dyn Launch>,
+        output_limit: usize,
+        host: Arc<Host>,
+    ) -> Self {
+        Self {
+            launcher,
+            output_limit,
+            host,
             worker: Mutex::new(None),
             spare: Mutex::new(None),
-            scratch: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             interrupted: Arc::new(AtomicBool::new(false)),
             ids: RandomState::new(),
@@ -248,7 +301,9 @@ impl SubprocessExecutor {
         let n = self.runs.fetch_add(1, Ordering::Relaxed);
         self.ids.hash_one(n).max(1)
     }
+}
 
+impl ProcessLauncher {
     /// The worker's working directory: the config's, or the session's scratch
     /// folder (made on first use).
     fn working_dir(&self) -> std::io::Result<PathBuf> {
@@ -266,8 +321,11 @@ impl SubprocessExecutor {
         *scratch = Some(dir);
         Ok(path)
     }
+}
 
-    async fn spawn(&self) -> Result<Worker, ExecutorError> {
+#[async_trait]
+impl Launch for ProcessLauncher {
+    async fn launch(&self) -> Result<WorkerProcess, ExecutorError> {
         let python = self
             .python
             .get_or_try_init(|| resolve_python(self.config.python.as_deref()))
@@ -298,14 +356,40 @@ impl SubprocessExecutor {
             .envs(self.config.env.iter().map(|(k, v)| (k, v)))
             .spawn()
             .map_err(spawn_error)?;
-        let pid = child.id().unwrap_or_default();
-        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             return Err(ExecutorError::Protocol {
                 message: "the worker's pipes are missing".into(),
             });
         };
+        Ok(WorkerProcess {
+            child,
+            stdin,
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+            stop: Box::new(tree),
+        })
+    }
+
+    fn close(&self) {
+        self.scratch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
+impl SubprocessExecutor {
+    async fn spawn(&self) -> Result<Worker, ExecutorError> {
+        let WorkerProcess {
+            child,
+            mut stdin,
+            stdout,
+            stderr,
+            stop,
+        } = self.launcher.launch().await?;
+        let pid = child.id().unwrap_or_default();
 
         let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
         let writer = tokio::spawn(async move {
@@ -331,12 +415,12 @@ impl SubprocessExecutor {
             to_worker.clone(),
             events_tx,
             Arc::clone(&in_flight),
-            line_cap(self.config.output_limit),
+            line_cap(self.output_limit),
         ));
         let logger = tokio::spawn(log_stderr(stderr, pid));
         Ok(Worker {
             child,
-            _tree: tree,
+            stop,
             to_worker,
             events,
             in_flight,
@@ -428,12 +512,18 @@ impl Executor for SubprocessExecutor {
             }
             Ok(Err(Lost::Crashed)) => {
                 let status = reap(&mut worker.child).await;
+                let cause = worker
+                    .stop
+                    .explain_exit()
+                    .await
+                    .map(|cause| format!(": {cause}"))
+                    .unwrap_or_default();
                 drop(worker);
                 self.replace(&mut slot).await;
                 Ok(stopped(
                     "WorkerCrashed",
                     format!(
-                        "the Python worker died ({}) while running this code; a new worker was started and all variables were reset",
+                        "the Python worker died ({}{cause}) while running this code; a new worker was started and all variables were reset",
                         describe(status)
                     ),
                     duration_ms,
@@ -499,10 +589,7 @@ impl Executor for SubprocessExecutor {
         self.closed.store(true, Ordering::Release);
         self.worker.lock().await.take();
         self.spare.lock().await.take();
-        self.scratch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        self.launcher.close();
     }
 }
 
@@ -515,7 +602,7 @@ fn line_cap(output_limit: usize) -> usize {
 /// and the one result of the run in flight, and reports anything else as a
 /// violation. Returning drops the calls in flight, which aborts them.
 async fn read_protocol(
-    stdout: ChildStdout,
+    stdout: Box<dyn AsyncRead + Send + Unpin>,
     host: Arc<Host>,
     replies: mpsc::Sender<HostMessage>,
     events: mpsc::Sender<Event>,
@@ -638,7 +725,7 @@ fn attribute(line: &[u8]) -> Option<(&str, u64)> {
 /// Logs the worker's own stderr (start-up failures) as lossy UTF-8, one
 /// bounded line at a time, until it closes: never stops early, so a child
 /// writing there never blocks or dies of `SIGPIPE`.
-async fn log_stderr(stderr: ChildStderr, pid: u32) {
+async fn log_stderr(stderr: Box<dyn AsyncRead + Send + Unpin>, pid: u32) {
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
     loop {
