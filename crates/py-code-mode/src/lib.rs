@@ -38,8 +38,8 @@ pub use error::{
 };
 pub use executor::{
     ContainerConfig, ContainerEngine, ContainerMount, DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY,
-    DEFAULT_PIDS_LIMIT, DEFAULT_POOL_SIZE, NAME_PREFIX as CONTAINER_NAME_PREFIX,
-    SESSION_LABEL as CONTAINER_LABEL,
+    DEFAULT_PIDS_LIMIT, DEFAULT_POOL_SIZE, MIN_CONTAINER_MEMORY,
+    NAME_PREFIX as CONTAINER_NAME_PREFIX, SESSION_LABEL as CONTAINER_LABEL,
 };
 pub use executor::{
     ExecutionError, ExecutionResult, Executor, ExecutorFactory, MAX_CALLS_IN_FLIGHT,

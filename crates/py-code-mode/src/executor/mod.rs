@@ -17,7 +17,7 @@ use serde_json::Value;
 
 pub use container::{
     ContainerConfig, ContainerEngine, ContainerMount, DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY,
-    DEFAULT_PIDS_LIMIT, DEFAULT_POOL_SIZE,
+    DEFAULT_PIDS_LIMIT, DEFAULT_POOL_SIZE, MIN_MEMORY as MIN_CONTAINER_MEMORY,
 };
 pub use container_pool::{NAME_PREFIX, SESSION_LABEL};
 pub use python::resolve_python;
