@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::ChildStdin;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt as _, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::runtime::Runtime;
 
 use super::container::{ContainerConfig, ContainerEngine};
@@ -318,7 +318,7 @@ pub(crate) struct Pool {
     command: Vec<String>,
     memory: u64,
     size: usize,
-    idle: Mutex<VecDeque<WorkerProcess>>,
+    idle: Mutex<VecDeque<Started>>,
     refilling: AtomicBool,
     /// The image was found once; later failures show at start.
     checked: AtomicBool,
@@ -382,11 +382,14 @@ impl Pool {
             }
         };
         self.refill();
-        if let Some(worker) = warm {
-            return Ok(worker);
-        }
-        let pool = Arc::clone(self);
-        on_engine_runtime(async move { pool.start() }).await?
+        let started = match warm {
+            Some(started) => started,
+            None => {
+                let pool = Arc::clone(self);
+                on_engine_runtime(async move { pool.start() }).await??
+            }
+        };
+        started.into_worker()
     }
 
     /// Whether the image is there (and the daemon answers), with the error
@@ -432,7 +435,7 @@ impl Pool {
     }
 
     /// Starts one container (on the engine runtime).
-    fn start(&self) -> Result<WorkerProcess, ExecutorError> {
+    fn start(&self) -> Result<Started, ExecutorError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         // Before the first worker exists: its /proc/<host>/environ read must fail.
         make_host_undumpable();
@@ -483,12 +486,12 @@ impl Pool {
                 message: "the container's pipes are missing".into(),
             });
         };
-        Ok(WorkerProcess {
+        Ok(Started {
             child,
             stdin,
-            stdout: Box::new(stdout),
-            stderr: Box::new(stderr),
-            stop: Box::new(stop),
+            stdout: BufReader::new(stdout),
+            stderr,
+            stop,
         })
     }
 
@@ -524,21 +527,51 @@ impl Pool {
 
     /// A started container whose worker has written its first line (the
     /// `ready`), left unread in the buffer for the protocol reader.
-    async fn start_warm(&self) -> Result<WorkerProcess, ExecutorError> {
-        let mut worker = self.start()?;
-        let mut stdout = BufReader::new(worker.stdout);
-        let first = tokio::time::timeout(WARM_TIMEOUT, stdout.fill_buf()).await;
+    async fn start_warm(&self) -> Result<Started, ExecutorError> {
+        let mut started = self.start()?;
+        let first = tokio::time::timeout(WARM_TIMEOUT, started.stdout.fill_buf()).await;
         match first {
-            Ok(Ok(bytes)) if !bytes.is_empty() => {
-                worker.stdout = Box::new(stdout);
-                Ok(worker)
-            }
+            Ok(Ok(bytes)) if !bytes.is_empty() => Ok(started),
             _ => Err(ExecutorError::Container {
                 engine: self.engine.name().into(),
                 message: format!("a container of `{}` did not start", self.image),
                 hint: None,
             }),
         }
+    }
+}
+
+/// A started container, its pipes registered with the engine runtime.
+struct Started {
+    child: Child,
+    stdin: ChildStdin,
+    /// Holds the worker's first line once warm.
+    stdout: BufReader<ChildStdout>,
+    stderr: ChildStderr,
+    stop: ContainerStop,
+}
+
+impl Started {
+    /// The worker for a session, its protocol pipes moved to the caller's
+    /// runtime: I/O polled through another runtime's reactor costs a thread
+    /// hop per message (a `1+1` run took ~1 ms instead of ~0.2 ms).
+    fn into_worker(self) -> Result<WorkerProcess, ExecutorError> {
+        let moved = |error: std::io::Error| ExecutorError::Protocol {
+            message: format!("cannot take over the container's pipes: {error}"),
+        };
+        let buffered = self.stdout.buffer().to_vec();
+        let stdout = self.stdout.into_inner().into_owned_fd().map_err(moved)?;
+        let stdout =
+            ChildStdout::from_std(std::process::ChildStdout::from(stdout)).map_err(moved)?;
+        let stdin = self.stdin.into_owned_fd().map_err(moved)?;
+        let stdin = ChildStdin::from_std(std::process::ChildStdin::from(stdin)).map_err(moved)?;
+        Ok(WorkerProcess {
+            child: self.child,
+            stdin,
+            stdout: Box::new(std::io::Cursor::new(buffered).chain(stdout)),
+            stderr: Box::new(self.stderr),
+            stop: Box::new(self.stop),
+        })
     }
 }
 
