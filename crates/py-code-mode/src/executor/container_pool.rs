@@ -78,7 +78,7 @@ impl Engine {
             .map(|k| format!("`{}`", k.command()))
             .collect();
         Err(ExecutorError::Container {
-            engine: names.join(" or "),
+            engine: "container".into(),
             message: format!(
                 "no container engine: {} not found on PATH",
                 names.join(" or ")

@@ -516,7 +516,7 @@ impl Executor for SubprocessExecutor {
                     .stop
                     .explain_exit()
                     .await
-                    .map(|cause| format!(": {cause}"))
+                    .map(|cause| format!("; {cause}"))
                     .unwrap_or_default();
                 drop(worker);
                 self.replace(&mut slot).await;

@@ -362,3 +362,37 @@ async fn a_host_killed_with_sigkill_leaves_no_container() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The CLI's stderr for `run --executor container` with `env` set.
+fn cli_error(env: &[(&str, &str)]) -> String {
+    let library = TempLibrary::new();
+    let output = Command::new(binary())
+        .args(["--base"])
+        .arg(library.path())
+        .args(["run", "--executor", "container", "-c", "1"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the CLI");
+    assert!(!output.status.success(), "the run succeeded");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_daemon_that_is_down_and_a_missing_engine_are_named_with_a_hint() {
+    let down = cli_error(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    assert!(
+        down.contains("cannot reach the engine for image `py-code-mode:latest`"),
+        "{down}"
+    );
+    assert!(down.contains("`docker image inspect"), "{down}");
+    assert!(
+        down.contains("hint: is the docker daemon running?"),
+        "{down}"
+    );
+    let missing = cli_error(&[("PATH", "/nonexistent")]);
+    assert!(
+        missing.contains("no container engine: `docker` or `podman` not found on PATH"),
+        "{missing}"
+    );
+    assert!(missing.contains("hint:"), "{missing}");
+}
