@@ -204,7 +204,7 @@ for pid in kids:
 }
 
 #[tokio::test]
-async fn a_timeout_and_close_remove_the_container() {
+async fn a_timeout_reset_and_close_remove_the_container() {
     let library = TempLibrary::new();
     let session = session_with(
         &library,
@@ -229,8 +229,11 @@ async fn a_timeout_and_close_remove_the_container() {
     assert_gone(&first, "its timeout").await;
     let second = container_id(&session).await;
     assert_ne!(first, second);
+    session.reset().await.expect("reset");
+    assert_gone(&second, "`reset`").await;
+    let third = container_id(&session).await;
     session.close().await;
-    assert_gone(&second, "`close()`").await;
+    assert_gone(&third, "`close()`").await;
 }
 
 #[tokio::test]
