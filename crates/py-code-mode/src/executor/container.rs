@@ -262,9 +262,14 @@ impl ContainerConfig {
             "--tmpfs".into(),
             "/tmp:rw,nosuid,nodev,mode=1777".into(),
             // The image's folder ownership does not carry over to a tmpfs:
-            // give it to the worker's user explicitly.
+            // give it to the worker's user explicitly (Podman spells it `U`).
             "--tmpfs".into(),
-            format!("{SCRATCH}:rw,nosuid,nodev,uid={uid},gid={gid},mode=0700"),
+            match engine {
+                ContainerEngine::Docker => {
+                    format!("{SCRATCH}:rw,nosuid,nodev,uid={uid},gid={gid},mode=0700")
+                }
+                ContainerEngine::Podman => format!("{SCRATCH}:rw,nosuid,nodev,mode=0700,U"),
+            },
             "--workdir".into(),
             SCRATCH.into(),
             "--cap-drop".into(),

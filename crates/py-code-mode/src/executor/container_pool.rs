@@ -16,6 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -278,7 +279,13 @@ fn guard_engine(engine: &Engine) -> Result<(), ExecutorError> {
 
 /// Removes the containers whose host is gone.
 async fn sweep(engine: &Engine) {
-    let format = format!("{{{{.Names}}}} {{{{.Label \"{SESSION_LABEL}\"}}}}");
+    // Docker's `ps` templates have a `Label` method; Podman's a `Labels` map.
+    let format = match engine.kind {
+        ContainerEngine::Docker => format!("{{{{.Names}}}} {{{{.Label \"{SESSION_LABEL}\"}}}}"),
+        ContainerEngine::Podman => {
+            format!("{{{{.Names}}}} {{{{index .Labels \"{SESSION_LABEL}\"}}}}")
+        }
+    };
     let args = vec![
         "ps".into(),
         "-a".into(),
@@ -586,7 +593,22 @@ struct ContainerStop {
 
 #[async_trait]
 impl WorkerStop for ContainerStop {
-    async fn explain_exit(&mut self) -> Option<String> {
+    async fn explain_exit(&mut self, status: Option<ExitStatus>) -> Option<String> {
+        // `run`'s own exit codes: the engine failed, or the command did not run.
+        match status.and_then(|s| s.code()) {
+            Some(125) => {
+                return Some(format!(
+                    "`{} run` could not start the container; its error is in the log (`PY_CODE_MODE_LOG=info`)",
+                    self.engine.name()
+                ));
+            }
+            Some(code @ (126 | 127)) => {
+                return Some(format!(
+                    "the image's interpreter could not be run (exit {code}); the image needs `python3` on its PATH"
+                ));
+            }
+            _ => {}
+        }
         let args = vec![
             "inspect".into(),
             "--format".into(),
@@ -594,10 +616,19 @@ impl WorkerStop for ContainerStop {
             self.name.clone(),
         ];
         let oom = self.engine.output(args).await.ok()?;
-        (oom.trim() == "true").then(|| {
-            format!(
+        if oom.trim() == "true" {
+            return Some(format!(
                 "out of memory: the container `{}` hit its memory limit of {} and was killed",
                 self.name,
+                human_size(self.memory)
+            ));
+        }
+        // Podman 4 on cgroup v1 never sets `OOMKilled`: say what is known.
+        (self.engine.kind == ContainerEngine::Podman
+            && status.and_then(|s| s.code()) == Some(137))
+        .then(|| {
+            format!(
+                "killed by SIGKILL; Podman does not report OOM kills here, so it may have run out of memory (limit {})",
                 human_size(self.memory)
             )
         })

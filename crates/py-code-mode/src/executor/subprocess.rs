@@ -102,8 +102,10 @@ pub(crate) struct WorkerProcess {
 /// What stops a worker when dropped, and explains its death.
 #[async_trait]
 pub(crate) trait WorkerStop: Send {
-    /// More to say about a worker that died by itself (an OOM kill), if anything.
-    async fn explain_exit(&mut self) -> Option<String> {
+    /// More to say about a worker that died by itself with `status` (an OOM
+    /// kill, an engine that could not start it), if anything.
+    async fn explain_exit(&mut self, status: Option<ExitStatus>) -> Option<String> {
+        let _ = status;
         None
     }
 }
@@ -211,8 +213,11 @@ impl Worker {
                     Some(Event::Result(_)) => {}
                     None => {
                         let status = reap(&mut self.child).await;
+                        let cause = self.stop.explain_exit(status).await
+                            .map(|cause| format!("; {cause}"))
+                            .unwrap_or_default();
                         return Err(ExecutorError::Protocol {
-                            message: format!("the worker exited during start-up ({})", describe(status)),
+                            message: format!("the worker exited during start-up ({}{cause})", describe(status)),
                         });
                     }
                 },
@@ -514,7 +519,7 @@ impl Executor for SubprocessExecutor {
                 let status = reap(&mut worker.child).await;
                 let cause = worker
                     .stop
-                    .explain_exit()
+                    .explain_exit(status)
                     .await
                     .map(|cause| format!("; {cause}"))
                     .unwrap_or_default();

@@ -18,6 +18,7 @@ mod session;
 mod tools;
 
 mod isolation;
+mod podman;
 
 use std::sync::Arc;
 use std::time::Duration;
