@@ -18,6 +18,7 @@ mod session;
 mod tools;
 
 mod isolation;
+mod mcp;
 mod podman;
 
 use std::sync::Arc;
