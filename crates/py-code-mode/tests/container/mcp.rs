@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::image;
 
 /// How long one reply may take (a cold container start included).
-const DEADLINE: Duration = Duration::from_secs(60);
+const DEADLINE: Duration = Duration::from_mins(1);
 
 #[test]
 fn run_code_over_mcp_stdio_runs_in_a_container() {
@@ -43,7 +43,7 @@ fn run_code_over_mcp_stdio_runs_in_a_container() {
             }
         }
     });
-    let mut send = |message: Value| {
+    let send = |stdin: &mut std::process::ChildStdin, message: Value| {
         writeln!(stdin, "{message}").expect("write to the server");
     };
     let reply = || -> Value {
@@ -52,17 +52,26 @@ fn run_code_over_mcp_stdio_runs_in_a_container() {
             .expect("a reply within the deadline");
         serde_json::from_str(&line).expect("JSON")
     };
-    send(json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "container-test", "version": "0"}},
-    }));
+    send(
+        &mut stdin,
+        json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "container-test", "version": "0"}},
+        }),
+    );
     assert_eq!(reply()["id"], 0);
-    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-    send(json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "run_code", "arguments": {"code": "import os, socket\n[os.getuid(), [n for _, n in socket.if_nameindex()]]"}},
-    }));
+    send(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    send(
+        &mut stdin,
+        json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "run_code", "arguments": {"code": "import os, socket\n[os.getuid(), [n for _, n in socket.if_nameindex()]]"}},
+        }),
+    );
     let answer = reply();
     assert_eq!(answer["id"], 1, "{answer}");
     let text = answer["result"]["content"][0]["text"]
@@ -70,6 +79,14 @@ fn run_code_over_mcp_stdio_runs_in_a_container() {
         .unwrap_or_default()
         .to_owned();
     assert!(text.contains("[10001, ['lo']]"), "{answer}");
-    drop(send);
-    server.wait().expect("the server exits when stdin closes");
+    // The client says goodbye: the server exits and its containers go.
+    drop(stdin);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while server.try_wait().expect("poll the server").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server outlived its client"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
