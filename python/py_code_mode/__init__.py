@@ -13,6 +13,8 @@ The classes are implemented in Rust (`py_code_mode._native`); see docs/python.md
 """
 
 from py_code_mode._native import (
+    ContainerConfig,
+    ContainerExecutor,
     ExecutionError,
     ExecutionResult,
     FileStorage,
@@ -45,6 +47,8 @@ __all__ = [
     "ArtifactNotFoundError",
     "CodeExecutionError",
     "CodeModeError",
+    "ContainerConfig",
+    "ContainerExecutor",
     "ExecutionError",
     "ExecutionResult",
     "ExecutionTimeoutError",

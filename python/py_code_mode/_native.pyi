@@ -177,6 +177,69 @@ class SubprocessExecutor:
     def config(self) -> Any | None: ...
 
 @final
+class ContainerConfig:
+    """Settings of the container executor (the seed's `ContainerConfig`).
+
+    The worker runs as uid 10001 with no capabilities, a read-only root, a writable
+    `/workspace` and `/tmp`, `--network none` unless `network=True`, and these limits.
+    """
+
+    def __init__(
+        self,
+        image: str = "py-code-mode:latest",
+        timeout: float | None = None,
+        *,
+        memory: str | int | None = None,
+        cpus: float = 1.0,
+        pids_limit: int = 256,
+        network: bool = False,
+        mounts: list[str] | None = None,
+        environment: dict[str, str] | None = None,
+        engine: str | None = None,
+        pool_size: int = 2,
+        output_limit: int = 1048576,
+    ) -> None:
+        """`memory`: `"512m"` (default), `"1g"` or bytes. `mounts`: `"/host:/container[:ro]"`.
+        `engine`: `"docker"` or `"podman"` (default: `docker`, else `podman`, on PATH).
+        `pool_size`: started containers kept ready for new sessions, shared by every
+        executor with the same settings in this process. `timeout`: seconds per run."""
+    @property
+    def image(self) -> str: ...
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def memory(self) -> int:
+        """The memory limit in bytes."""
+    @property
+    def cpus(self) -> float: ...
+    @property
+    def pids_limit(self) -> int: ...
+    @property
+    def network(self) -> bool: ...
+    @property
+    def mounts(self) -> list[str]: ...
+    @property
+    def environment(self) -> list[tuple[str, str]]: ...
+    @property
+    def engine(self) -> str | None: ...
+    @property
+    def pool_size(self) -> int: ...
+    @property
+    def output_limit(self) -> int: ...
+
+@final
+class ContainerExecutor:
+    """Runs agent code in a Docker or Podman container, over `run -i` stdio.
+
+    A timeout, a crash or `close()` removes the container; an out-of-memory kill is
+    reported with the limit. Tools, skills, artifacts and search stay on the host.
+    """
+
+    def __init__(self, config: ContainerConfig | None = None) -> None: ...
+    @property
+    def config(self) -> ContainerConfig: ...
+
+@final
 class ExecutionError:
     """An exception raised by agent code, or why the executor stopped it.
 
@@ -257,7 +320,7 @@ class Session:
     def __init__(
         self,
         storage: FileStorage | RedisStorage,
-        executor: InProcessExecutor | SubprocessExecutor | None = None,
+        executor: InProcessExecutor | SubprocessExecutor | ContainerExecutor | None = None,
         *,
         timeout: float | None = None,
         embedding_model: str | os.PathLike[str] | None = None,
@@ -278,7 +341,7 @@ class Session:
         cls,
         base_path: str | os.PathLike[str],
         *,
-        executor: InProcessExecutor | SubprocessExecutor | None = None,
+        executor: InProcessExecutor | SubprocessExecutor | ContainerExecutor | None = None,
         timeout: float | None = None,
         embedding_model: str | os.PathLike[str] | None = None,
         semantic: bool = True,

@@ -7,6 +7,7 @@ passes its path in PY_CODE_MODE_WHEEL for the fresh-venv install test.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import pytest
 
 from py_code_mode import InProcessExecutor, Session, SubprocessExecutor
 from py_code_mode.backends.sandbox import SandboxExecutor
+from py_code_mode.backends.container import ContainerConfig, ContainerExecutor
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "base"
@@ -25,6 +27,11 @@ EXECUTORS: dict[str, Callable[[], Any]] = {
     "inprocess": InProcessExecutor,
     "subprocess": lambda: SubprocessExecutor(python=sys.executable),
     "sandbox": lambda: SandboxExecutor(python=sys.executable),
+    # Needs a Docker daemon and the worker image (scripts/test provides both):
+    # without them these cases fail with the executor's error, never skip.
+    "container": lambda: ContainerExecutor(
+        ContainerConfig(image=os.environ.get("PY_CODE_MODE_TEST_IMAGE", "py-code-mode:latest"), pool_size=1)
+    ),
 }
 
 

@@ -172,6 +172,27 @@ async def test_embedding_model_example_searches(
     assert result.value[0] == ["list_files", "hybrid"]
 
 
-def test_container_executor_is_not_offered_yet() -> None:
-    with pytest.raises(ImportError):
-        import py_code_mode.backends.container  # noqa: F401
+NMAP_STAND_IN = """\
+# A local CLI tool under the seed example's name: no network scan in tests.
+name: nmap
+type: cli
+command: echo
+args: "scanned {target}"
+description: Stand-in for nmap that prints its target
+parameters:
+  target:
+    description: host to scan
+    required: true
+"""
+
+
+async def test_container_executor_example(library: Path) -> None:
+    (library / "tools" / "nmap.yaml").write_text(NMAP_STAND_IN)
+    storage = FileStorage(base_path=library)
+    # As written in the seed README (the image is the one scripts/test builds).
+    from py_code_mode.backends.container import ContainerExecutor, ContainerConfig
+    config = ContainerConfig(image="py-code-mode:latest", timeout=60.0)
+    async with Session(storage=storage, executor=ContainerExecutor(config)) as session:
+        result = await session.run('tools.nmap(target="scanme.nmap.org")')
+    assert result.error is None, result
+    assert result.value.strip() == "scanned scanme.nmap.org"

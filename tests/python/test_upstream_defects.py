@@ -186,6 +186,7 @@ async def test_6_creating_a_skill_never_executes_it_on_the_host(
     source = f'''
 """Writes a marker when its module runs."""
 import os, pathlib
+pathlib.Path({str(marker)!r}).parent.mkdir(parents=True, exist_ok=True)
 pathlib.Path({str(marker)!r}).write_text(str(os.getpid()))
 
 
@@ -203,5 +204,10 @@ def run() -> str:
 
     invoked = await session.run("skills.side_effect()")
     assert invoked.value == "ran"
+    if executor_kind == "container":
+        # It ran in the container, whose files the host does not see.
+        assert not marker.exists()
+        seen = await session.run(f"import pathlib; pathlib.Path({str(marker)!r}).exists()")
+        assert seen.value is True
     if executor_kind == "subprocess":
         assert marker.read_text() != str(os.getpid())

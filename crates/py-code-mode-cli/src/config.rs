@@ -12,6 +12,7 @@ use py_code_mode::{
     Storage, SubprocessConfig,
 };
 
+use crate::container::ContainerArgs;
 use crate::env_vars;
 use crate::isolation::IsolationArgs;
 
@@ -85,6 +86,8 @@ pub enum ExecutorKind {
     Sandbox,
     /// A worker process on the host's interpreter, in its own scratch folder
     Subprocess,
+    /// The worker in a Docker/Podman container (`--image`), no network unless allowed
+    Container,
 }
 
 /// The key prefix when none is given.
@@ -152,6 +155,8 @@ pub struct LibraryArgs {
     pub executor: Option<ExecutorKind>,
     #[command(flatten)]
     pub isolation: IsolationArgs,
+    #[command(flatten)]
+    pub container: ContainerArgs,
     /// Python interpreter for the worker (default: `python3` on PATH)
     #[arg(long, global = true, env = env_vars::PY_CODE_MODE_PYTHON, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -282,7 +287,16 @@ impl LibraryArgs {
             Some(kind) => kind,
             None => crate::sandboxing::default_executor(&self.isolation).await?,
         };
+        if kind != ExecutorKind::Container
+            && let Some(option) = self.container.first_given()
+        {
+            bail!(
+                "`{option}` is an option of `--executor container`\n\
+                 hint: add `--executor container`, or drop `{option}`"
+            );
+        }
         let builder = match kind {
+            ExecutorKind::Container => builder.executor(self.container.config(&self.isolation)?),
             ExecutorKind::Subprocess => {
                 if let Some(option) = self.isolation.first_given() {
                     bail!(

@@ -6,6 +6,10 @@ pub const PY_CODE_MODE_BASE: &str = "PY_CODE_MODE_BASE";
 pub const PY_CODE_MODE_PYTHON: &str = "PY_CODE_MODE_PYTHON";
 /// Where agent code runs (`sandbox`, `subprocess`), like `--executor`.
 pub const PY_CODE_MODE_EXECUTOR: &str = "PY_CODE_MODE_EXECUTOR";
+/// The worker image of `--executor container`, like `--image`.
+pub const PY_CODE_MODE_IMAGE: &str = "PY_CODE_MODE_IMAGE";
+/// The container engine (`docker`, `podman`), like `--engine`.
+pub const PY_CODE_MODE_ENGINE: &str = "PY_CODE_MODE_ENGINE";
 /// Memory the worker may use (`512m`, `1g`), like `--memory`.
 pub const PY_CODE_MODE_MEMORY: &str = "PY_CODE_MODE_MEMORY";
 /// CPUs the worker may use, like `--cpus`.

@@ -6,6 +6,7 @@
 //! - [`run`]: dispatches the subcommands; the binaries call only this.
 
 mod config;
+mod container;
 mod deps_tools;
 mod env_vars;
 mod isolation;

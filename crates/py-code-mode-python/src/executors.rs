@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use py_code_mode::{ExecutorFactory, SubprocessConfig};
+use py_code_mode::{ContainerEngine, ContainerMount, ExecutorFactory, SubprocessConfig};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -140,6 +140,181 @@ impl SubprocessExecutor {
     }
 }
 
+/// The largest memory limit accepted (1 TiB): more is a typo.
+const MAX_MEMORY: u64 = 1 << 40;
+
+/// Settings of the container executor, with the seed's names.
+#[pyclass(frozen, module = "py_code_mode", name = "ContainerConfig")]
+pub(crate) struct ContainerConfig {
+    #[pyo3(get)]
+    image: String,
+    #[pyo3(get)]
+    timeout: Option<f64>,
+    /// Bytes.
+    #[pyo3(get)]
+    memory: u64,
+    #[pyo3(get)]
+    cpus: f64,
+    #[pyo3(get)]
+    pids_limit: u64,
+    #[pyo3(get)]
+    network: bool,
+    #[pyo3(get)]
+    mounts: Vec<String>,
+    #[pyo3(get)]
+    environment: Vec<(String, String)>,
+    #[pyo3(get)]
+    engine: Option<String>,
+    #[pyo3(get)]
+    pool_size: usize,
+    #[pyo3(get)]
+    output_limit: usize,
+    core: py_code_mode::ContainerConfig,
+}
+
+#[pymethods]
+impl ContainerConfig {
+    #[new]
+    #[pyo3(signature = (
+        image = py_code_mode::DEFAULT_IMAGE.to_owned(), timeout = None, *, memory = None,
+        cpus = py_code_mode::DEFAULT_CPUS, pids_limit = py_code_mode::DEFAULT_PIDS_LIMIT,
+        network = false, mounts = None, environment = None, engine = None,
+        pool_size = py_code_mode::DEFAULT_POOL_SIZE, output_limit = DEFAULT_OUTPUT_LIMIT
+    ))]
+    #[expect(clippy::too_many_arguments, reason = "the seed's keyword arguments")]
+    fn new(
+        image: String,
+        timeout: Option<f64>,
+        memory: Option<&Bound<'_, PyAny>>,
+        cpus: f64,
+        pids_limit: u64,
+        network: bool,
+        mounts: Option<Vec<String>>,
+        environment: Option<std::collections::BTreeMap<String, String>>,
+        engine: Option<String>,
+        pool_size: usize,
+        output_limit: usize,
+    ) -> PyResult<Self> {
+        seconds(timeout)?;
+        let memory = match memory {
+            None => py_code_mode::DEFAULT_MEMORY,
+            Some(m) => {
+                let text = match m.extract::<u64>() {
+                    Ok(bytes) => bytes.to_string(),
+                    Err(_) => m.extract::<String>().map_err(|_| {
+                        PyTypeError::new_err(
+                            "`memory` must be a size like \"512m\" or a number of bytes",
+                        )
+                    })?,
+                };
+                py_code_mode::size_bytes(
+                    "memory",
+                    &text,
+                    py_code_mode::MIN_CONTAINER_MEMORY,
+                    MAX_MEMORY,
+                )
+                .map_err(|e| PyValueError::new_err(e.to_string()))?
+            }
+        };
+        let kind = match engine.as_deref() {
+            None => None,
+            Some(name) => Some(ContainerEngine::parse(name).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "`engine` must be \"docker\" or \"podman\", not `{name}`"
+                ))
+            })?),
+        };
+        let mounts = mounts.unwrap_or_default();
+        let parsed = mounts
+            .iter()
+            .map(|m| ContainerMount::parse(m))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let environment: Vec<(String, String)> =
+            environment.unwrap_or_default().into_iter().collect();
+        let core = py_code_mode::ContainerConfig {
+            image: image.clone(),
+            engine: kind,
+            memory,
+            cpus,
+            pids_limit,
+            network,
+            mounts: parsed,
+            env: environment.clone(),
+            pool_size,
+            output_limit,
+            ..py_code_mode::ContainerConfig::default()
+        };
+        core.validate()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Self {
+            image,
+            timeout,
+            memory,
+            cpus,
+            pids_limit,
+            network,
+            mounts,
+            environment,
+            engine,
+            pool_size,
+            output_limit,
+            core,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ContainerConfig(image={:?}, timeout={:?}, memory={}, cpus={}, pids_limit={}, network={})",
+            self.image,
+            self.timeout,
+            self.memory,
+            self.cpus,
+            self.pids_limit,
+            if self.network { "True" } else { "False" }
+        )
+    }
+}
+
+/// Runs agent code in a Docker/Podman container: `ContainerExecutor(ContainerConfig(...))`.
+#[pyclass(frozen, module = "py_code_mode", name = "ContainerExecutor")]
+pub(crate) struct ContainerExecutor {
+    #[pyo3(get)]
+    config: Py<ContainerConfig>,
+}
+
+#[pymethods]
+impl ContainerExecutor {
+    #[new]
+    #[pyo3(signature = (config = None))]
+    fn new(py: Python<'_>, config: Option<Py<ContainerConfig>>) -> PyResult<Self> {
+        let config = match config {
+            Some(config) => config,
+            None => Py::new(
+                py,
+                ContainerConfig::new(
+                    py_code_mode::DEFAULT_IMAGE.to_owned(),
+                    None,
+                    None,
+                    py_code_mode::DEFAULT_CPUS,
+                    py_code_mode::DEFAULT_PIDS_LIMIT,
+                    false,
+                    None,
+                    None,
+                    None,
+                    py_code_mode::DEFAULT_POOL_SIZE,
+                    DEFAULT_OUTPUT_LIMIT,
+                )?,
+            )?,
+        };
+        Ok(Self { config })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ContainerExecutor({})", self.config.get().__repr__())
+    }
+}
+
 /// What a session needs to know of its executor object.
 pub(crate) struct ExecutorChoice {
     pub factory: Box<dyn ExecutorFactory>,
@@ -202,8 +377,16 @@ pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorCh
             compat: Compat::default(),
         });
     }
+    if let Ok(container) = obj.cast::<ContainerExecutor>() {
+        let config = container.get().config.get();
+        return Ok(ExecutorChoice {
+            factory: Box::new(config.core.clone()),
+            timeout: seconds(config.timeout)?,
+            compat: Compat::default(),
+        });
+    }
     Err(PyTypeError::new_err(format!(
-        "`executor` must be an InProcessExecutor, a SubprocessExecutor or a SandboxExecutor, not `{}`",
+        "`executor` must be an InProcessExecutor, a SubprocessExecutor, a SandboxExecutor or a ContainerExecutor, not `{}`",
         obj.get_type().name()?
     )))
 }

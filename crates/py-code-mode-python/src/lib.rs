@@ -56,6 +56,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<storage::RedisStorage>()?;
     m.add_class::<executors::InProcessExecutor>()?;
     m.add_class::<executors::SubprocessExecutor>()?;
+    m.add_class::<executors::ContainerConfig>()?;
+    m.add_class::<executors::ContainerExecutor>()?;
     m.add_class::<result::ExecutionResult>()?;
     m.add_class::<result::ExecutionError>()?;
     m.add(

@@ -154,6 +154,15 @@ pub enum ExecutorError {
     /// The sandbox cannot start here or was misconfigured.
     #[error("sandbox: {message}")]
     Sandbox { message: String },
+    #[error("invalid executor settings: {message}")]
+    Config { message: String },
+    /// The container engine failed: no engine, daemon down, image missing.
+    #[error("{engine}: {message}{}", hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    Container {
+        engine: String,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 /// Shorthand for results of the core.

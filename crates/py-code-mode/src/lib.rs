@@ -46,6 +46,11 @@ pub use executor::{
     MAX_PROTOCOL_LINE, RUNTIME_SOURCE, SubprocessConfig, SubprocessExecutor, resolve_python,
 };
 pub use executor::{
+    ContainerConfig, ContainerEngine, ContainerMount, DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY,
+    DEFAULT_PIDS_LIMIT, DEFAULT_POOL_SIZE, MIN_CONTAINER_MEMORY,
+    NAME_PREFIX as CONTAINER_NAME_PREFIX, SESSION_LABEL as CONTAINER_LABEL,
+};
+pub use executor::{
     DirectLauncher, LaunchedWorker, SandboxConfig, SandboxExecutor, WorkerCommand, WorkerGuard,
     WorkerLauncher,
 };

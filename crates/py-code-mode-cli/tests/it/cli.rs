@@ -300,7 +300,11 @@ fn out_of_range_numbers_are_usage_errors() {
 #[test]
 fn limits_the_executor_cannot_enforce_are_refused_not_ignored() {
     let library = TempLibrary::new();
-    for option in [&["--memory", "1g"][..], &["--allow-network"][..]] {
+    for option in [
+        &["--memory", "1g"][..],
+        &["--allow-network"][..],
+        &["--image", "x"][..],
+    ] {
         let mut args = vec!["--executor", "subprocess"];
         args.extend_from_slice(option);
         args.extend_from_slice(&["run", "-c", "1"]);

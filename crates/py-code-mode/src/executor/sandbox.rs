@@ -356,6 +356,7 @@ impl WorkerLauncher for SandboxLauncher {
                 ))
             })?;
         Ok(LaunchedWorker {
+            stdout_prefix: Vec::new(),
             child,
             tree,
             guard: Some(Box::new(SandboxGuard {
@@ -372,8 +373,9 @@ struct SandboxGuard {
     memory: u64,
 }
 
+#[async_trait]
 impl WorkerGuard for SandboxGuard {
-    fn explain_exit(&self) -> Option<String> {
+    async fn explain_exit(&self, _status: Option<std::process::ExitStatus>) -> Option<String> {
         self.cgroups
             .as_ref()
             .is_some_and(WorkerCgroups::oom_killed)

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStderr};
 use tokio::sync::{Mutex, OnceCell, Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -110,13 +110,19 @@ pub struct LaunchedWorker {
     pub tree: ProcessTree,
     /// Dropped after the tree is killed (a cgroup to remove, a container to delete).
     pub guard: Option<Box<dyn WorkerGuard>>,
+    /// What the launcher already read of the worker's stdout (a pooled
+    /// worker's `ready`): the protocol reader reads it before the pipe.
+    pub stdout_prefix: Vec<u8>,
 }
 
 /// What a launcher keeps for one worker while it lives.
+#[async_trait]
 pub trait WorkerGuard: Send + Sync {
-    /// Why the worker died, when the launcher knows better than its exit
-    /// status (it went over its memory limit); `None` otherwise.
-    fn explain_exit(&self) -> Option<String> {
+    /// Why the worker died with `status`, when the launcher knows better
+    /// than the status (it went over its memory limit, the engine could not
+    /// start it); `None` otherwise.
+    async fn explain_exit(&self, status: Option<ExitStatus>) -> Option<String> {
+        let _ = status;
         None
     }
 }
@@ -126,6 +132,13 @@ pub trait WorkerGuard: Send + Sync {
 #[async_trait]
 pub trait WorkerLauncher: Send + Sync {
     async fn launch(&self, command: WorkerCommand) -> Result<LaunchedWorker, ExecutorError>;
+
+    /// Whether the worker runs the host's interpreter in a host folder, so
+    /// the executor resolves [`WorkerCommand::python`] and makes the scratch
+    /// [`WorkerCommand::cwd`]. A container brings both and ignores them.
+    fn host_worker(&self) -> bool {
+        true
+    }
 }
 
 /// Runs the worker directly on the host, under the spawn policy.
@@ -153,6 +166,7 @@ impl WorkerLauncher for DirectLauncher {
             child,
             tree,
             guard: None,
+            stdout_prefix: Vec::new(),
         })
     }
 }
@@ -248,8 +262,14 @@ impl Worker {
                     Some(Event::Result(_)) => {}
                     None => {
                         let status = reap(&mut self.child).await;
+                        let cause = match &self.guard {
+                            Some(guard) => guard.explain_exit(status).await,
+                            None => None,
+                        }
+                        .map(|cause| format!("; {cause}"))
+                        .unwrap_or_default();
                         return Err(ExecutorError::Protocol {
-                            message: format!("the worker exited during start-up ({})", describe(status)),
+                            message: format!("the worker exited during start-up ({}{cause})", describe(status)),
                         });
                     }
                 },
@@ -355,10 +375,18 @@ impl SubprocessExecutor {
     }
 
     async fn spawn(&self) -> Result<Worker, ExecutorError> {
-        let python = self
-            .python
-            .get_or_try_init(|| resolve_python(self.config.python.as_deref()))
-            .await?;
+        let host_worker = self.launcher.host_worker();
+        let python = if host_worker {
+            self.python
+                .get_or_try_init(|| resolve_python(self.config.python.as_deref()))
+                .await?
+                .clone()
+        } else {
+            self.config
+                .python
+                .clone()
+                .unwrap_or_else(|| "python3".into())
+        };
         let spawn_error = |source| ExecutorError::Spawn {
             python: python.clone(),
             source,
@@ -381,16 +409,22 @@ impl SubprocessExecutor {
                 .iter()
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         );
+        let cwd = if host_worker {
+            self.working_dir().map_err(spawn_error)?
+        } else {
+            PathBuf::from("/")
+        };
         let command = WorkerCommand {
             python: python.clone(),
             args: ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
             env,
-            cwd: self.working_dir().map_err(spawn_error)?,
+            cwd,
         };
         let LaunchedWorker {
             mut child,
             tree,
             guard,
+            stdout_prefix,
         } = self.launcher.launch(command).await?;
         let pid = child.id().unwrap_or_default();
         let (Some(mut stdin), Some(stdout), Some(stderr)) =
@@ -420,7 +454,7 @@ impl SubprocessExecutor {
         let (events_tx, events) = mpsc::channel(EVENTS_CAPACITY);
         let in_flight = Arc::new(AtomicU64::new(0));
         let reader = tokio::spawn(read_protocol(
-            stdout,
+            std::io::Cursor::new(stdout_prefix).chain(stdout),
             Arc::clone(&self.host),
             to_worker.clone(),
             events_tx,
@@ -525,11 +559,11 @@ impl Executor for SubprocessExecutor {
                 let status = reap(&mut worker.child).await;
                 // Asked after the reap: by then the launcher's record (an
                 // out-of-memory kill in its cgroup) is written.
-                let cause = worker
-                    .guard
-                    .as_ref()
-                    .and_then(|guard| guard.explain_exit())
-                    .unwrap_or_else(|| format!("the Python worker died ({})", describe(status)));
+                let cause = match &worker.guard {
+                    Some(guard) => guard.explain_exit(status).await,
+                    None => None,
+                }
+                .unwrap_or_else(|| format!("the Python worker died ({})", describe(status)));
                 drop(worker);
                 self.replace(&mut slot).await;
                 Ok(stopped(
@@ -616,7 +650,7 @@ fn line_cap(output_limit: usize) -> usize {
 /// and the one result of the run in flight, and reports anything else as a
 /// violation. Returning drops the calls in flight, which aborts them.
 async fn read_protocol(
-    stdout: ChildStdout,
+    stdout: impl AsyncRead + Unpin,
     host: Arc<Host>,
     replies: mpsc::Sender<HostMessage>,
     events: mpsc::Sender<Event>,
