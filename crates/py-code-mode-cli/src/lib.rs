@@ -7,6 +7,7 @@
 
 mod config;
 mod env_vars;
+mod http;
 mod isolation;
 mod progress;
 mod server;
@@ -202,6 +203,12 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
             .await
             .unwrap_or(stopped);
     }
+    if let Some(Command::Serve(args)) = &cli.command
+        && args.http.is_some()
+    {
+        // Its own sessions, one per MCP session; it drains runs on a signal.
+        return Box::pin(http::serve(cli, stop)).await;
+    }
     if let Some(Command::Index) = &cli.command {
         return unless_stopped(stop, index(&cli.library))
             .await
@@ -212,8 +219,11 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
     };
     let session = Arc::new(session?);
     let work = async {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => Box::pin(serve(Arc::clone(&session), stop.child_token())).await,
+        match cli
+            .command
+            .unwrap_or_else(|| Command::Serve(http::ServeArgs::stdio()))
+        {
+            Command::Serve(_) => Box::pin(serve(Arc::clone(&session), stop.child_token())).await,
             Command::Run(args) => run_once(&session, &args).await,
             Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
             Command::Tools(Listing::Search { query, limit }) => {
