@@ -504,6 +504,52 @@ impl Drain {
 struct Gate {
     token_digest: Option<[u8; 32]>,
     drain: Arc<Drain>,
+    max_request_size: usize,
+}
+
+/// A JSON-RPC error without an id, as HTTP `status`.
+fn jsonrpc_error(status: StatusCode, code: i32, message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": message },
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// A POST body that is not JSON gets a JSON-RPC parse error (-32700), as on
+/// stdio; one that is JSON but not a message rmcp knows, invalid request
+/// (-32600). rmcp alone answers both with a bare 415.
+async fn check_json(request: Request, limit: usize, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request is larger than {limit} bytes (`--max-request-size`)"),
+        );
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32700,
+            &format!("Parse error: {e}"),
+        );
+    }
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return response;
+    }
+    let detail = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    jsonrpc_error(
+        StatusCode::BAD_REQUEST,
+        -32600,
+        &format!("Invalid Request: {detail}"),
+    )
 }
 
 fn plain(status: StatusCode, message: &str) -> Response {
@@ -548,7 +594,15 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     gate.drain.in_flight.fetch_add(1, Ordering::SeqCst);
     let guard = InFlight(Arc::clone(&gate.drain));
-    let response = next.run(request).await;
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let response = if request.method() == axum::http::Method::POST && json {
+        check_json(request, gate.max_request_size, next).await
+    } else {
+        next.run(request).await
+    };
     let (parts, body) = response.into_parts();
     // The guard lives as long as the body: a streamed result counts until sent.
     let body = body.into_data_stream().map(move |frame| {
@@ -636,6 +690,7 @@ pub async fn serve(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCod
     let gate_state = Gate {
         token_digest: token.map(|t| Sha256::digest(t.as_bytes()).into()),
         drain: Arc::clone(&drain),
+        max_request_size: args.max_request_size,
     };
     let app = Router::new()
         .route_service(MCP_PATH, mcp)

@@ -10,9 +10,12 @@ mod env_vars;
 mod http;
 mod isolation;
 mod progress;
+mod prompts;
+mod resources;
 mod server;
 mod stdio;
 mod store;
+mod surface;
 
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
