@@ -211,6 +211,19 @@ def test_the_token_comes_from_the_environment_too(binary: str, library: Path) ->
         assert ok.status_code == 200, ok.text
 
 
+def test_a_short_token_is_refused(binary: str, library: Path) -> None:
+    done = subprocess.run(
+        [binary, "--base", str(library), "--no-semantic", "serve", "--http", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PY_CODE_MODE_TOKEN": "short"},
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode != 0
+    assert "shorter than 16 characters" in done.stderr, done.stderr
+
+
 def test_dns_rebinding_is_refused(binary: str, library: Path) -> None:
     """A page on evil.example whose name was rebound to 127.0.0.1 sends its own
     Origin and Host: both are refused; a local client without Origin is served."""

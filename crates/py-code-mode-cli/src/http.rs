@@ -592,6 +592,14 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     if request.method() == axum::http::Method::GET {
         return next.run(request).await;
     }
+    if request.method() == axum::http::Method::DELETE {
+        // rmcp answers a closed session 202; clients (the Python SDK) expect 200.
+        let mut response = next.run(request).await;
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::OK;
+        }
+        return response;
+    }
     gate.drain.in_flight.fetch_add(1, Ordering::SeqCst);
     let guard = InFlight(Arc::clone(&gate.drain));
     let json = request
