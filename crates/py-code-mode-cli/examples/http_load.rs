@@ -8,6 +8,12 @@
 //!
 //! Run: `cargo build --release --bins --example http_load && target/release/examples/http_load`
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a benchmark script: one main, figures as floats"
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,7 +119,12 @@ struct StdioSession {
 impl StdioSession {
     async fn open(binary: &Path, base: &Path) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
-            .args(["--base", &base.display().to_string(), "--no-semantic", "serve"])
+            .args([
+                "--base",
+                &base.display().to_string(),
+                "--no-semantic",
+                "serve",
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -121,9 +132,7 @@ impl StdioSession {
             .spawn()?;
         let session = Self {
             stdin: tokio::sync::Mutex::new(child.stdin.take().context("stdin")?),
-            stdout: tokio::sync::Mutex::new(BufReader::new(
-                child.stdout.take().context("stdout")?,
-            )),
+            stdout: tokio::sync::Mutex::new(BufReader::new(child.stdout.take().context("stdout")?)),
             child,
             next: AtomicU64::new(1),
         };
@@ -189,7 +198,8 @@ struct Figures {
 fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
     latencies.sort();
     let at = |q: f64| {
-        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        // Nearest rank: `q` in 0..=1, so the index is within the vector.
+        let i = (latencies.len().saturating_sub(1) * (q * 100.0) as usize) / 100;
         latencies.get(i).copied().unwrap_or_default()
     };
     Figures {
@@ -243,10 +253,12 @@ fn tree_rss(pid: u32) -> u64 {
                 .unwrap_or(0)
                 * 1024;
         }
-        if let Ok(children) =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        {
-            stack.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+            stack.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
         }
     }
     total
@@ -277,7 +289,12 @@ async fn floor_server() -> anyhow::Result<String> {
 
 async fn start_http(binary: &Path, base: &Path) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary)
-        .args(["--base", &base.display().to_string(), "--no-semantic", "serve"])
+        .args([
+            "--base",
+            &base.display().to_string(),
+            "--no-semantic",
+            "serve",
+        ])
         .args(["--http", "127.0.0.1:0", "--max-sessions", "1000"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -302,7 +319,10 @@ async fn main() -> anyhow::Result<()> {
         .and_then(Path::parent)
         .map(|dir| dir.join("py-code-mode"))
         .context("cannot locate the py-code-mode binary")?;
-    anyhow::ensure!(binary.is_file(), "build it first: `cargo build --release --bins`");
+    anyhow::ensure!(
+        binary.is_file(),
+        "build it first: `cargo build --release --bins`"
+    );
     let base = tempfile::tempdir()?;
     std::fs::create_dir_all(base.path().join("tools"))?;
     let client = reqwest::Client::builder()
@@ -317,7 +337,10 @@ async fn main() -> anyhow::Result<()> {
     let floor_url = floor_server().await?;
     let (mut server, url) = start_http(&binary, base.path()).await?;
     println!("\nrun_code(\"1+1\") back to back: p50 / p99 / calls per second");
-    println!("{:>9} | {:>36} | {:>36} | {:>36}", "sessions", "HTTP", "stdio", "client floor (do-nothing HTTP)");
+    println!(
+        "{:>9} | {:>36} | {:>36} | {:>36}",
+        "sessions", "HTTP", "stdio", "client floor (do-nothing HTTP)"
+    );
     for n in [1usize, 10, 50] {
         let mut http = Vec::new();
         for _ in 0..n {
@@ -336,7 +359,12 @@ async fn main() -> anyhow::Result<()> {
         }
         let f = load(&floor, None).await?;
         let row = |f: &Figures| format!("{} / {} / {:.0}", ms(f.p50), ms(f.p99), f.per_sec);
-        println!("{n:>9} | {:>36} | {:>36} | {:>36}", row(&h), row(&s), row(&f));
+        println!(
+            "{n:>9} | {:>36} | {:>36} | {:>36}",
+            row(&h),
+            row(&s),
+            row(&f)
+        );
         for session in &http {
             session.close().await;
         }
@@ -356,8 +384,12 @@ async fn main() -> anyhow::Result<()> {
     drop(stdio);
     println!(
         "HTTP  {} / {} / {:.0}/s\nstdio {} / {} / {:.0}/s",
-        ms(paced.p50), ms(paced.p99), paced.per_sec,
-        ms(paced_stdio.p50), ms(paced_stdio.p99), paced_stdio.per_sec
+        ms(paced.p50),
+        ms(paced.p99),
+        paced.per_sec,
+        ms(paced_stdio.p50),
+        ms(paced_stdio.p99),
+        paced_stdio.per_sec
     );
     for session in &http {
         session.close().await;
@@ -394,8 +426,8 @@ async fn main() -> anyhow::Result<()> {
     drop(stdio_idle);
     println!(
         "\nresident memory per idle session: HTTP {:.1} MiB (server and workers, {IDLE_SESSIONS} sessions) | stdio {:.1} MiB (a server process and its worker)",
-        per_http as f64 / 1048576.0,
-        per_stdio as f64 / 1048576.0
+        per_http as f64 / 1_048_576.0,
+        per_stdio as f64 / 1_048_576.0
     );
 
     // A new session's first result: initialize, initialized, run_code.
