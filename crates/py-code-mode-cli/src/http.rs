@@ -26,6 +26,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use clap::Args;
 use futures::StreamExt as _;
 use py_code_mode::{Searcher, Session, Storage};
@@ -712,6 +713,14 @@ pub async fn serve(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCod
     {
         eprintln!("py-code-mode: serving MCP on http://{bound}{MCP_PATH}");
     }
+    // No Nagle: a streamed reply is written in small pieces (headers, the
+    // priming event, the result), and Nagle would hold the last one until the
+    // client's delayed ACK, 40 ms later.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown({
             let stop = stop.clone();
