@@ -287,6 +287,24 @@ def test_an_idle_session_is_reaped(binary: str, library: Path) -> None:
         assert gone.status_code == 404, gone.text
 
 
+def test_a_session_with_a_run_in_flight_is_not_idle(binary: str, library: Path) -> None:
+    """A run longer than the idle timeout, with no progress token (so no
+    message moves meanwhile), still gets its result."""
+    with http_server(binary, library, "--session-idle-timeout", "1") as server:
+        init = httpx2.post(server.url, json=INITIALIZE, headers=ACCEPT)
+        headers = {**ACCEPT, "Mcp-Session-Id": init.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+        httpx2.post(server.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "run_code", "arguments": {"code": "import time\ntime.sleep(3)\n'awake'"}},
+        }
+        reply = httpx2.post(server.url, json=call, headers=headers, timeout=30)
+        assert reply.status_code == 200, reply.text
+        assert "awake" in reply.text, reply.text
+
+
 def test_shutdown_lets_a_running_cell_finish(binary: str, library: Path, tmp_path: Path) -> None:
     started = tmp_path / "started"
     code = f"import time, pathlib\npathlib.Path({str(started)!r}).write_text('1')\ntime.sleep(1.5)\n'finished'"

@@ -42,6 +42,7 @@ use rmcp::model::{
     SetLevelRequestParams, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::transport::common::server_side_http::SessionId;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -484,6 +485,93 @@ impl Drop for InFlight {
     }
 }
 
+/// When each session was last busy, and how many of its requests are in
+/// flight: a session is idle only with none, so a long run is never reaped.
+#[derive(Default)]
+struct Activity {
+    sessions: Mutex<HashMap<String, (std::time::Instant, usize)>>,
+}
+
+/// One request of a session, counted while its response is being written.
+struct Busy(Arc<Activity>, String);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut sessions = self
+            .0
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((last, busy)) = sessions.get_mut(&self.1) {
+            *busy = busy.saturating_sub(1);
+            *last = std::time::Instant::now();
+        }
+    }
+}
+
+impl Activity {
+    fn begin(self: &Arc<Self>, id: &str) -> Busy {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = sessions
+            .entry(id.to_owned())
+            .or_insert((std::time::Instant::now(), 0));
+        entry.0 = std::time::Instant::now();
+        entry.1 += 1;
+        Busy(Arc::clone(self), id.to_owned())
+    }
+
+    fn opened(&self, id: &str) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_owned(), (std::time::Instant::now(), 0));
+    }
+
+    /// Forgets and returns the sessions idle for over `timeout`.
+    fn take_idle(&self, timeout: Duration) -> Vec<String> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let idle: Vec<String> = sessions
+            .iter()
+            .filter(|(_, (last, busy))| *busy == 0 && last.elapsed() > timeout)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &idle {
+            sessions.remove(id);
+        }
+        idle
+    }
+}
+
+/// Closes sessions idle past `timeout`, checking a few times per timeout.
+fn reap_idle_sessions(
+    activity: Arc<Activity>,
+    manager: Arc<LocalSessionManager>,
+    timeout: Duration,
+    stop: CancellationToken,
+) {
+    let every = (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = stop.cancelled() => return,
+            }
+            for id in activity.take_idle(timeout) {
+                tracing::info!(
+                    "session {id} idle for over {}s: closing it",
+                    timeout.as_secs_f64()
+                );
+                let _ = rmcp::transport::streamable_http_server::SessionManager::close_session(
+                    manager.as_ref(),
+                    &SessionId::from(id.as_str()),
+                )
+                .await;
+            }
+        }
+    });
+}
+
 impl Drain {
     /// Waits until no request is in flight, or `grace` passed (then `false`).
     async fn settle(&self, grace: Duration) -> bool {
@@ -505,6 +593,7 @@ impl Drain {
 struct Gate {
     token_digest: Option<[u8; 32]>,
     drain: Arc<Drain>,
+    activity: Arc<Activity>,
     max_request_size: usize,
 }
 
@@ -588,9 +677,17 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return response;
     }
+    let session = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     // A GET is the standing stream of server messages, open for the whole
     // session: not a request to wait for.
     if request.method() == axum::http::Method::GET {
+        if let Some(id) = &session {
+            drop(gate.activity.begin(id));
+        }
         return next.run(request).await;
     }
     if request.method() == axum::http::Method::DELETE {
@@ -603,6 +700,7 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     }
     gate.drain.in_flight.fetch_add(1, Ordering::SeqCst);
     let guard = InFlight(Arc::clone(&gate.drain));
+    let busy = session.as_deref().map(|id| gate.activity.begin(id));
     let json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -612,10 +710,18 @@ async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Respons
     } else {
         next.run(request).await
     };
+    if session.is_none()
+        && let Some(id) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+    {
+        gate.activity.opened(id);
+    }
     let (parts, body) = response.into_parts();
-    // The guard lives as long as the body: a streamed result counts until sent.
+    // The guards live as long as the body: a streamed result counts until sent.
     let body = body.into_data_stream().map(move |frame| {
-        let _ = &guard;
+        let _ = (&guard, &busy);
         frame
     });
     Response::from_parts(parts, Body::from_stream(body))
@@ -683,7 +789,17 @@ pub async fn serve(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCod
         .with_cancellation_token(transport_stop.clone());
     config.sse_keep_alive = Some(Duration::from_secs(15));
     let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(args.session_idle_timeout);
+    // Idle sessions are reaped by `reap_idle_sessions`, which, unlike rmcp's
+    // timer, knows a session with a run in flight is not idle.
+    sessions.session_config.keep_alive = None;
+    let sessions = Arc::new(sessions);
+    let activity = Arc::new(Activity::default());
+    reap_idle_sessions(
+        Arc::clone(&activity),
+        Arc::clone(&sessions),
+        args.session_idle_timeout,
+        transport_stop.clone(),
+    );
     let factory_shared = Arc::clone(&shared);
     let mcp = StreamableHttpService::new(
         move || {
@@ -692,13 +808,14 @@ pub async fn serve(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCod
                 inner: OnceCell::new(),
             })
         },
-        Arc::new(sessions),
+        sessions,
         config,
     );
     let drain = Arc::new(Drain::default());
     let gate_state = Gate {
         token_digest: token.map(|t| Sha256::digest(t.as_bytes()).into()),
         drain: Arc::clone(&drain),
+        activity,
         max_request_size: args.max_request_size,
     };
     let app = Router::new()
