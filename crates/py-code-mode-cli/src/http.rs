@@ -759,6 +759,22 @@ fn allowed_origins(extra: &[String]) -> Vec<String> {
     origins
 }
 
+/// rmcp's transport: `Host` and `Origin` checks, the body limit, keep-alives.
+fn transport_config(
+    addr: SocketAddr,
+    args: &ServeArgs,
+    transport_stop: CancellationToken,
+) -> StreamableHttpServerConfig {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts(addr, &args.allowed_hosts))
+        .with_allowed_origins(allowed_origins(&args.allowed_origins))
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(args.max_request_size)
+        .with_cancellation_token(transport_stop);
+    config.sse_keep_alive = Some(Duration::from_secs(15));
+    config
+}
+
 /// Serves MCP on streamable HTTP until `stop` is cancelled, then refuses new
 /// requests, lets runs in flight finish (up to `--shutdown-grace`), stops the
 /// rest and closes every session.
@@ -781,13 +797,7 @@ pub async fn serve(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCod
     let stop_runs = CancellationToken::new();
     let shared = Shared::open(library, args.max_sessions, stop_runs.clone()).await?;
     let transport_stop = CancellationToken::new();
-    let mut config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(allowed_hosts(addr, &args.allowed_hosts))
-        .with_allowed_origins(allowed_origins(&args.allowed_origins))
-        .enforce_origin_validation()
-        .with_max_request_body_bytes(args.max_request_size)
-        .with_cancellation_token(transport_stop.clone());
-    config.sse_keep_alive = Some(Duration::from_secs(15));
+    let config = transport_config(addr, &args, transport_stop.clone());
     let mut sessions = LocalSessionManager::default();
     // Idle sessions are reaped by `reap_idle_sessions`, which, unlike rmcp's
     // timer, knows a session with a run in flight is not idle.
