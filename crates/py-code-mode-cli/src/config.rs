@@ -30,8 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve MCP on stdio (the default)
-    Serve,
+    /// Serve MCP on stdio (the default), or on streamable HTTP with `--http`
+    Serve(crate::http::ServeArgs),
     /// Run Python code once and print its output and value
     Run(RunArgs),
     /// List or search tools

@@ -30,3 +30,5 @@ pub const PY_CODE_MODE_REDIS_PASSWORD_FILE: &str = "PY_CODE_MODE_REDIS_PASSWORD_
 pub const PY_CODE_MODE_PREFIX: &str = "PY_CODE_MODE_PREFIX";
 /// Embedding model for hybrid search (alias, Hugging Face id or directory), like `--embedding-model`.
 pub const PY_CODE_MODE_EMBEDDING_MODEL: &str = "PY_CODE_MODE_EMBEDDING_MODEL";
+/// The bearer token HTTP clients must send to `serve --http`, like `--token-file`.
+pub const PY_CODE_MODE_TOKEN: &str = "PY_CODE_MODE_TOKEN";

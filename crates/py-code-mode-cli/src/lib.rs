@@ -9,12 +9,16 @@ mod config;
 mod container;
 mod deps_tools;
 mod env_vars;
+mod http;
 mod isolation;
 mod progress;
+mod prompts;
+mod resources;
 mod sandboxing;
 mod server;
 mod stdio;
 mod store;
+mod surface;
 
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
@@ -212,6 +216,12 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
     if let Some(Command::Sandbox) = &cli.command {
         return sandboxing::print_status().await;
     }
+    if let Some(Command::Serve(args)) = &cli.command
+        && args.http.is_some()
+    {
+        // Its own sessions, one per MCP session; it drains runs on a signal.
+        return Box::pin(http::serve(cli, stop)).await;
+    }
     if let Some(Command::Index) = &cli.command {
         return unless_stopped(stop, index(&cli.library))
             .await
@@ -222,8 +232,11 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
     };
     let session = Arc::new(session?);
     let work = async {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => Box::pin(serve(Arc::clone(&session), stop.child_token())).await,
+        match cli
+            .command
+            .unwrap_or_else(|| Command::Serve(http::ServeArgs::stdio()))
+        {
+            Command::Serve(_) => Box::pin(serve(Arc::clone(&session), stop.child_token())).await,
             Command::Run(args) => run_once(&session, &args).await,
             Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
             Command::Tools(Listing::Search { query, limit }) => {

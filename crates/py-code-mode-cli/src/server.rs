@@ -5,12 +5,18 @@ use std::sync::Arc;
 use py_code_mode::{Error, Session};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+
+use crate::surface::{self, Surface};
 
 /// The most results one search returns: more is no use to an agent, and an
 /// unbounded `limit` would let one request rank and serialise everything.
@@ -32,6 +38,7 @@ pub struct RunCode {
     pub code: String,
     /// Seconds before the code is stopped (the interpreter is then restarted).
     #[serde(default)]
+    #[schemars(with = "f64")]
     pub timeout: Option<f64>,
 }
 
@@ -41,6 +48,7 @@ pub struct Search {
     pub query: String,
     /// Most results to return (1 to 1000).
     #[serde(default)]
+    #[schemars(with = "u64")]
     pub limit: Option<u64>,
 }
 
@@ -68,6 +76,8 @@ pub struct CodeModeServer {
     /// runs in flight stop at once instead of finishing first.
     shutdown: CancellationToken,
     tool_router: ToolRouter<Self>,
+    /// Logging level, resource watching: per MCP session.
+    surface: Arc<Surface>,
 }
 
 impl CodeModeServer {
@@ -85,11 +95,26 @@ impl CodeModeServer {
             session,
             shutdown,
             tool_router,
+            surface: Arc::default(),
         }
     }
 
     pub(crate) fn session(&self) -> &Session {
         &self.session
+    }
+}
+
+impl CodeModeServer {
+    /// After something may have changed skills or artifacts: tells the
+    /// client if the resource list moved (in the background; the reply
+    /// does not wait for the listing).
+    fn after_change(&self, context: &RequestContext<RoleServer>) {
+        let (surface, session, peer) = (
+            Arc::clone(&self.surface),
+            Arc::clone(&self.session),
+            context.peer.clone(),
+        );
+        tokio::spawn(async move { surface.check_resources(&peer, &session).await });
     }
 }
 
@@ -120,6 +145,7 @@ impl CodeModeServer {
             .map(|s| py_code_mode::timeout_secs("timeout", s))
             .transpose()
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+        let ticker = surface::progress(&context);
         // Dropping the run future stops the run: the executor kills the worker
         // and its whole tree, and the next run gets a fresh one.
         let result = tokio::select! {
@@ -133,6 +159,9 @@ impl CodeModeServer {
             }
         }
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        drop(ticker);
+        self.surface.log_run(&context.peer, &result).await;
+        self.after_change(&context);
         let mut text = result.to_text();
         if text.is_empty() {
             text = "(no output)".into();
@@ -187,20 +216,25 @@ impl CodeModeServer {
     async fn create_skill(
         &self,
         Parameters(args): Parameters<CreateSkill>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        reply(
-            self.session
-                .add_skill(&args.name, &args.source, &args.description)
-                .await,
-        )
+        let outcome = self
+            .session
+            .add_skill(&args.name, &args.source, &args.description)
+            .await;
+        self.after_change(&context);
+        reply(outcome)
     }
 
     #[tool(description = "Delete a skill by name.")]
     async fn delete_skill(
         &self,
         Parameters(args): Parameters<Named>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        reply(self.session.remove_skill(&args.name).await)
+        let outcome = self.session.remove_skill(&args.name).await;
+        self.after_change(&context);
+        reply(outcome)
     }
 
     #[tool(description = "List saved artifacts (name, type, size, description).")]
@@ -224,13 +258,99 @@ impl CodeModeServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for CodeModeServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "py-code-mode",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(INSTRUCTIONS)
+        server_info()
     }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let listed = crate::resources::list(&self.session).await?;
+        self.surface
+            .watch(crate::resources::fingerprint(&self.session).await);
+        Ok(listed)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(crate::resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Ok(crate::resources::read(&self.session, &request.uri)
+            .await?
+            .into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(crate::prompts::list())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Ok(crate::prompts::get(&request.name, request.arguments.as_ref())?.into())
+    }
+
+    #[expect(
+        deprecated,
+        reason = "logging is in the 2025-11-25 revision clients speak today"
+    )]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.surface.set_level(request.level);
+        // Warnings from loading the library, now that the client listens.
+        for error in self.session.host().tools().load_errors() {
+            self.surface
+                .log(
+                    &context.peer,
+                    rmcp::model::LoggingLevel::Warning,
+                    "py-code-mode",
+                    &error.to_string(),
+                )
+                .await;
+        }
+        Ok(())
+    }
+}
+
+/// What `initialize` answers, on stdio and HTTP alike.
+#[expect(
+    deprecated,
+    reason = "logging is in the 2025-11-25 revision clients speak today"
+)]
+pub fn server_info() -> ServerConfig {
+    ServerConfig::new(
+        ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_prompts()
+            .enable_logging()
+            .build(),
+    )
+    .with_server_info(Implementation::new(
+        "py-code-mode",
+        env!("CARGO_PKG_VERSION"),
+    ))
+    .with_instructions(INSTRUCTIONS)
 }
 
 /// The one mapping from core results to MCP: bad arguments (names) are invalid

@@ -300,11 +300,7 @@ fn out_of_range_numbers_are_usage_errors() {
 #[test]
 fn limits_the_executor_cannot_enforce_are_refused_not_ignored() {
     let library = TempLibrary::new();
-    for option in [
-        &["--memory", "1g"][..],
-        &["--allow-network"][..],
-        &["--image", "x"][..],
-    ] {
+    for option in [&["--memory", "1g"][..], &["--allow-network"][..]] {
         let mut args = vec!["--executor", "subprocess"];
         args.extend_from_slice(option);
         args.extend_from_slice(&["run", "-c", "1"]);
@@ -316,6 +312,21 @@ fn limits_the_executor_cannot_enforce_are_refused_not_ignored() {
                 "`{}` is not enforced by `--executor subprocess`",
                 option[0]
             )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn container_options_are_refused_by_the_other_executors() {
+    let library = TempLibrary::new();
+    for executor in ["subprocess", "sandbox"] {
+        let args = ["--executor", executor, "--image", "x", "run", "-c", "1"];
+        let out = py_code_mode(&library, &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("`--image` is an option of `--executor container`"),
             "{stderr}"
         );
     }

@@ -35,6 +35,7 @@ use tokio::io::AsyncBufReadExt as _;
 use tokio::sync::{Mutex, RwLock};
 
 use super::http::http_client;
+use super::mcp_client::{McpClient, python_name};
 use super::sse::SseTransport;
 use super::{
     CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, ToolKind, cap_value, parse_timeout,
@@ -138,7 +139,7 @@ struct Server {
 
 #[derive(Debug)]
 struct Connection {
-    service: RunningService<RoleClient, ()>,
+    service: RunningService<RoleClient, McpClient>,
     /// The stdio server's process tree, killed when the connection goes.
     tree: Option<ProcessTree>,
 }
@@ -312,9 +313,12 @@ impl Server {
                         }
                     });
                 }
-                let service = ().serve(child).await.map_err(|e| {
-                    unreachable(format!("`{program}` failed the MCP handshake: {e}"))
-                })?;
+                let service = McpClient::new(&self.spec.name)
+                    .serve(child)
+                    .await
+                    .map_err(|e| {
+                        unreachable(format!("`{program}` failed the MCP handshake: {e}"))
+                    })?;
                 Ok(Connection {
                     service,
                     tree: Some(tree),
@@ -326,10 +330,10 @@ impl Server {
                 let transport = SseTransport::connect(http_client(), &url, headers)
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
-                let service =
-                    ().serve(transport)
-                        .await
-                        .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
+                let service = McpClient::new(&self.spec.name)
+                    .serve(transport)
+                    .await
+                    .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
                 Ok(Connection {
                     service,
                     tree: None,
@@ -346,10 +350,10 @@ impl Server {
                             .collect(),
                     );
                 let transport = StreamableHttpClientTransport::with_client(http_client(), config);
-                let service =
-                    ().serve(transport)
-                        .await
-                        .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
+                let service = McpClient::new(&self.spec.name)
+                    .serve(transport)
+                    .await
+                    .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
                 Ok(Connection {
                     service,
                     tree: None,
@@ -391,7 +395,7 @@ impl Server {
         }
         let names: Vec<String> = tools
             .iter()
-            .map(|t| format!("`tools.{}.{}`", self.spec.name, t.name))
+            .map(|t| format!("`tools.{}.{}`", self.spec.name, python_name(&t.name)))
             .collect();
         Err(ToolError::NotFound {
             name: format!(
@@ -427,12 +431,19 @@ impl Server {
             None => self.default_callable().await?,
         };
         let tools = self.server_tools().await?;
-        if !tools.iter().any(|t| t.name == callable) {
+        // The exact name, else the tool whose Python name it is (`get_sum`
+        // for `get-sum`).
+        let Some(callable) = tools
+            .iter()
+            .find(|t| t.name == callable)
+            .or_else(|| tools.iter().find(|t| python_name(&t.name) == callable))
+            .map(|t| t.name.to_string())
+        else {
             return Err(ToolError::NotFound {
                 name: format!("{}.{callable}", self.spec.name),
             }
             .into());
-        }
+        };
         let peer = self.peer().await?;
         let request = CallToolRequestParams::new(callable.clone()).with_arguments(args);
         let result = match tokio::time::timeout(self.timeout, peer.call_tool(request)).await {
@@ -548,7 +559,7 @@ fn callable_info(tool: &Tool) -> CallableInfo {
         })
         .unwrap_or_default();
     CallableInfo {
-        name: tool.name.to_string(),
+        name: python_name(&tool.name),
         description: tool.description.as_deref().unwrap_or_default().to_owned(),
         parameters,
     }

@@ -9,6 +9,7 @@
 mod cli;
 mod http;
 mod mcp;
+mod mcp_client;
 mod output;
 mod sse;
 mod yaml_bounds;
