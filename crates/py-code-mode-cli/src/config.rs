@@ -44,6 +44,8 @@ pub enum Command {
     /// Move a library between the folder (`--base`) and Redis (`--redis`, `--prefix`)
     #[command(subcommand)]
     Store(StoreCommand),
+    /// An interactive Python session with `tools`, `skills` and `artifacts` bound
+    Repl(crate::repl::ReplArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod config;
 mod env_vars;
 mod isolation;
 mod progress;
+mod repl;
 mod server;
 mod stdio;
 mod store;
@@ -30,6 +31,7 @@ pub use config::{
     Backend, Cli, Command, ExecutorKind, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand,
 };
 pub use isolation::IsolationArgs;
+pub use repl::ReplArgs;
 pub use server::{CodeModeServer, MAX_SEARCH_LIMIT};
 pub use stdio::{MAX_MESSAGE_BYTES, StdioTransport};
 
@@ -184,6 +186,11 @@ fn init_logging() {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Repl(args)) = &cli.command {
+        // The REPL handles Ctrl-C itself: it stops the running cell, not the command.
+        reap_adopted_orphans();
+        return repl::run(&cli.library, args).await;
+    }
     let signals = Signals::install()?;
     reap_adopted_orphans();
     let outcome = Box::pin(command(cli, &signals.stop)).await;
@@ -227,6 +234,7 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
             }
             Command::Store(store) => store::run(&cli.library, &store).await,
             Command::Index => index(&cli.library).await,
+            Command::Repl(_) => unreachable!("dispatched before the session"),
         }
     };
     // On a signal the work is dropped, which stops a run (the executor kills

@@ -6,5 +6,6 @@
 
 mod cli;
 mod mcp;
+mod repl;
 mod signals;
 mod stdio;

@@ -1,0 +1,201 @@
+//! `py-code-mode repl` in a real terminal: tmux runs it, `send-keys` types,
+//! `capture-pane` reads the screen, polled with a deadline.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use py_code_mode_test_support::{TempLibrary, binary, python};
+
+/// How long one expected screen may take to appear (a worker starting on a
+/// busy machine, a killed worker being replaced).
+const SCREEN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A tmux server of its own (`-L`), so tests never meet a user's tmux.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(library: &Path, history: &Path) -> Self {
+        let socket = format!("pcm-repl-{}-{}", std::process::id(), rand_suffix());
+        let mut command = format!(
+            "HF_HUB_OFFLINE=1 {} --base {} --no-semantic repl --history {}",
+            binary().display(),
+            library.display(),
+            history.display()
+        );
+        if let Some(p) = python() {
+            command = format!("PY_CODE_MODE_PYTHON={} {command}", p.display());
+        }
+        let tmux = Self { socket };
+        let status = tmux
+            .cmd()
+            .args(["new-session", "-d", "-x", "120", "-y", "50", "-s", "repl"])
+            .arg(format!("{command}; echo EXIT=$?; sleep 600"))
+            .status()
+            .expect("tmux new-session");
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    /// Types `keys` (tmux key names such as `Enter`, `C-c`, `Tab`, or text).
+    fn send(&self, keys: &[&str]) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "repl"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    /// Types `text` literally, then Enter.
+    fn line(&self, text: &str) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "repl", "-l", text])
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+        self.send(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "repl", "-S", "-200"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until `ready` holds for the screen; fails with the screen.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + SCREEN_DEADLINE;
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `text` appears (tmux drops trailing spaces: `>>>`, not `>>> `) `times` times on the screen.
+    fn wait_count(&self, text: &str, times: usize) -> String {
+        self.wait_for(&format!("{times}× {text:?}"), |s| {
+            s.matches(text).count() >= times
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_person_defines_completes_fails_interrupts_and_leaves() {
+    assert!(
+        tmux_available(),
+        "tmux is needed for the REPL test (`.ci/run` installs it)"
+    );
+    let library = TempLibrary::new().with_skill(
+        "greet_user",
+        "\"\"\"Greets someone.\"\"\"\n\ndef run(name: str) -> str:\n    return f'hello {name}'\n",
+    );
+    let history = library.path().join("history");
+    let tmux = Tmux::start(library.path(), &history);
+    tmux.wait_count(">>>", 1);
+
+    // A multi-line definition: `...` continues it, the empty line ends it.
+    tmux.line("def double(x):");
+    tmux.wait_count("...", 1);
+    tmux.line("    return x * 2");
+    tmux.wait_count("...", 2);
+    tmux.line("");
+    tmux.wait_count(">>>", 2);
+    tmux.line("double(21)");
+    let screen = tmux.wait_count(">>>", 3);
+    assert!(screen.contains("double(21)\n42\n>>>"), "{screen}");
+
+    // Tab completes a skill name; its call runs.
+    tmux.send(&["-l", "skills.greet_u"]);
+    tmux.send(&["Tab"]);
+    tmux.wait_for("the completed name", |s| {
+        last_line(s) == Some(">>> skills.greet_user")
+    });
+    tmux.line("(name='ada')");
+    let screen = tmux.wait_count(">>>", 4);
+    assert!(screen.contains("'hello ada'\n>>>"), "{screen}");
+
+    // A traceback, and the session goes on.
+    tmux.line("{}['missing']");
+    let screen = tmux.wait_count(">>>", 5);
+    assert!(screen.contains("KeyError: 'missing'\n>>>"), "{screen}");
+
+    // Ctrl-C stops a runaway cell; the next cell runs.
+    // The cell leaves a mark first, so the test knows it is running.
+    let started = library.path().join("started");
+    tmux.line("if True:");
+    tmux.line(&format!(
+        "    open({:?}, 'w').close()",
+        started.display().to_string()
+    ));
+    tmux.line("    while True: pass");
+    tmux.line("");
+    let deadline = Instant::now() + SCREEN_DEADLINE;
+    while !started.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the cell never started:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux.send(&["C-c"]);
+    tmux.wait_count("KeyboardInterrupt", 1);
+    tmux.wait_count(">>>", 6);
+    tmux.line("1+1");
+    let screen = tmux.wait_count(">>>", 7);
+    assert!(screen.contains(">>> 1+1\n2\n>>>"), "{screen}");
+
+    // Ctrl-D leaves with status 0, and the history was kept.
+    tmux.send(&["C-d"]);
+    tmux.wait_count("EXIT=0", 1);
+    let kept = std::fs::read_to_string(&history).unwrap_or_default();
+    assert!(kept.contains("double(21)"), "history: {kept}");
+}
+
+/// The last line of the screen with something on it.
+fn last_line(screen: &str) -> Option<&str> {
+    screen
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .map(str::trim_end)
+}
