@@ -46,6 +46,8 @@ pub enum Command {
     Store(StoreCommand),
     /// An interactive Python session with `tools`, `skills` and `artifacts` bound
     Repl(crate::repl::ReplArgs),
+    /// Check the setup: interpreter, library, tool servers, model, isolation
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 //! - [`run`]: dispatches the subcommands; the binaries call only this.
 
 mod config;
+mod doctor;
 mod env_vars;
 mod isolation;
 mod progress;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     Backend, Cli, Command, ExecutorKind, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand,
 };
+pub use doctor::{Check, DoctorArgs, Status};
 pub use isolation::IsolationArgs;
 pub use repl::ReplArgs;
 pub use server::{CodeModeServer, MAX_SEARCH_LIMIT};
@@ -209,6 +211,11 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
             .await
             .unwrap_or(stopped);
     }
+    if let Some(Command::Doctor(args)) = &cli.command {
+        return unless_stopped(stop, doctor::run(&cli.library, args))
+            .await
+            .unwrap_or(stopped);
+    }
     if let Some(Command::Index) = &cli.command {
         return unless_stopped(stop, index(&cli.library))
             .await
@@ -234,7 +241,8 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
             }
             Command::Store(store) => store::run(&cli.library, &store).await,
             Command::Index => index(&cli.library).await,
-            Command::Repl(_) => unreachable!("dispatched before the session"),
+            // Handled before a session is built.
+            Command::Repl(_) | Command::Doctor(_) => Ok(ExitCode::FAILURE),
         }
     };
     // On a signal the work is dropped, which stops a run (the executor kills
