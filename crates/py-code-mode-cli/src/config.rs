@@ -33,12 +33,15 @@ pub enum Command {
     Serve,
     /// Run Python code once and print its output and value
     Run(RunArgs),
-    /// List or search tools
+    /// List, search or call tools
     #[command(subcommand)]
-    Tools(Listing),
-    /// List or search skills
+    Tools(crate::human::ToolsCommand),
+    /// List, search, show, add or remove skills
     #[command(subcommand)]
-    Skills(Listing),
+    Skills(crate::human::SkillsCommand),
+    /// List, show, save or remove artifacts
+    #[command(subcommand)]
+    Artifacts(crate::human::ArtifactsCommand),
     /// Embed every tool and skill now, so searches and restarts find them cached
     Index,
     /// Move a library between the folder (`--base`) and Redis (`--redis`, `--prefix`)

@@ -435,6 +435,7 @@ async fn embedding_model(library: &LibraryArgs) -> Check {
         return Check::ok(LABEL, "off (`--no-semantic`): search is lexical");
     }
     let spec = library.embedding_model.clone();
+    let spinner = crate::progress::spinner(format!("loading embedding model `{spec}`"));
     let loaded = tokio::task::spawn_blocking(move || {
         let options = py_code_mode_embed::LoadOptions {
             allow_download: false,
@@ -443,6 +444,7 @@ async fn embedding_model(library: &LibraryArgs) -> Check {
         py_code_mode_embed::EmbeddingModel::load(&spec, &options).map(|m| m.dim())
     })
     .await;
+    spinner.finish_and_clear();
     let spec = &library.embedding_model;
     match loaded {
         Ok(Ok(dim)) => Check::ok(LABEL, format!("`{spec}` loads ({dim} dimensions)")),
@@ -495,6 +497,7 @@ pub async fn isolation(library: &LibraryArgs) -> Vec<Check> {
 async fn probe_executor(library: &LibraryArgs, what: &str) -> Check {
     const LABEL: &str = "executor";
     let scratch = std::env::temp_dir().join(format!("py-code-mode-doctor-{}", std::process::id()));
+    let spinner = crate::progress::spinner("starting a worker".to_owned());
     let outcome = async {
         let storage = Arc::new(py_code_mode::FileStorage::open(&scratch)?);
         let session = library
@@ -505,6 +508,7 @@ async fn probe_executor(library: &LibraryArgs, what: &str) -> Check {
         anyhow::Ok(result)
     }
     .await;
+    spinner.finish_and_clear();
     let _ = std::fs::remove_dir_all(&scratch);
     match outcome {
         Ok(Ok(Ok(result))) if result.repr.as_deref() == Some("2") => Check::ok(LABEL, what),

@@ -8,6 +8,7 @@
 mod config;
 mod doctor;
 mod env_vars;
+mod human;
 mod isolation;
 mod progress;
 mod repl;
@@ -32,6 +33,7 @@ pub use config::{
     Backend, Cli, Command, ExecutorKind, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand,
 };
 pub use doctor::{Check, DoctorArgs, Status};
+pub use human::{ArtifactsCommand, SkillsCommand, ToolsCommand};
 pub use isolation::IsolationArgs;
 pub use repl::ReplArgs;
 pub use server::{CodeModeServer, MAX_SEARCH_LIMIT};
@@ -229,16 +231,23 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => Box::pin(serve(Arc::clone(&session), stop.child_token())).await,
             Command::Run(args) => run_once(&session, &args).await,
-            Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
-            Command::Tools(Listing::Search { query, limit }) => {
+            Command::Tools(ToolsCommand::Listing(Listing::List)) => {
+                print_json(&session.list_tools().await?)
+            }
+            Command::Tools(ToolsCommand::Listing(Listing::Search { query, limit })) => {
                 wait_for_model(&session, &cli.library).await;
                 print_json(&session.search_tools(&query, limit).await?)
             }
-            Command::Skills(Listing::List) => print_json(&session.list_skills().await?),
-            Command::Skills(Listing::Search { query, limit }) => {
+            Command::Skills(SkillsCommand::Listing(Listing::List)) => {
+                print_json(&session.list_skills().await?)
+            }
+            Command::Skills(SkillsCommand::Listing(Listing::Search { query, limit })) => {
                 wait_for_model(&session, &cli.library).await;
                 print_json(&session.search_skills(&query, limit).await?)
             }
+            Command::Tools(other) => human::tools(&session, other).await,
+            Command::Skills(other) => human::skills(&session, other).await,
+            Command::Artifacts(other) => human::artifacts(&session, other).await,
             Command::Store(store) => store::run(&cli.library, &store).await,
             Command::Index => index(&cli.library).await,
             // Handled before a session is built.

@@ -6,6 +6,7 @@
 
 mod cli;
 mod doctor;
+mod human;
 mod mcp;
 mod repl;
 mod signals;
