@@ -199,3 +199,24 @@ fn redis_unreachable_fails_the_library_with_a_hint() {
     assert_eq!(find(&checks, "executor").0, "ok");
     assert_eq!(code, Some(1));
 }
+
+#[test]
+fn a_model_directory_that_loads_is_ok_and_a_broken_one_fails() {
+    let library = TempLibrary::new();
+    let model = std::env::var("PY_CODE_MODE_TEST_MODEL_DIR")
+        .expect("PY_CODE_MODE_TEST_MODEL_DIR names the test model (scripts/test sets it)");
+    let (code, checks) = doctor_json(&library, &["--embedding-model", &model]);
+    let (status, detail) = find(&checks, "embedding model");
+    assert_eq!((status, code), ("ok", Some(0)), "{detail}");
+    assert!(detail.ends_with("loads (384 dimensions)"), "{detail}");
+
+    // A directory the user named that holds no model: configured, so it fails.
+    let empty = library.path().join("no-model");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let (code, checks) = doctor_json(
+        &library,
+        &["--embedding-model", empty.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(find(&checks, "embedding model").0, "fail");
+    assert_eq!(code, Some(1));
+}
