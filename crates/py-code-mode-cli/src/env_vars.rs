@@ -26,5 +26,5 @@ pub const PY_CODE_MODE_REDIS_PASSWORD_FILE: &str = "PY_CODE_MODE_REDIS_PASSWORD_
 pub const PY_CODE_MODE_PREFIX: &str = "PY_CODE_MODE_PREFIX";
 /// Embedding model for hybrid search (alias, Hugging Face id or directory), like `--embedding-model`.
 pub const PY_CODE_MODE_EMBEDDING_MODEL: &str = "PY_CODE_MODE_EMBEDDING_MODEL";
-/// The REPL's history file, like `repl --history`; empty keeps no history.
+/// The REPL's history file, like `repl --history`.
 pub const PY_CODE_MODE_HISTORY: &str = "PY_CODE_MODE_HISTORY";

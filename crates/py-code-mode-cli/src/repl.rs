@@ -38,9 +38,12 @@ const HISTORY_SIZE: usize = 10_000;
 #[derive(Debug, Clone, Args)]
 pub struct ReplArgs {
     /// History file (default: `$XDG_DATA_HOME/py-code-mode/history`, or
-    /// `~/.local/share/py-code-mode/history`); empty keeps no history
+    /// `~/.local/share/py-code-mode/history`)
     #[arg(long, env = env_vars::PY_CODE_MODE_HISTORY, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Keep no history
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
 }
 
 /// Methods each namespace has besides the names of the library's items.
@@ -385,8 +388,11 @@ fn show(out: &mut impl std::io::Write, style: &Style, result: &ExecutionResult, 
 
 /// The history file: `--history`, else the user's data folder.
 fn history_path(args: &ReplArgs) -> Option<PathBuf> {
+    if args.no_history {
+        return None;
+    }
     if let Some(path) = &args.history {
-        return (!path.as_os_str().is_empty()).then(|| path.clone());
+        return Some(path.clone());
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())

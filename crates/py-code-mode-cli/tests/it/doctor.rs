@@ -220,3 +220,21 @@ fn a_model_directory_that_loads_is_ok_and_a_broken_one_fails() {
     assert_eq!(find(&checks, "embedding model").0, "fail");
     assert_eq!(code, Some(1));
 }
+
+#[test]
+fn a_reachable_redis_library_is_counted() {
+    let redis = py_code_mode_test_support::RedisServer::start();
+    let library = TempLibrary::new();
+    let (code, checks) = doctor_json(&library, &["--no-semantic", "--redis", &redis.url()]);
+    let (status, detail) = find(&checks, "library");
+    assert_eq!(status, "ok", "{detail}");
+    assert_eq!(
+        detail,
+        format!("Redis at `{}`, prefix `py-code-mode`", redis.url())
+    );
+    assert_eq!(
+        find(&checks, "contents").1,
+        "0 tools, 0 skills, 0 artifacts"
+    );
+    assert_eq!(code, Some(0));
+}

@@ -199,3 +199,47 @@ fn last_line(screen: &str) -> Option<&str> {
         .rfind(|l| !l.trim().is_empty())
         .map(str::trim_end)
 }
+
+/// On a pipe: no colour, no banner, the same conventions; `%timeout` and
+/// `%reset` work and bad input to them is an error that loses nothing.
+#[test]
+fn piped_input_runs_cells_and_magics_without_colour() {
+    use std::io::Write as _;
+    let library = TempLibrary::new();
+    let mut command = Command::new(binary());
+    command
+        .arg("--base")
+        .arg(library.path())
+        .args(["--no-semantic", "repl", "--no-history"])
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(p) = python() {
+        command.env("PY_CODE_MODE_PYTHON", p);
+    }
+    let mut child = command.spawn().expect("spawn the REPL");
+    let input = "x = 20\nfor i in range(2):\n    x += 1\n\nx\n%timeout 1\n%timeout soon\nimport time\ntime.sleep(5)\nx\nx = 1\n%reset\nx\n%bogus\nprint('a')\n";
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "colour on a pipe: {stdout:?}");
+    let expected_start = "22\ntimeout: 1s\nerror: `%timeout` takes a number of seconds, not `soon`\nTimeoutError: execution exceeded the 1s timeout";
+    assert!(stdout.starts_with(expected_start), "{stdout}");
+    assert!(
+        stdout.contains("(a new worker was started: variables were reset)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(
+            "(variables reset)\nTraceback (most recent call last):\n  File \"<cell 1>\", line 1, in <module>\n    x\nNameError: name 'x' is not defined\nunknown command `%bogus`; try `%help`\na\n\n"
+        ),
+        "{stdout}"
+    );
+}
