@@ -238,3 +238,64 @@ fn a_reachable_redis_library_is_counted() {
     );
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn http_servers_are_reached_and_missing_programs_only_warn() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up = listener.local_addr().expect("addr").port();
+    let down = free_port();
+    let http = |name: &str, port: u16| {
+        format!(
+            "name: {name}\ntype: http\nbase_url: http://127.0.0.1:{port}/api\ndescription: an API\nendpoints:\n  - name: get\n    method: GET\n    path: /x\n    description: get x\n"
+        )
+    };
+    let library = TempLibrary::new()
+        .with_tool("api_up.yaml", &http("api_up", up))
+        .with_tool("api_down.yaml", &http("api_down", down))
+        .with_tool(
+            "gone.yaml",
+            "name: gone\ntype: cli\ncommand: no-such-program-py-code-mode\nargs: \"{x}\"\ndescription: missing\n",
+        );
+    let (code, checks) = doctor_json(&library, &["--no-semantic"]);
+    let (status, detail) = find(&checks, "tool api_up.yaml");
+    assert_eq!(status, "ok", "{detail}");
+    assert_eq!(
+        detail,
+        format!("HTTP server at `127.0.0.1:{up}` accepts connections")
+    );
+    assert_eq!(find(&checks, "tool api_down.yaml").0, "fail");
+    assert_eq!(
+        find(&checks, "tool gone.yaml"),
+        (
+            "warn",
+            "command `no-such-program-py-code-mode` is not on PATH"
+        )
+    );
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn an_interpreter_older_than_3_10_fails() {
+    let library = TempLibrary::new();
+    // A stand-in interpreter: names itself when asked, and claims to be 3.9.
+    let fake = library.path().join("python3.9");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$3\" in\n  *executable*) echo \"$0\" ;;\n  *version_info*) echo 3.9.18 ;;\nesac\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let (code, checks) = doctor_json(
+        &library,
+        &[
+            "--no-semantic",
+            "--python",
+            fake.to_str().expect("utf-8 path"),
+        ],
+    );
+    let (status, detail) = find(&checks, "python");
+    assert_eq!(status, "fail");
+    assert!(detail.ends_with("(Python 3.9.18)"), "{detail}");
+    assert_eq!(code, Some(1));
+}
