@@ -516,6 +516,9 @@ fn editor(names: &Arc<Mutex<Names>>, history: Option<&PathBuf>) -> anyhow::Resul
         .max_history_size(HISTORY_SIZE)
         .context("bad history size")?
         .auto_add_history(false)
+        // Asking the terminal where the cursor is reads stdin, and would eat
+        // lines typed (or pasted) while the previous cell ran.
+        .check_cursor_position(false)
         .build();
     let mut editor: ReplEditor = Editor::with_config(config).context("cannot open the terminal")?;
     editor.set_helper(Some(ReplHelper {
@@ -552,9 +555,11 @@ pub async fn run(library: &LibraryArgs, args: &ReplArgs) -> anyhow::Result<ExitC
     let mut editor = editor(&names, history.as_ref())?;
     // After the editor: it installs its own SIGINT handler for its lifetime,
     // and ours, registered now, runs first and then chains to it.
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut signals = ReplSignals {
+        interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        hangup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+    };
     let style = Style::detect();
     let mut timeout = session.default_timeout();
     let mut out = std::io::stdout();
@@ -574,8 +579,8 @@ pub async fn run(library: &LibraryArgs, args: &ReplArgs) -> anyhow::Result<ExitC
         // the history was saved after the last cell.
         let (back, input) = tokio::select! {
             read = read_line(editor, prompt) => read,
-            _ = terminate.recv() => return Ok(close(&session).await),
-            _ = hangup.recv() => return Ok(close(&session).await),
+            _ = signals.terminate.recv() => return Ok(close(&session).await),
+            _ = signals.hangup.recv() => return Ok(close(&session).await),
         };
         editor = back;
         let line = match input {
@@ -608,8 +613,8 @@ pub async fn run(library: &LibraryArgs, args: &ReplArgs) -> anyhow::Result<ExitC
             run_magic(&session, magic, &mut timeout, &style).await;
             continue;
         }
-        tokio::select! {
-            outcome = session.run_with_timeout(&cell, Some(timeout)) => match outcome {
+        match run_cell(&session, &cell, timeout, &mut signals).await {
+            CellEnd::Done(outcome) => match *outcome {
                 Ok(result) => {
                     show(&mut out, &style, &result, announced_reset);
                     announced_reset = false;
@@ -618,16 +623,11 @@ pub async fn run(library: &LibraryArgs, args: &ReplArgs) -> anyhow::Result<ExitC
                     let _ = writeln!(out, "{}", style.paint("31", &format!("error: {e}")));
                 }
             },
-            _ = interrupt.recv() => {
-                // Dropping the run stopped the worker's tree; start the next
-                // worker now so the next cell does not wait for it.
-                let _ = writeln!(out, "{}\n{}", style.paint("31", "KeyboardInterrupt"), style.paint("2", STOPPED));
+            CellEnd::Killed => {
+                killed(&session, &style);
                 announced_reset = true;
-                let warm = Arc::clone(&session);
-                tokio::spawn(async move { let _ = warm.start().await; });
             }
-            _ = terminate.recv() => break,
-            _ = hangup.recv() => break,
+            CellEnd::Quit => break,
         }
         let fresh = Names::load(&session).await;
         *names.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
@@ -639,8 +639,74 @@ pub async fn run(library: &LibraryArgs, args: &ReplArgs) -> anyhow::Result<ExitC
     Ok(close(&session).await)
 }
 
-/// What Ctrl-C during a run did.
-const STOPPED: &str = "(the cell was stopped and a new worker started: variables were reset)";
+/// What Ctrl-C during a run did when the cell did not stop by itself.
+const STOPPED: &str =
+    "(the cell did not stop, so its worker was killed and a new one started: variables were reset)";
+
+/// Says the cell was killed, and starts the next worker now so the next
+/// cell does not wait for it (dropping the run killed the old one's tree).
+fn killed(session: &Arc<Session>, style: &Style) {
+    let _ = writeln!(
+        std::io::stdout(),
+        "{}\n{}",
+        style.paint("31", "KeyboardInterrupt"),
+        style.paint("2", STOPPED)
+    );
+    let warm = Arc::clone(session);
+    tokio::spawn(async move {
+        let _ = warm.start().await;
+    });
+}
+
+/// How long a cell may go on after Ctrl-C asked it to stop (it may catch
+/// `KeyboardInterrupt`, or sit in a call that does not return) before its
+/// worker is killed; a second Ctrl-C kills it at once.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+
+/// The signals the REPL handles itself.
+struct ReplSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+/// How a cell ended.
+enum CellEnd {
+    Done(Box<py_code_mode::Result<ExecutionResult>>),
+    /// Ctrl-C, and the cell did not stop within [`INTERRUPT_GRACE`] (or the
+    /// executor cannot interrupt): the run was dropped, killing the worker.
+    Killed,
+    /// SIGTERM or SIGHUP: leave.
+    Quit,
+}
+
+/// Runs `cell`. Ctrl-C first asks the cell to stop as Python's REPL does (a
+/// `KeyboardInterrupt`, variables kept); a cell that does not stop is killed.
+async fn run_cell(
+    session: &Session,
+    cell: &str,
+    timeout: Duration,
+    signals: &mut ReplSignals,
+) -> CellEnd {
+    let run = session.run_with_timeout(cell, Some(timeout));
+    tokio::pin!(run);
+    tokio::select! {
+        outcome = &mut run => return CellEnd::Done(Box::new(outcome)),
+        _ = signals.interrupt.recv() => {}
+        _ = signals.terminate.recv() => return CellEnd::Quit,
+        _ = signals.hangup.recv() => return CellEnd::Quit,
+    }
+    if !session.interrupt() {
+        return CellEnd::Killed;
+    }
+    tokio::select! {
+        outcome = &mut run => CellEnd::Done(Box::new(outcome)),
+        _ = signals.interrupt.recv() => CellEnd::Killed,
+        () = tokio::time::sleep(INTERRUPT_GRACE) => CellEnd::Killed,
+        _ = signals.terminate.recv() => CellEnd::Quit,
+        _ = signals.hangup.recv() => CellEnd::Quit,
+    }
+}
 
 /// How long closing the session may take before the REPL exits anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);

@@ -159,7 +159,7 @@ fn a_person_defines_completes_fails_interrupts_and_leaves() {
     let screen = tmux.wait_count(">>>", 5);
     assert!(screen.contains("KeyError: 'missing'\n>>>"), "{screen}");
 
-    // Ctrl-C stops a runaway cell; the next cell runs.
+    // Ctrl-C stops a runaway cell; the session goes on.
     // The cell leaves a mark first, so the test knows it is running.
     let started = library.path().join("started");
     tmux.line("if True:");
@@ -179,11 +179,18 @@ fn a_person_defines_completes_fails_interrupts_and_leaves() {
         std::thread::sleep(Duration::from_millis(50));
     }
     tmux.send(&["C-c"]);
-    tmux.wait_count("KeyboardInterrupt", 1);
-    tmux.wait_count(">>>", 6);
+    // As in Python: a traceback ending in KeyboardInterrupt, variables kept.
+    let screen = tmux.wait_count(">>>", 6);
+    assert!(
+        screen.contains("    while True: pass\nKeyboardInterrupt\n>>>"),
+        "{screen}"
+    );
     tmux.line("1+1");
     let screen = tmux.wait_count(">>>", 7);
     assert!(screen.contains(">>> 1+1\n2\n>>>"), "{screen}");
+    tmux.line("double(2)");
+    let screen = tmux.wait_count(">>>", 8);
+    assert!(screen.contains(">>> double(2)\n4\n>>>"), "{screen}");
 
     // Ctrl-D leaves with status 0, and the history was kept.
     tmux.send(&["C-d"]);
@@ -242,4 +249,53 @@ fn piped_input_runs_cells_and_magics_without_colour() {
         ),
         "{stdout}"
     );
+}
+
+/// A cell that swallows `KeyboardInterrupt` is killed after the grace, and
+/// the session goes on with a new worker.
+#[test]
+fn a_cell_that_ignores_ctrl_c_is_killed_and_the_session_goes_on() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let library = TempLibrary::new();
+    let mut command = Command::new(binary());
+    command
+        .arg("--base")
+        .arg(library.path())
+        .args(["--no-semantic", "repl", "--no-history"])
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if let Some(p) = python() {
+        command.env("PY_CODE_MODE_PYTHON", p);
+    }
+    let mut child = command.spawn().expect("spawn the REPL");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let started = library.path().join("started");
+    let cell = format!(
+        "x = 1\nimport time\nwhile True:\n    open({:?}, 'w').close()\n    try: time.sleep(1)\n    except KeyboardInterrupt: pass\n\n",
+        started.display().to_string()
+    );
+    stdin.write_all(cell.as_bytes()).expect("write");
+    stdin.flush().expect("flush");
+    let deadline = Instant::now() + SCREEN_DEADLINE;
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the cell never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read");
+    assert_eq!(line, "KeyboardInterrupt\n");
+    line.clear();
+    stdout.read_line(&mut line).expect("read");
+    assert!(line.contains("its worker was killed"), "{line}");
+    stdin.write_all(b"1 + 1\n").expect("write");
+    drop(stdin);
+    line.clear();
+    stdout.read_line(&mut line).expect("read");
+    assert_eq!(line, "2\n");
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
 }

@@ -20,7 +20,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,10 @@ pub struct SubprocessExecutor {
     /// A run's future was dropped mid-run (timeout above us, MCP cancel): its
     /// worker died with it, and the next run says the state was reset.
     interrupted: Arc<AtomicBool>,
+    /// The pid (and process group) of the worker while it runs a cell, else
+    /// 0, for [`Executor::interrupt`]. Set only while the run's future owns
+    /// the unreaped worker, so the pid cannot belong to another process.
+    running: Arc<AtomicU32>,
     /// Keys for run ids: SipHash of a counter under a secret key, so agent
     /// code that saw every earlier id cannot name the next one.
     ids: RandomState,
@@ -216,6 +220,23 @@ impl Worker {
     }
 }
 
+/// The running worker's pid in [`SubprocessExecutor::running`] for the life
+/// of a run, cleared however the run ends.
+struct Running(Arc<AtomicU32>);
+
+impl Running {
+    fn set(slot: &Arc<AtomicU32>, pid: Option<u32>) -> Self {
+        slot.store(pid.unwrap_or(0), Ordering::Release);
+        Self(Arc::clone(slot))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
 /// Sets the executor's `interrupted` flag if a run is dropped before it ends.
 struct RunGuard(Arc<AtomicBool>, bool);
 
@@ -238,6 +259,7 @@ impl SubprocessExecutor {
             scratch: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             interrupted: Arc::new(AtomicBool::new(false)),
+            running: Arc::new(AtomicU32::new(0)),
             ids: RandomState::new(),
             runs: AtomicU64::new(0),
         }
@@ -403,6 +425,8 @@ impl Executor for SubprocessExecutor {
         // Until the run ends, the worker lives only in this future: dropping it
         // (a cancelled run) kills the worker's tree and the calls it made.
         let mut guard = RunGuard(Arc::clone(&self.interrupted), true);
+        // Declared after `worker`, so it is cleared before the worker is dropped.
+        let _running = Running::set(&self.running, worker.child.id());
         let code = code.to_owned();
         let outcome = tokio::time::timeout(timeout, async {
             if worker
@@ -464,6 +488,17 @@ impl Executor for SubprocessExecutor {
                 ))
             }
         }
+    }
+
+    /// SIGINT to the worker's process group, as a terminal sends it: Python
+    /// raises `KeyboardInterrupt` in the cell, and the processes the cell
+    /// started get it too.
+    fn interrupt(&self) -> bool {
+        let pid = self.running.load(Ordering::Acquire);
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        pid > 0 && nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGINT).is_ok()
     }
 
     /// A fresh interpreter: whatever agent code patched (builtins, the
