@@ -114,7 +114,8 @@ pub async fn run(library: &LibraryArgs, args: &DoctorArgs) -> anyhow::Result<Exi
     })
 }
 
-fn colour() -> bool {
+/// Colour on stdout: a terminal, and `NO_COLOR` unset.
+pub(crate) fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 

@@ -121,10 +121,7 @@ fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    Ok(())
+    crate::print_json(value).map(drop)
 }
 
 /// Left-aligned columns; the last column is not padded.
@@ -135,7 +132,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let bold = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let bold = crate::doctor::colour();
     let line = |cells: Vec<String>| {
         let last = cells.len().saturating_sub(1);
         cells

@@ -341,7 +341,7 @@ struct Style {
 impl Style {
     fn detect() -> Self {
         Self {
-            on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            on: crate::doctor::colour(),
         }
     }
 
