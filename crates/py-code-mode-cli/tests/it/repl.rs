@@ -162,12 +162,16 @@ fn a_person_defines_completes_fails_interrupts_and_leaves() {
     // Ctrl-C stops a runaway cell; the session goes on.
     // The cell leaves a mark first, so the test knows it is running.
     let started = library.path().join("started");
+    // Each line waits for its `...` prompt, as a person would.
     tmux.line("if True:");
+    tmux.wait_count("...", 3);
     tmux.line(&format!(
         "    open({:?}, 'w').close()",
         started.display().to_string()
     ));
+    tmux.wait_count("...", 4);
     tmux.line("    while True: pass");
+    tmux.wait_count("...", 5);
     tmux.line("");
     let deadline = Instant::now() + SCREEN_DEADLINE;
     while !started.exists() {
