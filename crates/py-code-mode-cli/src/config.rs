@@ -34,12 +34,15 @@ pub enum Command {
     Serve(crate::http::ServeArgs),
     /// Run Python code once and print its output and value
     Run(RunArgs),
-    /// List or search tools
+    /// List, search or call tools
     #[command(subcommand)]
-    Tools(Listing),
-    /// List or search skills
+    Tools(crate::human::ToolsCommand),
+    /// List, search, show, add or remove skills
     #[command(subcommand)]
-    Skills(Listing),
+    Skills(crate::human::SkillsCommand),
+    /// List, show, save or remove artifacts
+    #[command(subcommand)]
+    Artifacts(crate::human::ArtifactsCommand),
     /// Embed every tool and skill now, so searches and restarts find them cached
     Index,
     /// Move a library between the folder (`--base`) and Redis (`--redis`, `--prefix`)
@@ -47,6 +50,10 @@ pub enum Command {
     Store(StoreCommand),
     /// Show which sandbox layers work on this machine, as JSON
     Sandbox,
+    /// An interactive Python session with `tools`, `skills` and `artifacts` bound
+    Repl(crate::repl::ReplArgs),
+    /// Check the setup: interpreter, library, tool servers, model, isolation
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,3 +32,5 @@ pub const PY_CODE_MODE_PREFIX: &str = "PY_CODE_MODE_PREFIX";
 pub const PY_CODE_MODE_EMBEDDING_MODEL: &str = "PY_CODE_MODE_EMBEDDING_MODEL";
 /// The bearer token HTTP clients must send to `serve --http`, like `--token-file`.
 pub const PY_CODE_MODE_TOKEN: &str = "PY_CODE_MODE_TOKEN";
+/// The REPL's history file, like `repl --history`.
+pub const PY_CODE_MODE_HISTORY: &str = "PY_CODE_MODE_HISTORY";

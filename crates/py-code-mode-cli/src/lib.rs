@@ -8,11 +8,14 @@
 mod config;
 mod container;
 mod deps_tools;
+mod doctor;
 mod env_vars;
 mod http;
+mod human;
 mod isolation;
 mod progress;
 mod prompts;
+mod repl;
 mod resources;
 mod sandboxing;
 mod server;
@@ -37,7 +40,10 @@ pub use config::{
     Backend, Cli, Command, ExecutorKind, LibraryArgs, Listing, RunArgs, StoreArgs, StoreCommand,
 };
 pub use deps_tools::DepsArgs;
+pub use doctor::{Check, DoctorArgs, Status};
+pub use human::{ArtifactsCommand, SkillsCommand, ToolsCommand};
 pub use isolation::IsolationArgs;
+pub use repl::ReplArgs;
 pub use server::{CodeModeServer, MAX_SEARCH_LIMIT};
 pub use stdio::{MAX_MESSAGE_BYTES, StdioTransport};
 
@@ -195,6 +201,11 @@ fn init_logging() {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Repl(args)) = &cli.command {
+        // The REPL handles Ctrl-C itself: it stops the running cell, not the command.
+        reap_adopted_orphans();
+        return repl::run(&cli.library, args).await;
+    }
     let signals = Signals::install()?;
     reap_adopted_orphans();
     let outcome = Box::pin(command(cli, &signals.stop)).await;
@@ -222,6 +233,11 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
         // Its own sessions, one per MCP session; it drains runs on a signal.
         return Box::pin(http::serve(cli, stop)).await;
     }
+    if let Some(Command::Doctor(args)) = &cli.command {
+        return unless_stopped(stop, doctor::run(&cli.library, args))
+            .await
+            .unwrap_or(stopped);
+    }
     if let Some(Command::Index) = &cli.command {
         return unless_stopped(stop, index(&cli.library))
             .await
@@ -238,19 +254,28 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
         {
             Command::Serve(_) => Box::pin(serve(Arc::clone(&session), stop.child_token())).await,
             Command::Run(args) => run_once(&session, &args).await,
-            Command::Tools(Listing::List) => print_json(&session.list_tools().await?),
-            Command::Tools(Listing::Search { query, limit }) => {
+            Command::Tools(ToolsCommand::Listing(Listing::List)) => {
+                print_json(&session.list_tools().await?)
+            }
+            Command::Tools(ToolsCommand::Listing(Listing::Search { query, limit })) => {
                 wait_for_model(&session, &cli.library).await;
                 print_json(&session.search_tools(&query, limit).await?)
             }
-            Command::Skills(Listing::List) => print_json(&session.list_skills().await?),
-            Command::Skills(Listing::Search { query, limit }) => {
+            Command::Skills(SkillsCommand::Listing(Listing::List)) => {
+                print_json(&session.list_skills().await?)
+            }
+            Command::Skills(SkillsCommand::Listing(Listing::Search { query, limit })) => {
                 wait_for_model(&session, &cli.library).await;
                 print_json(&session.search_skills(&query, limit).await?)
             }
+            Command::Tools(other) => human::tools(&session, other).await,
+            Command::Skills(other) => human::skills(&session, other).await,
+            Command::Artifacts(other) => human::artifacts(&session, other).await,
             Command::Store(store) => store::run(&cli.library, &store).await,
             Command::Index => index(&cli.library).await,
             Command::Sandbox => sandboxing::print_status().await,
+            // Handled before a session is built.
+            Command::Repl(_) | Command::Doctor(_) => Ok(ExitCode::FAILURE),
         }
     };
     // On a signal the work is dropped, which stops a run (the executor kills

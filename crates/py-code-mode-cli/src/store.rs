@@ -17,12 +17,20 @@ pub async fn run(library: &LibraryArgs, command: &StoreCommand) -> anyhow::Resul
     let mut out = String::new();
     let code = match command {
         StoreCommand::Push(args) => {
-            let report = sync_stores(&folder, &redis, args.dry_run).await?;
+            let spinner =
+                crate::progress::spinner(format!("copying the {folder_name} to {redis_name}"));
+            let report = sync_stores(&folder, &redis, args.dry_run).await;
+            spinner.finish_and_clear();
+            let report = report?;
             render_sync(&mut out, args, &report, "push", &folder_name, &redis_name)?;
             ExitCode::SUCCESS
         }
         StoreCommand::Pull(args) => {
-            let report = sync_stores(&redis, &folder, args.dry_run).await?;
+            let spinner =
+                crate::progress::spinner(format!("copying {redis_name} to the {folder_name}"));
+            let report = sync_stores(&redis, &folder, args.dry_run).await;
+            spinner.finish_and_clear();
+            let report = report?;
             render_sync(&mut out, args, &report, "pull", &redis_name, &folder_name)?;
             ExitCode::SUCCESS
         }

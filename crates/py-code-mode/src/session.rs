@@ -170,6 +170,12 @@ impl Session {
             .await?)
     }
 
+    /// Asks the running cell to stop with a `KeyboardInterrupt`, keeping the
+    /// variables; see [`Executor::interrupt`](crate::Executor::interrupt).
+    pub fn interrupt(&self) -> bool {
+        self.executor.interrupt()
+    }
+
     /// Forgets every variable agent code defined; the library is untouched.
     pub async fn reset(&self) -> Result<()> {
         Ok(self.executor.reset().await?)

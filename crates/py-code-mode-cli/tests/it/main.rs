@@ -5,7 +5,10 @@
 )]
 
 mod cli;
+mod doctor;
+mod human;
 mod mcp;
+mod repl;
 mod sandbox;
 mod signals;
 mod stdio;

@@ -104,6 +104,16 @@ pub trait Executor: Send + Sync {
 
     /// Stops the runtime; later runs fail with [`ExecutorError::Closed`].
     async fn close(&self);
+
+    /// Asks the cell running now to stop as Ctrl-C stops Python code (a
+    /// `KeyboardInterrupt` in it), keeping the interpreter and its variables.
+    /// Returns whether it was asked; `false` when nothing runs or the executor
+    /// cannot do this. Agent code may catch the exception and go on, so a
+    /// caller still bounds the wait and drops the run (killing the worker)
+    /// after it.
+    fn interrupt(&self) -> bool {
+        false
+    }
 }
 
 /// Builds an executor once the session's [`Host`] exists.

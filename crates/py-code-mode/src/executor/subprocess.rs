@@ -21,7 +21,7 @@ use std::ffi::OsString;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -139,6 +139,14 @@ pub trait WorkerLauncher: Send + Sync {
     fn host_worker(&self) -> bool {
         true
     }
+
+    /// Whether `SIGINT` to the launched process group reaches the worker as
+    /// a terminal's Ctrl-C would, leaving everything else running (see
+    /// [`Executor::interrupt`]). A sandbox's launcher or a container
+    /// engine's CLI in that group would die of it or pass it on its own way.
+    fn interruptible(&self) -> bool {
+        false
+    }
 }
 
 /// Runs the worker directly on the host, under the spawn policy.
@@ -169,6 +177,11 @@ impl WorkerLauncher for DirectLauncher {
             stdout_prefix: Vec::new(),
         })
     }
+
+    /// The worker leads its own process group.
+    fn interruptible(&self) -> bool {
+        true
+    }
 }
 
 /// Runs agent code in a worker process; see the module docs.
@@ -190,6 +203,10 @@ pub struct SubprocessExecutor {
     interrupted: Arc<AtomicBool>,
     /// How a worker process is started (directly, or inside a sandbox).
     launcher: Arc<dyn WorkerLauncher>,
+    /// The pid (and process group) of the worker while it runs a cell, else
+    /// 0, for [`Executor::interrupt`]. Set only while the run's future owns
+    /// the unreaped worker, so the pid cannot belong to another process.
+    running: Arc<AtomicU32>,
     /// Keys for run ids: SipHash of a counter under a secret key, so agent
     /// code that saw every earlier id cannot name the next one.
     ids: RandomState,
@@ -312,6 +329,23 @@ impl Worker {
     }
 }
 
+/// The running worker's pid in [`SubprocessExecutor::running`] for the life
+/// of a run, cleared however the run ends.
+struct Running(Arc<AtomicU32>);
+
+impl Running {
+    fn set(slot: &Arc<AtomicU32>, pid: Option<u32>) -> Self {
+        slot.store(pid.unwrap_or(0), Ordering::Release);
+        Self(Arc::clone(slot))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
 /// Sets the executor's `interrupted` flag if a run is dropped before it ends.
 struct RunGuard(Arc<AtomicBool>, bool);
 
@@ -345,6 +379,7 @@ impl SubprocessExecutor {
             scratch: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             interrupted: Arc::new(AtomicBool::new(false)),
+            running: Arc::new(AtomicU32::new(0)),
             ids: RandomState::new(),
             runs: AtomicU64::new(0),
         }
@@ -532,6 +567,8 @@ impl Executor for SubprocessExecutor {
         // Until the run ends, the worker lives only in this future: dropping it
         // (a cancelled run) kills the worker's tree and the calls it made.
         let mut guard = RunGuard(Arc::clone(&self.interrupted), true);
+        // Declared after `worker`, so it is cleared before the worker is dropped.
+        let _running = Running::set(&self.running, worker.child.id());
         let code = code.to_owned();
         let outcome = tokio::time::timeout(timeout, async {
             if worker
@@ -599,6 +636,20 @@ impl Executor for SubprocessExecutor {
                 ))
             }
         }
+    }
+
+    /// SIGINT to the worker's process group, as a terminal sends it: Python
+    /// raises `KeyboardInterrupt` in the cell, and the processes the cell
+    /// started get it too.
+    fn interrupt(&self) -> bool {
+        if !self.launcher.interruptible() {
+            return false;
+        }
+        let pid = self.running.load(Ordering::Acquire);
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        pid > 0 && nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGINT).is_ok()
     }
 
     /// A fresh interpreter: whatever agent code patched (builtins, the

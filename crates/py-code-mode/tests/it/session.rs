@@ -1,5 +1,6 @@
 //! Notebook semantics, capture, errors, timeouts and crashes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pretty_assertions::assert_eq;
@@ -219,4 +220,39 @@ async fn agent_code_catches_host_errors_by_name() {
     // The message names the operation, as 0.10's did (issue 12).
     assert!(error.traceback.ends_with("SkillNotFoundError: skills.get: no skill named `ghost`\nhint: `skills.list()` shows the skills there are\n"), "{}", error.traceback);
     session.close().await;
+}
+
+/// `interrupt` raises `KeyboardInterrupt` in the running cell, as Ctrl-C does
+/// in Python: the cell ends with it, the variables stay, and with nothing
+/// running there is nothing to interrupt.
+#[tokio::test]
+async fn interrupt_stops_the_running_cell_and_keeps_the_variables() {
+    let library = TempLibrary::new();
+    let session = Arc::new(session(&library).await);
+    ok(&session, "kept = 'yes'").await;
+    assert!(!session.interrupt(), "nothing runs yet");
+    let started = library.path().join("started");
+    let code = format!(
+        "open({:?}, 'w').close()\nwhile True: pass",
+        started.display().to_string()
+    );
+    let running = tokio::spawn({
+        let session = Arc::clone(&session);
+        async move { session.run(&code).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cell never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(session.interrupt());
+    let result = running.await.expect("join").expect("run");
+    let error = result.error.expect("an error");
+    assert_eq!(error.kind, "KeyboardInterrupt", "{}", error.traceback);
+    assert!(!result.state_reset);
+    assert_eq!(ok(&session, "kept").await.repr.as_deref(), Some("'yes'"));
+    assert!(!session.interrupt(), "the cell is over");
 }
