@@ -82,7 +82,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
           env: [
             { name: 'PY_CODE_MODE_REDIS_URL', secretRef: 'redis-url' }
             { name: 'PY_CODE_MODE_PREFIX', value: prefix }
-            { name: 'PY_CODE_MODE_HTTP_TOKEN', secretRef: 'mcp-token' }
+            { name: 'PY_CODE_MODE_TOKEN', secretRef: 'mcp-token' }
           ]
           probes: [
             { type: 'Liveness', tcpSocket: { port: 8080 }, periodSeconds: 10 }

@@ -20,8 +20,8 @@ impl Tmux {
     fn start(library: &Path, history: &Path) -> Self {
         let socket = format!("pcm-repl-{}-{}", std::process::id(), rand_suffix());
         // The subprocess executor: its Ctrl-C keeps the variables (the
-        // sandbox's and the container's replace the worker; docs/cli.md),
-        // and the cells write markers into the library folder.
+        // sandbox's replaces the worker; docs/cli.md), and the cells write
+        // markers into the library folder.
         let mut command = format!(
             "HF_HUB_OFFLINE=1 {} --base {} --executor subprocess --no-semantic repl --history {}",
             binary().display(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::DepsError;
 use crate::spawn::Spawn;
-use crate::tools::OutputCap;
+use crate::tools::{OutputCap, tail};
 
 /// Output kept from one installer run, in bytes: pip's reason for a failure is
 /// at the end, and a resolver's log can be long.
@@ -58,7 +58,10 @@ async fn run(spawn: Spawn, what: &str, timeout: Duration) -> Result<String, Deps
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
-        let outputs = futures::future::join(read(stdout), read(stderr));
+        let outputs = futures::future::join(
+            OutputCap::read_pipe(stdout, MAX_INSTALLER_OUTPUT),
+            OutputCap::read_pipe(stderr, MAX_INSTALLER_OUTPUT),
+        );
         let (status, (out, err)) = tokio::join!(child.wait(), outputs);
         (status, out.into_text(), err.into_text())
     };
@@ -85,24 +88,6 @@ async fn run(spawn: Spawn, what: &str, timeout: Duration) -> Result<String, Deps
             tail(text.trim(), ERROR_EXCERPT)
         ),
     })
-}
-
-async fn read(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> OutputCap {
-    match pipe {
-        Some(pipe) => OutputCap::read(pipe, MAX_INSTALLER_OUTPUT).await,
-        None => OutputCap::default(),
-    }
-}
-
-fn tail(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
 }
 
 /// Asks `python` which of `specs` its environment already satisfies (one

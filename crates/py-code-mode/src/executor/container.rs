@@ -394,6 +394,13 @@ impl WorkerLauncher for ContainerLauncher {
     fn host_worker(&self) -> bool {
         false
     }
+
+    /// `SIGINT` to `run -i` reaches the worker: the CLI forwards it to the
+    /// container's init (`--sig-proxy`, on by default), which forwards it to
+    /// the interpreter; the CLI itself keeps running.
+    fn interruptible(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use std::time::Duration;
 pub use cli::{CliSpec, CliTool, ValueType};
 pub use http::{Endpoint, HttpSpec, HttpTool};
 pub use mcp::{McpSpec, McpTool, McpTransport};
+pub(crate) use output::tail;
 pub use output::{MAX_TOOL_OUTPUT, OutputCap};
 pub use yaml_bounds::{MAX_TOOL_YAML, MAX_YAML_DEPTH};
 

@@ -33,6 +33,15 @@ impl OutputCap {
         }
     }
 
+    /// Reads a child's pipe the same way; a pipe that was not opened reads
+    /// as nothing.
+    pub async fn read_pipe(pipe: Option<impl AsyncRead + Unpin>, limit: usize) -> Self {
+        match pipe {
+            Some(pipe) => Self::read(pipe, limit).await,
+            None => Self::default(),
+        }
+    }
+
     /// The text, with a visible marker when something was dropped.
     pub fn into_text(self) -> String {
         let mut text = String::from_utf8_lossy(&self.kept).into_owned();
@@ -45,4 +54,17 @@ impl OutputCap {
         }
         text
     }
+}
+
+/// The last `max` bytes of `text` (fewer, to start on a character): where a
+/// failing command says why.
+pub(crate) fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
 }

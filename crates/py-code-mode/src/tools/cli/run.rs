@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::AsyncRead;
 
 use crate::error::ToolError;
 use crate::spawn::Spawn;
-use crate::tools::{MAX_TOOL_OUTPUT, OutputCap};
+use crate::tools::{MAX_TOOL_OUTPUT, OutputCap, tail};
 
 /// How long to keep reading output after the tool exits: a grandchild it left
 /// running may hold the pipes open forever.
@@ -47,7 +46,10 @@ impl Run<'_> {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let work = async {
-            let mut outputs = std::pin::pin!(futures::future::join(read(stdout), read(stderr)));
+            let mut outputs = std::pin::pin!(futures::future::join(
+                OutputCap::read_pipe(stdout, MAX_TOOL_OUTPUT),
+                OutputCap::read_pipe(stderr, MAX_TOOL_OUTPUT),
+            ));
             let mut captured = None;
             // Output is read while the program runs (a full pipe would block it).
             let status = loop {
@@ -101,22 +103,4 @@ impl Run<'_> {
             ),
         })
     }
-}
-
-async fn read(pipe: Option<impl AsyncRead + Unpin>) -> OutputCap {
-    match pipe {
-        Some(pipe) => OutputCap::read(pipe, MAX_TOOL_OUTPUT).await,
-        None => OutputCap::default(),
-    }
-}
-
-fn tail(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
 }
