@@ -12,10 +12,17 @@
 //!   is not running. If the call is abandoned (the run timed out), the task
 //!   on the loop is cancelled.
 //!
+//! A call is bounded by the tool's timeout (by default the session's run
+//! timeout): past it agent code gets a `ToolError`, an async call is
+//! cancelled, and a sync one finishes on its thread unheard. Without the
+//! bound, an in-process run waiting on a function that never returns could
+//! not be interrupted (it waits outside Python).
+//!
 //! An exception reaches agent code as `ToolError` with the exception's type
 //! and message (the host's traceback stays on the host, logged at debug).
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use py_code_mode::{FunctionResult, FunctionTool, ParamInfo};
 use pyo3::intern;
@@ -73,6 +80,7 @@ pub(crate) fn function_tool(
     function: &Bound<'_, PyAny>,
     name: Option<&str>,
     description: Option<&str>,
+    timeout: Duration,
     app_loop: &Arc<AppLoop>,
 ) -> PyResult<FunctionTool> {
     let py = function.py();
@@ -106,7 +114,8 @@ pub(crate) fn function_tool(
         spec.get("extra_keywords")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-    );
+    )
+    .timeout(timeout);
     tool.validate()
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
     Ok(tool)
@@ -294,8 +303,9 @@ impl FunctionRegistry {
         function: &Bound<'_, PyAny>,
         name: Option<&str>,
         description: Option<&str>,
+        timeout: Duration,
     ) -> PyResult<()> {
-        let tool = function_tool(function, name, description, &self.app_loop)?;
+        let tool = function_tool(function, name, description, timeout, &self.app_loop)?;
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(pending) = pending.as_mut() else {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
@@ -334,13 +344,18 @@ pub(crate) struct ToolDecorator {
     pub(crate) registry: Arc<FunctionRegistry>,
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
+    pub(crate) timeout: Duration,
 }
 
 #[pymethods]
 impl ToolDecorator {
     pub(crate) fn __call__<'py>(&self, function: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        self.registry
-            .register(&function, self.name.as_deref(), self.description.as_deref())?;
+        self.registry.register(
+            &function,
+            self.name.as_deref(),
+            self.description.as_deref(),
+            self.timeout,
+        )?;
         Ok(function)
     }
 }

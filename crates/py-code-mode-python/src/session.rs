@@ -222,7 +222,11 @@ impl Session {
         let session = Self::create(py, storage, executor, timeout, search, sync_deps_on_start)?;
         if let Some(tools) = tools {
             for function in tools.try_iter()? {
-                session.inner.functions.register(&function?, None, None)?;
+                let timeout = session.inner.timeout;
+                session
+                    .inner
+                    .functions
+                    .register(&function?, None, None, timeout)?;
             }
         }
         Ok(session)
@@ -231,18 +235,21 @@ impl Session {
     /// Registers a Python function as a tool: `session.tool(fn)`, or as a
     /// decorator, `@session.tool` / `@session.tool(name=..., description=...)`.
     /// Returns the function unchanged (the decorator form: a decorator).
-    #[pyo3(signature = (function = None, *, name = None, description = None))]
+    /// `timeout` (seconds) bounds one call; by default the session's timeout.
+    #[pyo3(signature = (function = None, *, name = None, description = None, timeout = None))]
     fn tool(
         &self,
         py: Python<'_>,
         function: Option<Bound<'_, PyAny>>,
         name: Option<String>,
         description: Option<String>,
+        timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         let decorator = ToolDecorator {
             registry: Arc::clone(&self.inner.functions),
             name,
             description,
+            timeout: seconds(timeout)?.unwrap_or(self.inner.timeout),
         };
         match function {
             Some(function) => Ok(decorator.__call__(function)?.unbind()),

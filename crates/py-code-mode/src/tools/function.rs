@@ -30,6 +30,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -58,6 +59,8 @@ pub struct FunctionTool {
     parameters: Vec<ParamInfo>,
     /// Whether keywords beyond the parameters are passed on (Python's `**kwargs`).
     extra_keywords: bool,
+    /// How long one call may take; `None`: as long as it likes.
+    timeout: Option<Duration>,
     call: Arc<Call>,
 }
 
@@ -85,6 +88,7 @@ impl FunctionTool {
             tags: Vec::new(),
             parameters: Vec::new(),
             extra_keywords: false,
+            timeout: None,
             call: Arc::new(move |args| Box::pin(function(args))),
         }
     }
@@ -170,6 +174,16 @@ impl FunctionTool {
     #[must_use]
     pub fn extra_keywords(mut self, allowed: bool) -> Self {
         self.extra_keywords = allowed;
+        self
+    }
+
+    /// Bounds each call: past `timeout` the call fails with a `ToolError`
+    /// and its future is dropped (an async function is cancelled; a blocking
+    /// one cannot be stopped and finishes on its thread, unheard). Without
+    /// it, a call takes as long as the function does, and agent code waits.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -287,7 +301,19 @@ impl ToolAdapter for FunctionTool {
             .into());
         }
         self.check(&args)?;
-        (self.call)(args).await.map_err(|e| {
+        let call = (self.call)(args);
+        let outcome = match self.timeout {
+            None => call.await,
+            Some(timeout) => {
+                tokio::time::timeout(timeout, call)
+                    .await
+                    .map_err(|_| ToolError::Timeout {
+                        tool: self.name.clone(),
+                        seconds: timeout.as_secs_f64(),
+                    })?
+            }
+        };
+        outcome.map_err(|e| {
             ToolError::Failed {
                 tool: self.name.clone(),
                 message: e.to_string(),
@@ -367,6 +393,22 @@ mod tests {
                 .as_ref()
                 .is_err_and(|e| e.to_string() == "tool `add` failed: `a` is not an integer"),
             "{failed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_timeout_fails_and_is_dropped() {
+        let tool = FunctionTool::new("hang", |_| async {
+            tokio::time::sleep(Duration::from_hours(1)).await;
+            Ok(Value::Null)
+        })
+        .timeout(Duration::from_millis(50));
+        let outcome = tool.call(None, Map::new()).await;
+        assert!(
+            outcome.as_ref().is_err_and(
+                |e| e.to_string() == "tool `hang` timed out after 0.05s and was stopped"
+            ),
+            "{outcome:?}"
         );
     }
 
