@@ -253,8 +253,10 @@ async def test_an_async_call_is_cancelled_when_its_run_times_out(tmp_path: Path)
 async def test_a_call_past_the_tool_timeout_is_a_tool_error_and_the_session_goes_on(
     tmp_path: Path, make_executor: Callable[[], Any]
 ) -> None:
-    """A function that never returns cannot wedge a session: an in-process run
-    waiting on it waits outside Python, where no interrupt reaches it."""
+    """An async function that never returns cannot wedge a session: an
+    in-process run waiting on it waits outside Python, where no interrupt
+    reaches it. A sync one that overruns is answered with the same error (in
+    process, once it returns: it runs on the run's own thread)."""
     import time
 
     cancelled = asyncio.Event()

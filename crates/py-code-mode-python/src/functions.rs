@@ -5,7 +5,10 @@
 //! Agent code's call reaches it through the host like any tool call (over the
 //! protocol from a worker process), and it runs in this interpreter:
 //! - a sync function on a thread of tokio's blocking pool, so a slow one
-//!   stalls neither the host nor the application's event loop;
+//!   stalls neither the host nor the application's event loop; called from
+//!   the in-process executor, on the run's own thread, which waits for the
+//!   answer anyway (two thread hand-offs fewer per call; the run's timeout
+//!   interrupts Python code in the function as it does agent code);
 //! - an async function (or one returning an awaitable) on the application's
 //!   event loop, the one that last awaited the session, so it may use what
 //!   lives there (clients, locks); on a fresh loop of its own when that loop
@@ -14,9 +17,10 @@
 //!
 //! A call is bounded by the tool's timeout (by default the session's run
 //! timeout): past it agent code gets a `ToolError`, an async call is
-//! cancelled, and a sync one finishes on its thread unheard. Without the
-//! bound, an in-process run waiting on a function that never returns could
-//! not be interrupted (it waits outside Python).
+//! cancelled, and a sync one finishes on its thread unheard (in-process, the
+//! `ToolError` comes when the function returns). Without the bound, an
+//! in-process run waiting on an async function that never finishes could not
+//! be interrupted (it waits outside Python).
 //!
 //! An exception reaches agent code as `ToolError` with the exception's type
 //! and message (the host's traceback stays on the host, logged at debug).
@@ -140,11 +144,19 @@ enum Started {
 impl Call {
     async fn call(self: Arc<Self>, args: Map<String, Value>) -> FunctionResult {
         let this = Arc::clone(&self);
-        // Taking the GIL may wait: never on a tokio worker.
-        let started =
+        // Outside any tokio task, this is a thread that blocks on the call
+        // anyway (the in-process runner in its `block_on`, waiting for this
+        // very answer): the function runs right here, sparing two thread
+        // hand-offs per call. In a task (the host side of a worker's call),
+        // taking the GIL and running the function may wait: never on a tokio
+        // worker, and calls in flight together run side by side.
+        let started = if tokio::task::try_id().is_none() {
+            Python::attach(|py| this.start(py, args))?
+        } else {
             tokio::task::spawn_blocking(move || Python::attach(|py| this.start(py, args)))
                 .await
-                .map_err(|e| format!("the function's thread failed: {e}"))??;
+                .map_err(|e| format!("the function's thread failed: {e}"))??
+        };
         match started {
             Started::Done(value) => Ok(value),
             Started::Pending { future, reply } => {

@@ -179,8 +179,10 @@ impl FunctionTool {
 
     /// Bounds each call: past `timeout` the call fails with a `ToolError`
     /// and its future is dropped (an async function is cancelled; a blocking
-    /// one cannot be stopped and finishes on its thread, unheard). Without
-    /// it, a call takes as long as the function does, and agent code waits.
+    /// one cannot be stopped and finishes on its thread, unheard). A future
+    /// that blocks inside its poll is answered only when it returns, with the
+    /// same error. Without a timeout, a call takes as long as the function
+    /// does, and agent code waits.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -305,12 +307,21 @@ impl ToolAdapter for FunctionTool {
         let outcome = match self.timeout {
             None => call.await,
             Some(timeout) => {
-                tokio::time::timeout(timeout, call)
+                let timed_out = || ToolError::Timeout {
+                    tool: self.name.clone(),
+                    seconds: timeout.as_secs_f64(),
+                };
+                let started = std::time::Instant::now();
+                let outcome = tokio::time::timeout(timeout, call)
                     .await
-                    .map_err(|_| ToolError::Timeout {
-                        tool: self.name.clone(),
-                        seconds: timeout.as_secs_f64(),
-                    })?
+                    .map_err(|_| timed_out())?;
+                // A function that blocked inside its poll could not be cut
+                // short: its late answer is dropped all the same, so a call
+                // past its timeout fails whichever way the function runs.
+                if started.elapsed() > timeout {
+                    return Err(timed_out().into());
+                }
+                outcome
             }
         };
         outcome.map_err(|e| {
@@ -408,6 +419,19 @@ mod tests {
             outcome.as_ref().is_err_and(
                 |e| e.to_string() == "tool `hang` timed out after 0.05s and was stopped"
             ),
+            "{outcome:?}"
+        );
+        // One that blocks inside its poll answers late, with the same error.
+        let blocks = FunctionTool::new("blocks", |_| async {
+            std::thread::sleep(Duration::from_millis(100));
+            Ok(Value::Null)
+        })
+        .timeout(Duration::from_millis(20));
+        let outcome = blocks.call(None, Map::new()).await;
+        assert!(
+            outcome
+                .as_ref()
+                .is_err_and(|e| e.to_string().starts_with("tool `blocks` timed out")),
             "{outcome:?}"
         );
     }
