@@ -270,7 +270,11 @@ def process_sample(code: str) -> Sample:
     return sample
 
 
-async def measure(rounds: int, base: Path) -> dict[str, dict[str, list[float]]]:
+# Workloads after whose samples the machine settles (see --settle).
+SETTLING = ("reset", "session", "process")
+
+
+async def measure(rounds: int, settle: float, base: Path) -> dict[str, dict[str, list[float]]]:
     runtimes: dict[str, Any] = {
         "in-process": Ours("in-process", base),
         "subprocess": Ours("subprocess", base),
@@ -294,6 +298,8 @@ async def measure(rounds: int, base: Path) -> dict[str, dict[str, list[float]]]:
                 order = RUNTIMES[index % 4 :] + RUNTIMES[: index % 4]
                 for name in order:
                     samples[workload][name].append(await plans[name][workload]())
+                    if workload in SETTLING:
+                        await asyncio.sleep(settle)
             print(f"  {workload}: {count} rounds", file=sys.stderr, flush=True)
     finally:
         for runtime in runtimes.values():
@@ -335,6 +341,14 @@ def table(samples: dict[str, dict[str, list[float]]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=300, help="samples per runtime of the warm workloads")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.05,
+        help="seconds of pause after each sample of reset/session/process, untimed: the work a "
+        "runtime does in the background after answering (a spare worker, a pool refill) ends "
+        "before the next runtime's sample, as it would during an agent's think time",
+    )
     parser.add_argument("--json", type=Path, help="also write every sample (seconds) here")
     args = parser.parse_args()
     for module, package in (("py_code_mode", "py-code-mode"), ("pydantic_monty", "pydantic-monty"), ("smolagents", "smolagents")):
@@ -346,8 +360,10 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"{versions()}; load {load:.2f}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        samples = asyncio.run(measure(args.rounds, Path(tmp)))
+        samples = asyncio.run(measure(args.rounds, args.settle, Path(tmp)))
     print(f"\nmedians in one process, interleaved; ratio = ours / Monty ({versions()})")
+    counts = ", ".join(f"{w} {len(samples[w]['monty'])}" for w in WORKLOADS)
+    print(f"samples per runtime: {counts}; settle {args.settle}s")
     print(f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after\n")
     print(table(samples))
     if args.json:
