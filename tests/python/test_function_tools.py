@@ -70,6 +70,12 @@ async def test_functions_are_tools_on_every_executor(library: Path, make_executo
         assert result.value == [3, 42, "HI HI"]
         # The async function ran on this test's event loop.
         assert SEEN["loop"] is asyncio.get_running_loop()
+        # The awaitable form, several calls in flight at once.
+        result = await session.run(
+            "import asyncio\nawait asyncio.gather(tools.add.acall(a=1), tools.shout.acall(text='x'), tools.add.acall(a=5, b=5))"
+        )
+        assert result.error is None, result.error
+        assert result.value == [2, "X", 10]
 
         # An exception reaches agent code as ToolError with its message.
         result = await session.run(
