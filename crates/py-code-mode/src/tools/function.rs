@@ -437,6 +437,21 @@ mod tests {
     }
 
     #[test]
+    fn a_yaml_definition_cannot_claim_to_be_a_function() {
+        let source = crate::storage::ToolSource {
+            origin: "tools/add.yaml".into(),
+            text: "name: add\ntype: function\n".into(),
+        };
+        let refused = super::super::parse_definition(&source);
+        assert!(
+            refused.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains("`type: function` tools are registered in code")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
     fn refuses_names_agent_code_cannot_call() {
         for bad in [
             "list",
