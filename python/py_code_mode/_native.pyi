@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, final
+from collections.abc import Callable, Iterable
+from typing import Any, Final, TypeVar, final, overload
 
 from py_code_mode.types import (
     ArtifactInfo,
@@ -15,6 +16,8 @@ from py_code_mode.types import (
     SkillInfo,
     ToolInfo,
 )
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 RUNTIME_SOURCE: Final[str]
 """The Python runtime every executor runs (`py_code_mode_runtime.py`)."""
@@ -326,10 +329,14 @@ class Session:
         embedding_model: str | os.PathLike[str] | None = None,
         semantic: bool = True,
         sync_deps_on_start: bool = False,
+        tools: Iterable[Callable[..., Any]] | None = None,
     ) -> None:
         """`executor` defaults to `InProcessExecutor()`; `timeout` (seconds per run)
         defaults to the executor's, else 60. `sync_deps_on_start`: install the
         library's configured packages when the session starts (docs/deps.md).
+
+        `tools`: Python functions agent code calls as `tools.<name>(...)`, beside
+        the library's tools; see `Session.tool` and docs/tools.md.
 
         `embedding_model`: the model of hybrid search, an alias (`"bge-small"`,
         `"bge-base"`, `"granite"`), a Hugging Face id in the local Hugging Face cache,
@@ -367,6 +374,50 @@ class Session:
         semantic: bool = True,
     ) -> Session:
         """A session over `FileStorage(base_path)` with an `InProcessExecutor()`."""
+    @overload
+    def tool(
+        self,
+        function: _F,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> _F:
+        """Register a Python function as a tool agent code calls as `tools.<name>(...)`.
+
+        ```python
+        @session.tool
+        def add(a: int, b: int = 1) -> int:
+            \"\"\"Add two integers.\"\"\"
+            return a + b
+
+        session.tool(fetch_user, name="user", description="A user by id", timeout=5)
+        ```
+
+        The name is the function's `__name__` unless `name` is given; the
+        description its docstring (up to `Args:`/`Parameters`) unless
+        `description` is given; the parameters, types, defaults and their
+        descriptions come from the signature and docstring. Agent code passes
+        arguments by keyword; unknown or missing ones are a `TypeError` there
+        before the function runs. The function runs in this interpreter
+        whatever the executor: a sync one on a worker thread, an async one on
+        the event loop that awaits the session. What it returns must be
+        JSON-able; an exception reaches agent code as `ToolError` with its type
+        and message. `timeout` (seconds, default the session's) bounds a call.
+        Register before the session starts (`RuntimeError` after). Returns
+        the function unchanged, so it also works as a decorator."""
+    @overload
+    def tool(
+        self,
+        function: None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[_F], _F]:
+        """The decorator form: `@session.tool(name=..., description=..., timeout=...)`."""
     @property
     def storage(self) -> FileStorage: ...
     @property

@@ -35,6 +35,27 @@ async def main(base: Path) -> None:
         modes: list[SearchMode] = [hit["mode"] for hit in hits]
         print(other.embedding_model, modes, [hit["score"] for hit in hits])
     lexical = Session(storage, InProcessExecutor(), timeout=5.0, embedding_model="bge-small", semantic=False)
+
+    # Python functions as tools (docs/tools.md).
+    def add(a: int, b: int = 1) -> int:
+        return a + b
+
+    async def fetch(url: str) -> str:
+        return url
+
+    with_tools = Session(storage, tools=[add, fetch])
+    same: int = with_tools.tool(add)(1, 2)
+
+    @with_tools.tool
+    def double(x: float) -> float:
+        return 2 * x
+
+    @with_tools.tool(name="triple", description="Three times x", timeout=2.0)
+    async def times_three(x: float) -> float:
+        return 3 * x
+
+    doubled: float = double(2.0)
+    print(same, doubled, times_three)
     found: list[ScoredSkillInfo] = await lexical.search_skills("greet")
     model: str | None = lexical.embedding_model
     print(found[0]["mode"] == "lexical", model)

@@ -8,6 +8,7 @@
 //! - `storage`: `FileStorage` and the one function that turns a storage object
 //!   into an `Arc<dyn Storage>` (add a backend there).
 //! - `executors`: the executor classes users pass to `Session`.
+//! - `functions`: Python functions as tools (`tools=[fn]`, `@session.tool`).
 //! - `sandbox`: `SandboxExecutor`, `SandboxConfig`, and the package's sandbox
 //!   launcher (this interpreter loading the native module by path).
 //! - `inprocess`: the in-process executor: the shared runtime module driven on a
@@ -25,6 +26,7 @@ mod compat;
 mod convert;
 mod errors;
 mod executors;
+mod functions;
 mod inprocess;
 mod logging;
 mod result;

@@ -21,6 +21,7 @@ use tokio::sync::OnceCell;
 use crate::convert;
 use crate::errors::check;
 use crate::executors::{executor_of, seconds};
+use crate::functions::{FunctionRegistry, ToolDecorator};
 use crate::result::ExecutionResult;
 use crate::runtime;
 use crate::search::SearchChoice;
@@ -47,6 +48,8 @@ struct Inner {
     capabilities: Vec<py_code_mode::Capability>,
     core: OnceCell<Arc<py_code_mode::Session>>,
     closed: AtomicBool,
+    /// Python functions registered as tools.
+    functions: Arc<FunctionRegistry>,
 }
 
 impl Inner {
@@ -69,6 +72,9 @@ impl Inner {
                     .searcher(Arc::clone(&self.searcher))
                     .timeout(self.timeout)
                     .deps(self.deps.clone());
+                for function in self.functions.take() {
+                    builder = builder.function(function);
+                }
                 if let Some(dir) = &self.tools_path {
                     for tool in crate::compat::tools_in(dir).await? {
                         builder = builder.tool(tool);
@@ -113,6 +119,8 @@ where
     Fut: Future<Output = py_code_mode::Result<T>> + Send,
     T: Send + 'static,
 {
+    // Polled on the caller's event loop: async function tools run there.
+    inner.functions.note_loop();
     let inner = Arc::clone(inner);
     check(runtime::spawn(async move { work(inner.session().await?).await }).await?)
 }
@@ -178,6 +186,7 @@ impl Session {
                 capabilities,
                 core: OnceCell::new(),
                 closed: AtomicBool::new(false),
+                functions: Arc::new(FunctionRegistry::new()),
             }),
         })
     }
@@ -197,7 +206,8 @@ impl Session {
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (storage, executor = None, *, timeout = None, embedding_model = None, semantic = true, sync_deps_on_start = false))]
+    #[pyo3(signature = (storage, executor = None, *, timeout = None, embedding_model = None, semantic = true, sync_deps_on_start = false, tools = None))]
+    #[expect(clippy::too_many_arguments, reason = "the Python signature")]
     fn new(
         py: Python<'_>,
         storage: Py<PyAny>,
@@ -206,9 +216,45 @@ impl Session {
         embedding_model: Option<PathBuf>,
         semantic: bool,
         sync_deps_on_start: bool,
+        tools: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let search = SearchChoice::new(embedding_model, semantic)?;
-        Self::create(py, storage, executor, timeout, search, sync_deps_on_start)
+        let session = Self::create(py, storage, executor, timeout, search, sync_deps_on_start)?;
+        if let Some(tools) = tools {
+            for function in tools.try_iter()? {
+                let timeout = session.inner.timeout;
+                session
+                    .inner
+                    .functions
+                    .register(&function?, None, None, timeout)?;
+            }
+        }
+        Ok(session)
+    }
+
+    /// Registers a Python function as a tool: `session.tool(fn)`, or as a
+    /// decorator, `@session.tool` / `@session.tool(name=..., description=...)`.
+    /// Returns the function unchanged (the decorator form: a decorator).
+    /// `timeout` (seconds) bounds one call; by default the session's timeout.
+    #[pyo3(signature = (function = None, *, name = None, description = None, timeout = None))]
+    fn tool(
+        &self,
+        py: Python<'_>,
+        function: Option<Bound<'_, PyAny>>,
+        name: Option<String>,
+        description: Option<String>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        let decorator = ToolDecorator {
+            registry: Arc::clone(&self.inner.functions),
+            name,
+            description,
+            timeout: seconds(timeout)?.unwrap_or(self.inner.timeout),
+        };
+        match function {
+            Some(function) => Ok(decorator.__call__(function)?.unbind()),
+            None => Ok(Py::new(py, decorator)?.into_any()),
+        }
     }
 
     /// A session over `FileStorage(base_path)`, in-process unless `executor` says otherwise.

@@ -10,7 +10,7 @@
 //!   every executor speaks the RPC [`protocol`] and returns an [`ExecutionResult`].
 //! - `host`: answers the runtime's calls: `tools`, `skills`, `artifacts`, search.
 //! - `tools`: YAML-defined tools behind [`ToolAdapter`] ([`CliTool`], [`McpTool`],
-//!   [`HttpTool`]).
+//!   [`HttpTool`]), and functions of the application ([`FunctionTool`]).
 //! - `skills`: skill validation and static metadata ([`SkillLibrary`]).
 //! - `artifacts`: typed named data ([`ArtifactStore`]).
 //! - `storage`: where a library lives ([`Storage`], [`FileStorage`], `RedisStorage`),
@@ -74,7 +74,7 @@ pub use storage::{
 #[cfg(feature = "redis")]
 pub use storage::{RedisStorage, redact_url};
 pub use tools::{
-    CallableInfo, CliSpec, CliTool, Endpoint, HttpSpec, HttpTool, MAX_TOOL_OUTPUT, MAX_TOOL_YAML,
-    MAX_YAML_DEPTH, McpSpec, McpTool, McpTransport, OutputCap, ToolAdapter, ToolInfo, ToolKind,
-    ToolRegistry, ValueType, parse_definition,
+    CallableInfo, CliSpec, CliTool, Endpoint, FunctionResult, FunctionTool, HttpSpec, HttpTool,
+    MAX_TOOL_OUTPUT, MAX_TOOL_YAML, MAX_YAML_DEPTH, McpSpec, McpTool, McpTransport, OutputCap,
+    ToolAdapter, ToolInfo, ToolKind, ToolRegistry, ValueType, parse_definition,
 };

@@ -13,7 +13,7 @@ use crate::host::{Host, Scored};
 use crate::search::{LexicalSearcher, Searcher};
 use crate::skills::{Skill, SkillInfo};
 use crate::storage::Storage;
-use crate::tools::{ToolAdapter, ToolInfo, ToolRegistry};
+use crate::tools::{FunctionTool, ToolAdapter, ToolInfo, ToolRegistry};
 
 /// How long one run may take when the caller gives no timeout.
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_mins(1);
@@ -25,6 +25,7 @@ pub struct SessionBuilder {
     searcher: Arc<dyn Searcher>,
     timeout: Duration,
     tools: Vec<Arc<dyn ToolAdapter>>,
+    functions: Vec<FunctionTool>,
     deps: Option<DepsConfig>,
 }
 
@@ -77,6 +78,15 @@ impl SessionBuilder {
         self
     }
 
+    /// Adds a function of the application as a tool (`tools.<name>(...)` in
+    /// agent code, run on the host); see [`FunctionTool`]. Its name and
+    /// parameters are checked by [`build`](Self::build).
+    #[must_use]
+    pub fn function(mut self, tool: FunctionTool) -> Self {
+        self.functions.push(tool);
+        self
+    }
+
     /// Makes the storage's layout (a [`FileStorage`](crate::FileStorage)'s
     /// folders), loads the tool definitions, attaches `deps` when configured
     /// and prepares the executor. The worker starts on the first run, or
@@ -86,6 +96,10 @@ impl SessionBuilder {
         let mut tools = ToolRegistry::load(self.storage.as_ref()).await?;
         for tool in self.tools {
             tools.insert(tool);
+        }
+        for function in self.functions {
+            function.validate()?;
+            tools.insert(Arc::new(function));
         }
         let mut factory = self.executor;
         let mut capabilities = factory.capabilities();
@@ -144,6 +158,7 @@ impl Session {
             searcher: Arc::new(LexicalSearcher),
             timeout: DEFAULT_RUN_TIMEOUT,
             tools: Vec::new(),
+            functions: Vec::new(),
             deps: None,
         }
     }

@@ -7,6 +7,7 @@
 //! the adapters (and so the MCP connections) for the session.
 
 mod cli;
+mod function;
 mod http;
 mod mcp;
 mod mcp_client;
@@ -26,6 +27,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 pub use cli::{CliSpec, CliTool, ValueType};
+pub use function::{FunctionResult, FunctionTool};
 pub use http::{Endpoint, HttpSpec, HttpTool};
 pub use mcp::{McpSpec, McpTool, McpTransport};
 pub(crate) use output::tail;
@@ -52,13 +54,15 @@ pub enum ToolKind {
     Cli,
     Mcp,
     Http,
+    /// A function of the application ([`FunctionTool`]); never from YAML.
+    Function,
 }
 
 /// What `tools.list()` and `tools.search()` return for each tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
     pub name: String,
-    /// `cli`, `mcp` or `http`.
+    /// `cli`, `mcp`, `http` or `function`.
     #[serde(rename = "type")]
     pub kind: ToolKind,
     pub description: String,
@@ -264,6 +268,9 @@ pub fn parse_definition(source: &ToolSource) -> Result<Arc<dyn ToolAdapter>, Too
         )),
         ToolKind::Http => Ok(Arc::new(
             HttpTool::from_spec(from_yaml(source)?).map_err(definition_error)?,
+        )),
+        ToolKind::Function => Err(definition_error(
+            "`type: function` tools are registered in code, not defined in YAML\nhint: use `cli`, `mcp` or `http`".into(),
         )),
     }
 }

@@ -6,6 +6,7 @@
 
 mod boundary;
 mod deps;
+mod functions;
 mod library;
 mod sandbox;
 mod search;
