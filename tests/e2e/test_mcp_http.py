@@ -19,6 +19,12 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+# These tests follow workers by their host pid; a sandboxed worker lives in its
+# own pid namespace (the sandbox has its own suites), so the server runs the
+# subprocess executor.
+SUBPROCESS = ["--executor", "subprocess"]
+
+
 TOKEN = "t0ken-for-the-http-tests-0123456789"
 START_DEADLINE = 60.0
 
@@ -53,7 +59,7 @@ def http_server(binary: str, library: Path, *args: str, env: dict[str, str] | No
     full_env.pop("PY_CODE_MODE_TOKEN", None) if env is None or "PY_CODE_MODE_TOKEN" not in env else None
     with log.open("w") as err:
         process = subprocess.Popen(
-            [binary, "--base", str(library), "--no-semantic", "serve", "--http", "127.0.0.1:0", *args],
+            [binary, "--base", str(library), "--no-semantic", *SUBPROCESS, "serve", "--http", "127.0.0.1:0", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -166,7 +172,7 @@ def test_a_session_cannot_reach_another_sessions_worker(binary: str, library: Pa
 def test_a_token_is_required_off_loopback(binary: str, library: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PY_CODE_MODE_TOKEN"}
     done = subprocess.run(
-        [binary, "--base", str(library), "--no-semantic", "serve", "--http", "0.0.0.0:0"],
+        [binary, "--base", str(library), "--no-semantic", *SUBPROCESS, "serve", "--http", "0.0.0.0:0"],
         capture_output=True,
         text=True,
         env=env,
@@ -213,7 +219,7 @@ def test_the_token_comes_from_the_environment_too(binary: str, library: Path) ->
 
 def test_a_short_token_is_refused(binary: str, library: Path) -> None:
     done = subprocess.run(
-        [binary, "--base", str(library), "--no-semantic", "serve", "--http", "127.0.0.1:0"],
+        [binary, "--base", str(library), "--no-semantic", *SUBPROCESS, "serve", "--http", "127.0.0.1:0"],
         capture_output=True,
         text=True,
         env={**os.environ, "PY_CODE_MODE_TOKEN": "short"},

@@ -21,6 +21,12 @@ from test_mcp_http import connect, run
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy (`apt-get install haproxy`)")
 
 
+# These tests follow workers by their host pid; a sandboxed worker lives in its
+# own pid namespace (the sandbox has its own suites), so the server runs the
+# subprocess executor.
+SUBPROCESS = ["--executor", "subprocess"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -94,7 +100,7 @@ def test_two_servers_behind_haproxy_share_one_library(binary: str, tmp_path: Pat
         for name, port in (("a", a), ("b", b)):
             servers[name] = stack.enter_context(
                 started(
-                    [binary, "--redis", redis_url, "--prefix", "lb-test", "--no-semantic", "serve", "--http", f"127.0.0.1:{port}"],
+                    [binary, "--redis", redis_url, "--prefix", "lb-test", "--no-semantic", *SUBPROCESS, "serve", "--http", f"127.0.0.1:{port}"],
                     port, f"server {name}", tmp_path / f"server-{name}.log", env,
                 )
             )
