@@ -19,9 +19,8 @@ struct Tmux {
 impl Tmux {
     fn start(library: &Path, history: &Path) -> Self {
         let socket = format!("pcm-repl-{}-{}", std::process::id(), rand_suffix());
-        // The subprocess executor: its Ctrl-C keeps the variables (the
-        // sandbox's replaces the worker; docs/cli.md), and the cells write
-        // markers into the library folder.
+        // The subprocess executor: the cells write markers into the
+        // library folder, which a sandboxed worker cannot see.
         let mut command = format!(
             "HF_HUB_OFFLINE=1 {} --base {} --executor subprocess --no-semantic repl --history {}",
             binary().display(),

@@ -223,6 +223,10 @@ impl Executor for SandboxExecutor {
         self.inner.reset().await
     }
 
+    fn interrupt(&self) -> bool {
+        self.inner.interrupt()
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }
@@ -364,6 +368,12 @@ impl WorkerLauncher for SandboxLauncher {
                 memory: self.limits.memory,
             })),
         })
+    }
+
+    /// The launcher and the sandbox's init catch `SIGINT` and do nothing,
+    /// so it reaches only the worker.
+    fn interruptible(&self) -> bool {
+        true
     }
 }
 

@@ -142,8 +142,8 @@ pub trait WorkerLauncher: Send + Sync {
 
     /// Whether `SIGINT` to the launched process group reaches the worker as
     /// a terminal's Ctrl-C would, leaving everything else running (see
-    /// [`Executor::interrupt`]). A sandbox's launcher in that group would
-    /// die of it.
+    /// [`Executor::interrupt`]); `false` when some process in that group
+    /// would die of it.
     fn interruptible(&self) -> bool {
         false
     }

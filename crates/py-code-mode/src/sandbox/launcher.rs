@@ -106,6 +106,11 @@ fn run(args: Vec<OsString>) -> Result<i32, String> {
     if !spec.probe && command.is_empty() {
         return Err("no program to run".into());
     }
+    // The host interrupts a cell with SIGINT to this process group (Ctrl-C
+    // in the REPL): it is the worker's to handle. Caught here, never
+    // ignored: a caught signal is reset to its default by `exec`, so the
+    // worker's interpreter gets it and raises `KeyboardInterrupt`.
+    pass_over(Signal::SIGINT).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
     // Joined first: everything after, the init and the worker included, is
     // born inside the limits.
     for dir in &spec.cgroups {
@@ -335,6 +340,23 @@ fn restore_default(signal: Signal) -> nix::Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
     let action = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     // SAFETY: SIG_DFL installs no handler code.
+    unsafe { sigaction(signal, &action) }.map(|_| ())
+}
+
+extern "C" fn ignore_signal(_: nix::libc::c_int) {}
+
+#[expect(
+    unsafe_code,
+    reason = "sigaction with a handler that does nothing, so it is async-signal-safe"
+)]
+fn pass_over(signal: Signal) -> nix::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(ignore_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler touches nothing.
     unsafe { sigaction(signal, &action) }.map(|_| ())
 }
 

@@ -388,3 +388,52 @@ except OSError:
     assert!(!project.path().join("new").exists());
     session.close().await;
 }
+
+/// Ctrl-C in a sandboxed cell: `KeyboardInterrupt` in the cell, the worker
+/// and its variables kept (the launcher and init pass `SIGINT` over).
+#[tokio::test]
+async fn an_interrupt_stops_the_cell_and_keeps_the_variables() {
+    let library = TempLibrary::new();
+    let started = library.path().join("started");
+    // A tool runs on the host, so it can say from outside that the cell began.
+    let library = library.with_tool(
+        "mark.yaml",
+        &format!(
+            "name: mark\ntype: cli\ncommand: touch\nargs: ['{}']\n",
+            started.display()
+        ),
+    );
+    let session = Arc::new(session_over(library.path(), sandbox_config()).await);
+    let pid = session
+        .run("kept = 'yes'\nimport os\nos.getppid(), os.getpid()")
+        .await
+        .expect("run")
+        .repr;
+    let running = tokio::spawn({
+        let session = Arc::clone(&session);
+        async move { session.run("tools.mark()\nwhile True: pass").await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cell never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(session.interrupt());
+    let result = running.await.expect("join").expect("run");
+    let error = result.error.expect("an error");
+    assert_eq!(error.kind, "KeyboardInterrupt", "{}", error.traceback);
+    assert!(!result.state_reset);
+    let after = session
+        .run("import os\nkept, (os.getppid(), os.getpid())")
+        .await
+        .expect("run");
+    assert_eq!(
+        after.repr,
+        pid.map(|p| format!("('yes', {p})")),
+        "the same worker with its variables"
+    );
+    session.close().await;
+}
