@@ -236,6 +236,7 @@ async fn bad_prefixes_and_names_never_become_keys() -> TestResult {
             description: String::new(),
             created_at: now,
             updated_at: now,
+            provenance: None,
         };
         assert!(
             matches!(storage.put_skill(&record).await, Err(StorageError::Name(_))),
