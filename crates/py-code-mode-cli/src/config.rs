@@ -36,9 +36,9 @@ pub enum Command {
     /// List or search tools
     #[command(subcommand)]
     Tools(Listing),
-    /// List or search skills
+    /// List, search, test and roll back skills
     #[command(subcommand)]
-    Skills(Listing),
+    Skills(crate::skills_cmd::SkillsCommand),
     /// Embed every tool and skill now, so searches and restarts find them cached
     Index,
     /// Move a library between the folder (`--base`) and Redis (`--redis`, `--prefix`)
@@ -165,6 +165,10 @@ pub struct LibraryArgs {
     /// Rank search results lexically only; never load an embedding model
     #[arg(long, global = true)]
     pub no_semantic: bool,
+    /// Who saves skill versions from this process: recorded as `session` in
+    /// each version's provenance (an agent's name, say)
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_SESSION_ID, value_name = "ID")]
+    pub session_id: Option<String>,
     #[command(flatten)]
     pub deps: crate::deps_tools::DepsArgs,
 }
@@ -278,6 +282,10 @@ impl LibraryArgs {
             .searcher(searcher)
             .timeout(self.timeout)
             .deps(self.deps.config());
+        let builder = match &self.session_id {
+            Some(id) => builder.session_id(id.clone()),
+            None => builder,
+        };
         let kind = match self.executor {
             Some(kind) => kind,
             None => crate::sandboxing::default_executor(&self.isolation).await?,
@@ -318,7 +326,7 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 /// would only cost memory.
 pub const MAX_LIMIT: u64 = 1000;
 
-fn parse_limit(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_limit(text: &str) -> Result<usize, String> {
     let n: u64 = text
         .trim()
         .parse()

@@ -12,6 +12,8 @@ mod isolation;
 mod progress;
 mod sandboxing;
 mod server;
+mod skills_cmd;
+mod skills_tools;
 mod stdio;
 mod store;
 
@@ -229,11 +231,11 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
                 wait_for_model(&session, &cli.library).await;
                 print_json(&session.search_tools(&query, limit).await?)
             }
-            Command::Skills(Listing::List) => print_json(&session.list_skills().await?),
-            Command::Skills(Listing::Search { query, limit }) => {
+            Command::Skills(skills_cmd::SkillsCommand::Search { query, limit }) => {
                 wait_for_model(&session, &cli.library).await;
                 print_json(&session.search_skills(&query, limit).await?)
             }
+            Command::Skills(skills) => skills_cmd::run(&session, skills).await,
             Command::Store(store) => store::run(&cli.library, &store).await,
             Command::Index => index(&cli.library).await,
             Command::Sandbox => sandboxing::print_status().await,
