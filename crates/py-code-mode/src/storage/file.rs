@@ -326,6 +326,17 @@ impl Inner {
         }
     }
 
+    /// The version numbers in a history folder, by file name only (a save
+    /// reads no old version), unsorted.
+    fn version_numbers(dir: &Folder) -> Result<Vec<u64>, StorageError> {
+        Ok(fsx::list(dir)?
+            .into_iter()
+            .filter(|e| e.kind == Kind::File)
+            .filter_map(|e| e.name.ok())
+            .filter_map(|file| file.strip_suffix(".py")?.parse::<u64>().ok())
+            .collect())
+    }
+
     /// The versions in a history folder, newest first; unreadable ones are
     /// logged and left out (one bad file must not hide the rest).
     fn read_versions(dir: &Folder, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
@@ -389,8 +400,8 @@ impl Inner {
         // reads the version this one committed.
         let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
         let current = Self::read_skill(&root, &skill.name)?;
-        let kept = Self::read_versions(&dir, &skill.name)?;
-        let newest_kept = kept.first().map_or(0, |v| v.provenance.version);
+        let kept = Self::version_numbers(&dir)?;
+        let newest_kept = kept.iter().copied().max().unwrap_or(0);
         let mut next = match current.as_ref().and_then(|c| c.provenance.as_ref()) {
             // Versions above the current one are leftovers of a writer that
             // died between its two renames: overwritten, never shown.
@@ -422,18 +433,14 @@ impl Inner {
         write_skill_file(&history_tmp, &dir, &version_file(next), &record)?;
         write_skill_file(&tmp, &root, &file, &record)?;
         remove_legacy_meta(&root, &[], &format!("{}.json", skill.name));
-        let mut numbers: Vec<u64> = kept
-            .iter()
-            .map(|v| v.provenance.version)
-            .filter(|&v| v < next)
-            .collect();
+        let mut numbers: Vec<u64> = kept.iter().copied().filter(|&v| v < next).collect();
         numbers.push(next);
         numbers.sort_unstable();
         let excess = numbers.len().saturating_sub(keep.max(1));
         for v in &numbers[..excess] {
             fsx::remove(&dir, &version_file(*v))?;
         }
-        for v in kept.iter().map(|v| v.provenance.version).filter(|&v| v > next) {
+        for v in kept.iter().copied().filter(|&v| v > next) {
             fsx::remove(&dir, &version_file(v))?;
         }
         Ok(record)
