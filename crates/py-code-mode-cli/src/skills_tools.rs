@@ -57,7 +57,11 @@ impl CodeModeServer {
         &self,
         Parameters(args): Parameters<Rollback>,
     ) -> Result<CallToolResult, ErrorData> {
-        reply(self.session().rollback_skill(&args.name, args.version).await)
+        reply(
+            self.session()
+                .rollback_skill(&args.name, args.version)
+                .await,
+        )
     }
 
     #[tool(

@@ -77,7 +77,9 @@ async fn measure(
 ) -> anyhow::Result<[Duration; 3]> {
     let session = Session::builder(storage).build().await?;
     let source = |i: usize, v: usize| {
-        format!("\"\"\"Skill {i}: fetch and summarise item {i}.\"\"\"\n\ndef run(x: int = {v}):\n    return x + {i}\n")
+        format!(
+            "\"\"\"Skill {i}: fetch and summarise item {i}.\"\"\"\n\ndef run(x: int = {v}):\n    return x + {i}\n"
+        )
     };
     let mut row = [Duration::ZERO; 3];
     for (column, v) in [(0, 1), (1, 2)] {

@@ -30,7 +30,10 @@ impl ToolSignatures {
 
     /// The signatures to record for `names`: tools that do not exist now are
     /// left out (nothing to drift from), unavailable ones are [`UNKNOWN_SIGNATURE`].
-    pub fn record<'a>(&self, names: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, String> {
+    pub fn record<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> BTreeMap<String, String> {
         names
             .into_iter()
             .filter_map(|name| {
@@ -57,9 +60,7 @@ impl ToolSignatures {
             Some(None) => None,
             Some(Some(_)) if then == UNKNOWN_SIGNATURE => None,
             Some(Some(now)) if now == then => None,
-            Some(Some(now)) => Some(format!(
-                "tool `{name}` changed: `{then}` is now `{now}`"
-            )),
+            Some(Some(now)) => Some(format!("tool `{name}` changed: `{then}` is now `{now}`")),
         }
     }
 
@@ -105,7 +106,11 @@ mod tests {
     fn a_renamed_parameter_or_a_missing_tool_is_stale_with_the_reason() {
         let then = ToolSignatures::of(&[tool("weather", "city")]);
         let deps = then.record([&"weather".to_owned(), &"nope".to_owned()]);
-        assert_eq!(deps.len(), 1, "a tool that does not exist is not a dependency");
+        assert_eq!(
+            deps.len(),
+            1,
+            "a tool that does not exist is not a dependency"
+        );
         assert_eq!(then.stale_reason(&deps), None);
         let now = ToolSignatures::of(&[tool("weather", "town")]);
         assert_eq!(

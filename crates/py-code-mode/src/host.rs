@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::artifacts::ArtifactStore;
 use crate::deps::{DepsError, DepsManager};
-use crate::error::{Error, Result};
 use crate::drift::ToolSignatures;
 use crate::error::SkillError;
+use crate::error::{Error, Result};
 use crate::protocol::{CallError, CallOutcome, CaseOutcome, HostCall};
 use crate::recorded::{self, Capture, Case, CaseReport, Cases, MAX_CASES};
 use crate::search::{SearchDoc, SearchMode, Searcher};
@@ -115,7 +115,10 @@ impl Host {
                 }
             }
             let outcome = self.answer(call).await;
-            if recording && let Ok(mut capture) = self.capture.lock() && let Some(c) = capture.as_mut() {
+            if recording
+                && let Ok(mut capture) = self.capture.lock()
+                && let Some(c) = capture.as_mut()
+            {
                 let kept = match &outcome {
                     CallOutcome::Ok(v) => CaseOutcome::Result(v.clone()),
                     CallOutcome::Error(e) => CaseOutcome::Error(e.clone()),
@@ -381,22 +384,33 @@ impl Host {
                 version,
             },
         );
-        self.storage.put_skill_cases(&skill, &cases.to_json()).await?;
+        self.storage
+            .put_skill_cases(&skill, &cases.to_json())
+            .await?;
         Ok(())
     }
 
     async fn replay_begin(&self, name: &str, case: &str) -> Result<serde_json::Map<String, Value>> {
         let cases = self.cases(name).await?;
-        let expected = cases.cases.get(case).cloned().ok_or_else(|| SkillError::Case {
-            message: format!(
-                "skill `{name}` has no case `{case}`\nhint: it has {}",
-                if cases.cases.is_empty() {
-                    "none: record one with `skills.record(name, case, **kwargs)`".to_owned()
-                } else {
-                    cases.cases.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-                }
-            ),
-        })?;
+        let expected = cases
+            .cases
+            .get(case)
+            .cloned()
+            .ok_or_else(|| SkillError::Case {
+                message: format!(
+                    "skill `{name}` has no case `{case}`\nhint: it has {}",
+                    if cases.cases.is_empty() {
+                        "none: record one with `skills.record(name, case, **kwargs)`".to_owned()
+                    } else {
+                        cases
+                            .cases
+                            .keys()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            })?;
         let kwargs = expected.kwargs.clone();
         self.begin_capture(Capture::Replay {
             skill: name.to_owned(),

@@ -192,7 +192,9 @@ impl Capture {
 fn unexpected(tool: &str) -> CaseOutcome {
     CaseOutcome::Error(CallError {
         kind: "ToolError".into(),
-        message: format!("tools.call: `{tool}` was not called like this when the case was recorded (replay)"),
+        message: format!(
+            "tools.call: `{tool}` was not called like this when the case was recorded (replay)"
+        ),
     })
 }
 
@@ -292,7 +294,7 @@ mod tests {
 
     use super::*;
 
-    fn map(v: Value) -> Map<String, Value> {
+    fn map(v: &Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
     }
 
@@ -302,7 +304,7 @@ mod tests {
             kwargs: Map::new(),
             calls: vec![RecordedCall {
                 tool: "weather.get".into(),
-                args: map(json!({"city": "Paris"})),
+                args: map(&json!({"city": "Paris"})),
                 outcome: CaseOutcome::Result(json!(21)),
                 signature: None,
             }],
@@ -317,7 +319,7 @@ mod tests {
             next: 0,
             problems: Vec::new(),
         };
-        let answer = capture.replay_call("weather.get", &map(json!({"town": "Paris"})));
+        let answer = capture.replay_call("weather.get", &map(&json!({"town": "Paris"})));
         assert!(matches!(answer, Some(CaseOutcome::Error(_))));
         let Capture::Replay { next, problems, .. } = capture else {
             unreachable!()

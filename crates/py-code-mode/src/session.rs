@@ -10,8 +10,8 @@ use crate::deps::{DepsConfig, RemoveReport, SyncReport};
 use crate::error::Result;
 use crate::executor::{Capability, ExecutionResult, Executor, ExecutorFactory, SubprocessConfig};
 use crate::host::{Host, Scored};
-use crate::search::{LexicalSearcher, Searcher};
 use crate::recorded::CaseReport;
+use crate::search::{LexicalSearcher, Searcher};
 use crate::skills::{Skill, SkillInfo};
 use crate::storage::{SkillVersion, Storage};
 use crate::tools::{ToolAdapter, ToolInfo, ToolRegistry};
@@ -279,7 +279,7 @@ impl Session {
         crate::names::validate_skill_name(name)?;
         crate::recorded::validate_case_name(case)?;
         let kwargs = serde_json::to_string(&Value::Object(kwargs.clone())).unwrap_or_default();
-        let hex: String = kwargs.bytes().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::skills::hex(kwargs.as_bytes());
         // Names validated above (identifier, `[A-Za-z0-9_.-]`); the arguments
         // travel as hex, so nothing in them can be read as code.
         self.run(&format!(
@@ -291,7 +291,6 @@ impl Session {
     pub async fn search_skills(&self, query: &str, limit: usize) -> Result<Vec<Scored<SkillInfo>>> {
         self.host.search_skills(query, limit).await
     }
-
 
     pub async fn get_skill(&self, name: &str) -> Result<Skill> {
         self.host.skills().get(name).await

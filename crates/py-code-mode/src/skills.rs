@@ -92,12 +92,18 @@ pub struct ParsedSkill {
 pub fn source_hash(source: &str) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(source.as_bytes());
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256:");
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
+    format!("sha256:{}", hex(&digest))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
-    hex
+    out
 }
 
 /// A tool's signature as drift compares it: each callable with its

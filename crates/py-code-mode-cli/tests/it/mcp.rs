@@ -91,11 +91,7 @@ async fn tools_list_has_the_documented_tools_and_input_schemas() {
             owned(&["name"]),
             owned(&["name"]),
         ),
-        (
-            "test_skill".to_owned(),
-            owned(&["name"]),
-            owned(&["name"]),
-        ),
+        ("test_skill".to_owned(), owned(&["name"]), owned(&["name"])),
         ("list_artifacts".to_owned(), vec![], vec![]),
         ("list_skills".to_owned(), vec![], vec![]),
         ("list_tools".to_owned(), vec![], vec![]),
@@ -202,7 +198,11 @@ async fn renaming_a_tool_parameter_marks_the_dependent_skill_stale_in_listings_a
     )
     .await;
     let listed = reply_json(&client, "list_skills", json!({})).await;
-    assert_eq!(listed[0]["stale"], Value::Null, "fresh while the tool is as it was");
+    assert_eq!(
+        listed[0]["stale"],
+        Value::Null,
+        "fresh while the tool is as it was"
+    );
     let history = reply_json(&client, "skill_history", json!({"name": "shout"})).await;
     assert_eq!(history[0]["version"], json!(1));
     client.cancel().await.expect("cancel");

@@ -319,7 +319,11 @@ impl Inner {
     }
 
     /// The history folder of skill `name`, made with `create`.
-    fn history_dir(root: &Folder, name: &str, create: bool) -> Result<Option<Folder>, StorageError> {
+    fn history_dir(
+        root: &Folder,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<Folder>, StorageError> {
         match fsx::open_dir(root, HISTORY_DIR, create)? {
             Some(history) => fsx::open_dir(&history, name, create),
             None => Ok(None),
@@ -367,7 +371,7 @@ impl Inner {
                 Err(e) => tracing::warn!("skipped a version of skill `{name}`: {e}"),
             }
         }
-        versions.sort_by(|a, b| b.provenance.version.cmp(&a.provenance.version));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.provenance.version));
         Ok(versions)
     }
 
@@ -472,7 +476,7 @@ impl Inner {
             let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
             for entry in fsx::list(&dir)? {
                 if let Ok(file) = entry.name
-                    && file.ends_with(".py")
+                    && Path::new(&file).extension().is_some_and(|e| e == "py")
                     && entry.kind == Kind::File
                 {
                     any |= fsx::remove(&dir, &file)?;
@@ -495,12 +499,14 @@ impl Inner {
         };
         let file = format!("{name}.json");
         match fsx::read_file(&dir, &file, MAX_CASES_BYTES)? {
-            Some(loaded) => String::from_utf8(loaded.bytes)
-                .map(Some)
-                .map_err(|e| StorageError::Corrupt {
-                    path: dir.path().join(&file),
-                    message: format!("not UTF-8: {}", e.utf8_error()),
-                }),
+            Some(loaded) => {
+                String::from_utf8(loaded.bytes)
+                    .map(Some)
+                    .map_err(|e| StorageError::Corrupt {
+                        path: dir.path().join(&file),
+                        message: format!("not UTF-8: {}", e.utf8_error()),
+                    })
+            }
             None => Ok(None),
         }
     }
@@ -1155,7 +1161,12 @@ fn write_skill_file(
         provenance: skill.provenance.clone(),
     };
     let header = skill_header(&meta);
-    fsx::write(tmp, dir, name, &[header.as_bytes(), skill.source.as_bytes()])
+    fsx::write(
+        tmp,
+        dir,
+        name,
+        &[header.as_bytes(), skill.source.as_bytes()],
+    )
 }
 
 /// The first line of a skill file: a comment holding the metadata as JSON.

@@ -261,7 +261,9 @@ pub trait Storage: Send + Sync + Debug {
     fn no_history(&self, name: &str) -> StorageError {
         StorageError::Backend {
             backend: self.location(),
-            message: format!("cannot keep versions of skill `{name}`: this storage keeps no history"),
+            message: format!(
+                "cannot keep versions of skill `{name}`: this storage keeps no history"
+            ),
             source: None,
         }
     }

@@ -584,7 +584,9 @@ impl Storage for RedisStorage {
             pipe.arg("provenance")
                 .arg(serde_json::to_string(provenance).unwrap_or_default());
         }
-        pipe.ignore().sadd(self.skills_index(), &skill.name).ignore();
+        pipe.ignore()
+            .sadd(self.skills_index(), &skill.name)
+            .ignore();
         self.pipe(&format!("save skill `{}`", skill.name), &pipe)
             .await
     }
@@ -635,9 +637,9 @@ impl Storage for RedisStorage {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.error(&what, &e))?;
-        let created_at = created
-            .parse()
-            .map_err(|e| self.corrupt(&self.skill_key(&skill.name), format!("`created_at`: {e}")))?;
+        let created_at = created.parse().map_err(|e| {
+            self.corrupt(&self.skill_key(&skill.name), format!("`created_at`: {e}"))
+        })?;
         Ok(SkillRecord {
             created_at,
             provenance: Some(Provenance {

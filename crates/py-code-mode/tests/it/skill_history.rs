@@ -56,7 +56,13 @@ async fn update_then_rollback_in_a_folder_keeps_provenance_across_a_restart() {
         "newest first, the current version included, each with its run"
     );
     let old = ok(&session, "skills.get('greet', version=1).source").await;
-    assert!(old.value.unwrap_or_default().as_str().unwrap_or("").contains("hi "));
+    assert!(
+        old.value
+            .unwrap_or_default()
+            .as_str()
+            .unwrap_or("")
+            .contains("hi ")
+    );
     let rolled = ok(
         &session,
         "r = skills.rollback('greet', 1)\n(r.version, skills.greet(n='x'), r.description)",
@@ -70,7 +76,11 @@ async fn update_then_rollback_in_a_folder_keeps_provenance_across_a_restart() {
     let current = session.get_skill("greet").await.expect("get");
     assert_eq!(current.info.version, Some(3));
     assert_eq!(current.info.session.as_deref(), Some("agent-a"));
-    assert_eq!(current.info.run.as_deref(), Some("agent-a/5"), "the fifth run rolled back");
+    assert_eq!(
+        current.info.run.as_deref(),
+        Some("agent-a/5"),
+        "the fifth run rolled back"
+    );
     let history = session.skill_history("greet").await.expect("history");
     assert_eq!(
         history
@@ -83,7 +93,10 @@ async fn update_then_rollback_in_a_folder_keeps_provenance_across_a_restart() {
 
     // Deleting keeps the history (and a rollback brings the skill back) until purged.
     assert!(session.remove_skill("greet").await.expect("delete"));
-    assert_eq!(session.skill_history("greet").await.expect("history").len(), 3);
+    assert_eq!(
+        session.skill_history("greet").await.expect("history").len(),
+        3
+    );
     let back = session.rollback_skill("greet", 2).await.expect("rollback");
     assert_eq!(
         (back.info.version, back.info.session.as_deref()),
@@ -91,7 +104,13 @@ async fn update_then_rollback_in_a_folder_keeps_provenance_across_a_restart() {
     );
     assert!(session.remove_skill("greet").await.expect("delete"));
     assert!(session.purge_skill("greet").await.expect("purge"));
-    assert!(session.skill_history("greet").await.expect("history").is_empty());
+    assert!(
+        session
+            .skill_history("greet")
+            .await
+            .expect("history")
+            .is_empty()
+    );
     session.close().await;
 }
 
@@ -124,7 +143,10 @@ async fn history_is_bounded() {
                 .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".py"))
         })
         .count();
-    assert_eq!(files, MAX_SKILL_HISTORY, "old versions are removed from disk");
+    assert_eq!(
+        files, MAX_SKILL_HISTORY,
+        "old versions are removed from disk"
+    );
 }
 
 /// How many versions each writer process commits.
@@ -183,7 +205,10 @@ async fn concurrent_updates_from_two_processes_leave_a_consistent_history() {
     let history = storage.skill_history("shared").await.expect("history");
     let versions: Vec<u64> = history.iter().map(|v| v.provenance.version).collect();
     let expected: Vec<u64> = (1..=(2 * WRITES_PER_PROCESS) as u64).rev().collect();
-    assert_eq!(versions, expected, "every save got its own number, none lost");
+    assert_eq!(
+        versions, expected,
+        "every save got its own number, none lost"
+    );
     let current = storage
         .get_skill("shared")
         .await
@@ -193,7 +218,10 @@ async fn concurrent_updates_from_two_processes_leave_a_consistent_history() {
         current.provenance.as_ref().map(|p| p.version),
         Some(2 * WRITES_PER_PROCESS as u64)
     );
-    assert_eq!(current.source, history[0].source, "the current version is the newest kept");
+    assert_eq!(
+        current.source, history[0].source,
+        "the current version is the newest kept"
+    );
     for writer in ["w1", "w2"] {
         assert_eq!(
             history
@@ -259,7 +287,11 @@ async fn a_recorded_case_replays_offline_with_the_tool_server_stopped() {
     );
     // A figure for the notes, not a timed assertion.
     eprintln!("replay of one recorded case: {elapsed:?}");
-    let from_code = ok(&session, "[(r.case, r.ok) for r in skills.test('forecast')]").await;
+    let from_code = ok(
+        &session,
+        "[(r.case, r.ok) for r in skills.test('forecast')]",
+    )
+    .await;
     assert_eq!(from_code.value, Some(json!([["paris", true]])));
     session.close().await;
 }
@@ -274,7 +306,8 @@ async fn a_skill_changed_to_call_a_tool_differently_fails_its_case_with_a_diff()
         .await
         .expect("create");
     ok(&session, "skills.record('forecast', 'paris', city='Paris')").await;
-    let changed = "def run(city: str):\n    return tools.weather.get(city=city.upper())['celsius']\n";
+    let changed =
+        "def run(city: str):\n    return tools.weather.get(city=city.upper())['celsius']\n";
     // Asked to, an update whose cases fail is refused and nothing is saved.
     let refused = session
         .run(&format!(
@@ -285,13 +318,20 @@ async fn a_skill_changed_to_call_a_tool_differently_fails_its_case_with_a_diff()
     let message = refused.error.map(|e| e.message).unwrap_or_default();
     assert!(message.contains("was not updated"), "{message}");
     assert_eq!(
-        session.get_skill("forecast").await.expect("get").info.version,
+        session
+            .get_skill("forecast")
+            .await
+            .expect("get")
+            .info
+            .version,
         Some(1)
     );
     // Otherwise the update is saved and the failing case reported to the caller.
     let saved = ok(
         &session,
-        &format!("r = skills.create('forecast', {changed:?})\n(r.version, [t.ok for t in r.tests])"),
+        &format!(
+            "r = skills.create('forecast', {changed:?})\n(r.version, [t.ok for t in r.tests])"
+        ),
     )
     .await;
     assert_eq!(saved.value, Some(json!([2, [false]])));

@@ -619,7 +619,11 @@ async fn skill_versions_update_roll_back_and_survive_a_restart_in_redis() -> Tes
     assert_eq!(
         history
             .iter()
-            .map(|v| (v.provenance.version, v.provenance.rollback_of, v.provenance.session.as_str()))
+            .map(|v| (
+                v.provenance.version,
+                v.provenance.rollback_of,
+                v.provenance.session.as_str()
+            ))
             .collect::<Vec<_>>(),
         vec![(3, Some(1), "agent-r"), (2, None, "agent-r"), (1, None, "")]
     );
@@ -665,15 +669,18 @@ async fn helper_commit_versions() -> TestResult {
         .await?;
     for i in 0..WRITES_PER_PROCESS {
         session
-            .add_skill("shared", &format!("def run():\n    return '{writer}-{i}'\n"), "")
+            .add_skill(
+                "shared",
+                &format!("def run():\n    return '{writer}-{i}'\n"),
+                "",
+            )
             .await?;
     }
     Ok(())
 }
 
 #[tokio::test]
-async fn concurrent_updates_from_two_processes_leave_a_consistent_history_in_redis() -> TestResult
-{
+async fn concurrent_updates_from_two_processes_leave_a_consistent_history_in_redis() -> TestResult {
     let server = RedisServer::start();
     let exe = std::env::current_exe()?;
     let children = ["w1", "w2"]
@@ -694,7 +701,10 @@ async fn concurrent_updates_from_two_processes_leave_a_consistent_history_in_red
     let history = storage.skill_history("shared").await?;
     let versions: Vec<u64> = history.iter().map(|v| v.provenance.version).collect();
     let expected: Vec<u64> = (1..=(2 * WRITES_PER_PROCESS) as u64).rev().collect();
-    assert_eq!(versions, expected, "every save got its own number, none lost");
+    assert_eq!(
+        versions, expected,
+        "every save got its own number, none lost"
+    );
     let current = storage
         .get_skill("shared")
         .await?
