@@ -1,6 +1,7 @@
 //! The host side of the RPC protocol: every call agent code makes lands here,
 //! whichever executor runs the code.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -17,6 +18,11 @@ use crate::search::{SearchDoc, SearchMode, Searcher};
 use crate::skills::{Skill, SkillInfo, SkillLibrary, VersionOrigin};
 use crate::storage::Storage;
 use crate::tools::{ToolInfo, ToolRegistry};
+
+/// The cache entry of the tools each skill's recorded cases called: derived
+/// from the cases (rebuilt by the next recording), read once per listing
+/// instead of every skill's cases.
+const RECORDED_DEPS_KEY: &str = "recorded-tool-deps.json";
 
 /// A search result: the listing of the thing plus its score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -234,7 +240,19 @@ impl Host {
     /// Sets `stale` on each skill (see [`crate::drift`]); asks the tools for
     /// their signatures only when some skill depends on one.
     async fn mark_stale<'a>(&self, skills: impl Iterator<Item = &'a mut SkillInfo>) {
-        let skills: Vec<&mut SkillInfo> = skills.collect();
+        let mut skills: Vec<&mut SkillInfo> = skills.collect();
+        // The tools recorded cases called, beside those the source names.
+        let recorded = self.recorded_deps().await;
+        for skill in &mut skills {
+            if let Some(deps) = recorded.get(&skill.name) {
+                for (tool, signature) in deps {
+                    skill
+                        .tools
+                        .entry(tool.clone())
+                        .or_insert_with(|| signature.clone());
+                }
+            }
+        }
         if skills.iter().all(|s| s.tools.is_empty()) {
             return;
         }
@@ -245,6 +263,50 @@ impl Host {
         for skill in skills {
             skill.stale = now.stale_reason(&skill.tools);
         }
+    }
+
+    /// Skill -> tool -> signature of the tools its recorded cases called
+    /// (the cache entry [`RECORDED_DEPS_KEY`]); empty when unreadable.
+    async fn recorded_deps(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        match self.storage.cache_get(RECORDED_DEPS_KEY).await {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Ok(None) => BTreeMap::new(),
+            Err(e) => {
+                tracing::debug!(%e, "cannot read the recorded tool dependencies");
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// Replaces a skill's recorded tool dependencies with those of its cases.
+    async fn save_recorded_deps(&self, skill: &str, cases: &Cases) -> Result<()> {
+        let mut deps = self.recorded_deps().await;
+        let mine: BTreeMap<String, String> = cases
+            .cases
+            .values()
+            .flat_map(|c| &c.calls)
+            .filter_map(|call| {
+                let tool = call.tool.split('.').next().unwrap_or(&call.tool);
+                call.signature
+                    .as_ref()
+                    .map(|sig| (tool.to_owned(), sig.clone()))
+            })
+            .collect();
+        deps.insert(skill.to_owned(), mine);
+        let json = serde_json::to_vec(&deps).unwrap_or_default();
+        self.storage.cache_put(RECORDED_DEPS_KEY, &json).await?;
+        Ok(())
+    }
+
+    /// Forgets a skill's history, recorded cases and recorded tool dependencies.
+    pub async fn purge_skill(&self, name: &str) -> Result<bool> {
+        let purged = self.skills.purge(name).await?;
+        let mut deps = self.recorded_deps().await;
+        if deps.remove(name).is_some() {
+            let json = serde_json::to_vec(&deps).unwrap_or_default();
+            self.storage.cache_put(RECORDED_DEPS_KEY, &json).await?;
+        }
+        Ok(purged)
     }
 
     /// Saves a skill as a new version, recording the tools its source uses
@@ -281,7 +343,7 @@ impl Host {
         crate::names::validate_skill_name(name)?;
         let uses = self.skills.tools_of(name, source)?;
         let tools = if uses.is_empty() {
-            std::collections::BTreeMap::new()
+            BTreeMap::new()
         } else {
             ToolSignatures::of(&self.tools.list().await?).record(&uses)
         };
@@ -387,7 +449,7 @@ impl Host {
         self.storage
             .put_skill_cases(&skill, &cases.to_json())
             .await?;
-        Ok(())
+        self.save_recorded_deps(&skill, &cases).await
     }
 
     async fn replay_begin(&self, name: &str, case: &str) -> Result<serde_json::Map<String, Value>> {

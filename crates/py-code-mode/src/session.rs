@@ -245,7 +245,7 @@ impl Session {
 
     /// Forgets a skill's history and recorded tests.
     pub async fn purge_skill(&self, name: &str) -> Result<bool> {
-        self.host.skills().purge(name).await
+        self.host.purge_skill(name).await
     }
 
     /// Replays every recorded case of a skill in this session's executor,

@@ -372,3 +372,47 @@ async fn record_and_test_do_not_take_the_skills_parameters() {
     assert!(reports[0].ok, "{}", reports[0].diff);
     session.close().await;
 }
+
+#[tokio::test]
+async fn a_tool_reached_only_by_a_recorded_call_makes_the_skill_stale_when_it_changes() {
+    let library = TempLibrary::new().with_tool(
+        "echo.yaml",
+        "name: echo\ntype: cli\nargs: '{text}'\ndescription: print text back\n",
+    );
+    let session = named_session(&library, "a").await;
+    // The tool's name is computed: parsing the source cannot see it.
+    let source =
+        "def run(tool: str, text: str):\n    return tools.call(tool, {'text': text}).strip()\n";
+    let saved = session
+        .add_skill("relay", source, "")
+        .await
+        .expect("create");
+    assert!(saved.info.tools.is_empty(), "no static dependency");
+    ok(
+        &session,
+        "skills.record('relay', 'echo', tool='echo', text='hi')",
+    )
+    .await;
+    let listed = session.list_skills().await.expect("list");
+    assert_eq!(listed[0].stale, None);
+    session.close().await;
+
+    library.write(
+        "tools/echo.yaml",
+        "name: echo\ntype: cli\nargs: '{words}'\ndescription: print text back\n",
+    );
+    let session = named_session(&library, "a").await;
+    let listed = session.list_skills().await.expect("list");
+    assert_eq!(
+        listed[0].stale.as_deref(),
+        Some("tool `echo` changed: `echo(text?: string)` is now `echo(words?: string)`")
+    );
+    // The recording still answers a replay; only a failing case names the change.
+    let reports = session.test_skill("relay").await.expect("test");
+    assert!(
+        reports[0].ok,
+        "the recording still answers: {}",
+        reports[0].diff
+    );
+    session.close().await;
+}
