@@ -508,8 +508,12 @@ impl SkillLibrary {
             .ok_or_else(|| SkillError::NotFound {
                 name: name.to_owned(),
             })?;
+        let mut info = self.info(&record)?;
+        if info.hash.is_empty() {
+            info.hash = source_hash(&record.source);
+        }
         Ok(Skill {
-            info: self.info(&record)?,
+            info,
             source: record.source,
         })
     }
@@ -583,12 +587,13 @@ impl SkillLibrary {
             version: record.provenance.as_ref().map(|p| p.version),
             session: record.provenance.as_ref().map(|p| p.session.clone()),
             run: record.provenance.as_ref().and_then(|p| p.run.clone()),
+            // A skill saved without history gets its hash in `get`, not in
+            // every listing (hashing 1,000 sources per listing is not free).
             hash: record
                 .provenance
                 .as_ref()
                 .map(|p| p.hash.clone())
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| source_hash(&record.source)),
+                .unwrap_or_default(),
             stale: None,
             tools: record
                 .provenance
