@@ -10,10 +10,12 @@ from typing import Any, Final, TypeVar, final, overload
 
 from py_code_mode.types import (
     ArtifactInfo,
+    CaseReport,
     ScoredSkillInfo,
     ScoredToolInfo,
     Skill,
     SkillInfo,
+    SkillVersion,
     ToolInfo,
 )
 
@@ -448,8 +450,14 @@ class Session:
     async def list_skills(self) -> list[SkillInfo]: ...
     async def search_skills(self, query: str, limit: int = 5) -> list[ScoredSkillInfo]:
         """Skills ranked for `query`, best first, each with its `score` and `mode`."""
-    async def get_skill(self, name: str) -> Skill:
-        """Raises `SkillNotFoundError` if there is no such skill."""
+    async def get_skill(self, name: str, version: int | None = None) -> Skill:
+        """Raises `SkillNotFoundError` if there is no such skill; `version` reads a kept version."""
+    async def skill_history(self, name: str) -> list[SkillVersion]:
+        """The kept versions of a skill, newest first (the current one included)."""
+    async def rollback_skill(self, name: str, version: int) -> Skill:
+        """Make kept version `version` current again (saved as a new version)."""
+    async def test_skill(self, name: str) -> list[CaseReport]:
+        """Replay the skill's recorded cases, tools answered from the recordings."""
     async def add_skill(self, name: str, source: str, description: str = "") -> Skill:
         """Save a skill. Its source is parsed, never executed, on the host."""
     async def remove_skill(self, name: str) -> bool:

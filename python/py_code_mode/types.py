@@ -56,6 +56,32 @@ class SkillInfo(TypedDict):
     is_async: bool
     created_at: str
     updated_at: str
+    version: int | None
+    session: str | None
+    run: str | None
+    hash: str
+    stale: str | None
+
+
+class SkillVersion(TypedDict):
+    """One kept version of a skill, as `skill_history` lists it."""
+
+    version: int
+    created_at: str
+    session: str
+    run: str | None
+    description: str
+    hash: str
+    source: str
+    tools: dict[str, str]
+
+
+class CaseReport(TypedDict):
+    """The replay of one recorded case, as `test_skill` lists it."""
+
+    case: str
+    ok: bool
+    diff: str
 
 
 class ScoredSkillInfo(SkillInfo):

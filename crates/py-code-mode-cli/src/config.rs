@@ -177,6 +177,10 @@ pub struct LibraryArgs {
     /// Rank search results lexically only; never load an embedding model
     #[arg(long, global = true)]
     pub no_semantic: bool,
+    /// Who saves skill versions from this process: recorded as `session` in
+    /// each version's provenance (an agent's name, say)
+    #[arg(long, global = true, env = env_vars::PY_CODE_MODE_SESSION_ID, value_name = "ID")]
+    pub session_id: Option<String>,
     #[command(flatten)]
     pub deps: crate::deps_tools::DepsArgs,
 }
@@ -290,6 +294,10 @@ impl LibraryArgs {
             .searcher(searcher)
             .timeout(self.timeout)
             .deps(self.deps.config());
+        let builder = match &self.session_id {
+            Some(id) => builder.session_id(id.clone()),
+            None => builder,
+        };
         let kind = match self.executor {
             Some(kind) => kind,
             None => crate::sandboxing::default_executor(&self.isolation).await?,
@@ -339,7 +347,7 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 /// would only cost memory.
 pub const MAX_LIMIT: u64 = 1000;
 
-fn parse_limit(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_limit(text: &str) -> Result<usize, String> {
     let n: u64 = text
         .trim()
         .parse()

@@ -28,6 +28,8 @@ pub const PY_CODE_MODE_REDIS_URL: &str = "PY_CODE_MODE_REDIS_URL";
 pub const PY_CODE_MODE_REDIS_PASSWORD_FILE: &str = "PY_CODE_MODE_REDIS_PASSWORD_FILE";
 /// Key prefix in Redis (the tenant), like `--prefix`.
 pub const PY_CODE_MODE_PREFIX: &str = "PY_CODE_MODE_PREFIX";
+/// The session id skill versions record, like `--session-id`.
+pub const PY_CODE_MODE_SESSION_ID: &str = "PY_CODE_MODE_SESSION_ID";
 /// Embedding model for hybrid search (alias, Hugging Face id or directory), like `--embedding-model`.
 pub const PY_CODE_MODE_EMBEDDING_MODEL: &str = "PY_CODE_MODE_EMBEDDING_MODEL";
 /// The bearer token HTTP clients must send to `serve --http`, like `--token-file`.

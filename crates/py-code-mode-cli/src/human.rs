@@ -57,6 +57,8 @@ pub enum SkillsCommand {
     },
     /// Remove a skill
     Rm { name: String },
+    #[command(flatten)]
+    Versions(crate::skills_cmd::VersionsCommand),
 }
 
 /// `py-code-mode artifacts …`
@@ -192,7 +194,9 @@ pub async fn tools(session: &Session, command: ToolsCommand) -> anyhow::Result<E
 /// `skills show|add|rm`
 pub async fn skills(session: &Session, command: SkillsCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SkillsCommand::Listing(_) => bail!("not a `skills` subcommand of this module"),
+        SkillsCommand::Listing(_) | SkillsCommand::Versions(_) => {
+            bail!("not a `skills` subcommand of this module")
+        }
         SkillsCommand::Show { name, json } => {
             let skill = session.get_skill(&name).await?;
             if json {

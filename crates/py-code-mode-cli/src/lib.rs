@@ -19,6 +19,8 @@ mod repl;
 mod resources;
 mod sandboxing;
 mod server;
+mod skills_cmd;
+mod skills_tools;
 mod stdio;
 mod store;
 mod surface;
@@ -269,6 +271,9 @@ async fn command(cli: Cli, stop: &CancellationToken) -> anyhow::Result<ExitCode>
                 print_json(&session.search_skills(&query, limit).await?)
             }
             Command::Tools(other) => human::tools(&session, other).await,
+            Command::Skills(SkillsCommand::Versions(command)) => {
+                skills_cmd::run(&session, command).await
+            }
             Command::Skills(other) => human::skills(&session, other).await,
             Command::Artifacts(other) => human::artifacts(&session, other).await,
             Command::Store(store) => store::run(&cli.library, &store).await,

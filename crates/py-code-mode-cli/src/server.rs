@@ -88,6 +88,7 @@ impl CodeModeServer {
     /// A server whose runs stop when `shutdown` is cancelled.
     pub fn with_shutdown(session: Arc<Session>, shutdown: CancellationToken) -> Self {
         let mut tool_router = Self::tool_router();
+        tool_router += Self::skills_tool_router();
         if Self::serves_deps(&session) {
             tool_router += Self::deps_tool_router();
         }

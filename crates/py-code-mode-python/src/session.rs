@@ -396,12 +396,44 @@ impl Session {
         to_python(&hits)
     }
 
-    async fn get_skill(&self, name: String) -> PyResult<Py<PyAny>> {
+    /// The current skill, or kept version `version`.
+    #[pyo3(signature = (name, version = None))]
+    async fn get_skill(&self, name: String, version: Option<u64>) -> PyResult<Py<PyAny>> {
         let skill = with_session(&self.inner, move |s| async move {
-            json(s.get_skill(&name).await?)
+            match version {
+                Some(v) => json(s.get_skill_version(&name, v).await?),
+                None => json(s.get_skill(&name).await?),
+            }
         })
         .await?;
         to_python(&skill)
+    }
+
+    /// A skill's kept versions, newest first (agent code's `skills.history`).
+    async fn skill_history(&self, name: String) -> PyResult<Py<PyAny>> {
+        let history = with_session(&self.inner, move |s| async move {
+            json(s.skill_history(&name).await?)
+        })
+        .await?;
+        to_python(&history)
+    }
+
+    /// Makes kept version `version` current again, as a new version.
+    async fn rollback_skill(&self, name: String, version: u64) -> PyResult<Py<PyAny>> {
+        let skill = with_session(&self.inner, move |s| async move {
+            json(s.rollback_skill(&name, version).await?)
+        })
+        .await?;
+        to_python(&skill)
+    }
+
+    /// Replays a skill's recorded cases: `[{case, ok, diff}]`.
+    async fn test_skill(&self, name: String) -> PyResult<Py<PyAny>> {
+        let reports = with_session(&self.inner, move |s| async move {
+            json(s.test_skill(&name).await?)
+        })
+        .await?;
+        to_python(&reports)
     }
 
     /// Saves a skill (validated and parsed, never executed on the host).

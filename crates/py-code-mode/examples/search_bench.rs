@@ -234,6 +234,7 @@ async fn fill_library(storage: &Arc<dyn Storage>) {
                 description: String::new(),
                 created_at: now,
                 updated_at: now,
+                provenance: None,
             })
             .await
             .expect("put skill");

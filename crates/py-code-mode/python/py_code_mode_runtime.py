@@ -349,9 +349,53 @@ def _namespaces(transport: Any, run_skill: Callable[..., Any]) -> tuple[Any, Any
             """Skills ranked by relevance to `query`."""
             return [_skill_listing(s) for s in call("skills.search", {"query": query, "limit": limit})]
 
-        def get(self, name: str) -> Record:
-            """One skill with `.name`, `.description`, `.parameters` and `.source`."""
-            return Record(call("skills.get", {"name": name}))
+        def get(self, name: str, version: int | None = None) -> Record:
+            """One skill with `.name`, `.description`, `.parameters`, `.source` and its
+            provenance (`.version`, `.session`, `.run`, `.hash`); `version=N` reads a kept version."""
+            params: dict[str, Any] = {"name": name}
+            if version is not None:
+                params["version"] = version
+            return Record(call("skills.get", params))
+
+        def history(self, name: str) -> list[Record]:
+            """The kept versions of skill `name`, newest first (the current one included):
+            `version`, `created_at`, `session`, `run`, `description`, `hash`, `source`."""
+            return [Record(v) for v in call("skills.history", {"name": name})]
+
+        def rollback(self, name: str, version: int) -> Record:
+            """Make kept version `version` the current one again (as a new version)."""
+            return Record(call("skills.rollback", {"name": name, "version": version}))
+
+        def record(self, name: str, case: str, /, **kwargs: Any) -> Any:
+            """Run skill `name` with `kwargs`, keep its tool calls and result as test
+            case `case`, and return its result (`skills.test(name)` replays the cases)."""
+            if not _json_fits(kwargs, MAX_VALUE_BYTES):
+                raise TypeError(f"skills.record(): the arguments of case `{case}` must be JSON-able")
+            call("skills.record_begin", {"name": name, "case": case, "kwargs": kwargs})
+            try:
+                value = run_skill(self.get(name), (), kwargs)
+            except Exception as exc:
+                call("skills.record_end", {"outcome": {"error": _case_error(exc)}})
+                raise
+            call("skills.record_end", {"outcome": {"result": _case_value(value)}})
+            return value
+
+        def _replay(self, skill: dict[str, Any], cases: list) -> list[Record]:
+            reports = []
+            for case in cases:
+                kwargs = call("skills.replay_begin", {"name": skill["name"], "case": case["case"]})
+                try:
+                    outcome: dict[str, Any] = {"result": _case_value(run_skill(skill, (), kwargs))}
+                except Exception as exc:
+                    outcome = {"error": _case_error(exc)}
+                reports.append(Record(call("skills.replay_end", {"outcome": outcome})))
+            return reports
+
+        def test(self, name: str) -> list[Record]:
+            """Replay every recorded case of skill `name` with tools answered from the
+            recording: a list of `{case, ok, diff}` (`diff` empty when ok)."""
+            cases = call("skills.cases", {"name": name})
+            return self._replay(self.get(name), cases) if cases else []
 
         def create(
             self,
@@ -360,19 +404,37 @@ def _namespaces(transport: Any, run_skill: Callable[..., Any]) -> tuple[Any, Any
             description: str = "",
             *,
             source: str | None = None,
+            require_passing: bool = False,
         ) -> Record:
-            """Save a new skill (or replace one). `code=` and `source=` are synonyms."""
+            """Save a new skill (or a new version of one). `code=` and `source=` are synonyms.
+
+            When the skill has recorded cases, they are replayed against the new source
+            first: the result's `tests` lists them, and with `require_passing=True` a
+            failing case refuses the update (nothing is saved)."""
             if (code is None) == (source is None):
                 raise TypeError("skills.create() takes exactly one of `code=` or `source=`")
             text = textwrap.dedent(code if code is not None else source or "")
-            return Record(call("skills.create", {"name": name, "source": text, "description": description}))
+            cases = call("skills.cases", {"name": name})
+            reports = self._replay({"name": name, "source": text}, cases) if cases else []
+            failing = [r for r in reports if not r["ok"]]
+            if failing and require_passing:
+                details = "\n".join(f"case `{r['case']}`:\n{r['diff']}" for r in failing)
+                raise SkillError(f"skill `{name}` was not updated: recorded cases fail\n{details}")
+            record = Record(call("skills.create", {"name": name, "source": text, "description": description}))
+            if cases:
+                record["tests"] = reports
+            return record
 
         def delete(self, name: str) -> bool:
             """Delete skill `name`; returns whether it existed."""
             return bool(call("skills.delete", {"name": name}))
 
         def __repr__(self) -> str:
-            return "<skills: skills.<name>(**kwargs); list(); search(query); get(name); create(name, code, description)>"
+            return (
+                "<skills: skills.<name>(**kwargs); list(); search(query); get(name, version=None); "
+                "create(name, code, description); history(name); rollback(name, version); "
+                "record(name, case, **kwargs); test(name)>"
+            )
 
     class Artifacts:
         """The `artifacts` namespace: named data that outlives the session."""
@@ -415,6 +477,21 @@ def _namespaces(transport: Any, run_skill: Callable[..., Any]) -> tuple[Any, Any
             return "<artifacts: save(name, data, description); load(name); list(); exists(name); delete(name)>"
 
     return Tools(), Skills(), Artifacts()
+
+
+def _case_value(value: Any) -> Any:
+    """A skill's result as a recorded case keeps it: JSON, or its repr when JSON cannot hold it."""
+    try:
+        text = json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return {"$repr": _bounded(_safe_repr(value))}
+    if len(text) > MAX_VALUE_BYTES:
+        return {"$repr": _bounded(_safe_repr(value))}
+    return json.loads(text)
+
+
+def _case_error(exc: BaseException) -> dict[str, str]:
+    return {"type": type(exc).__name__, "message": _bounded(_safe_str(exc), what="message")}
 
 
 def _skill_listing(skill: dict[str, Any]) -> Record:

@@ -95,6 +95,14 @@ pub enum SkillError {
     NotFound { name: String },
     #[error("skill `{name}` is invalid: {message}")]
     Invalid { name: String, message: String },
+    #[error(
+        "skill `{name}` has no version {version}\nhint: `skills.history(\"{name}\")` lists the versions kept"
+    )]
+    NoVersion { name: String, version: u64 },
+    /// Recording or replaying a test case went wrong (not a failing case:
+    /// those are results).
+    #[error("{message}")]
+    Case { message: String },
 }
 
 /// Failures of artifact lookup and encoding.

@@ -22,11 +22,13 @@ mod artifacts;
 mod bounds;
 pub mod capped;
 pub mod deps;
+pub mod drift;
 mod error;
 mod executor;
 mod host;
 mod names;
 pub mod protocol;
+pub mod recorded;
 pub mod sandbox;
 mod search;
 mod semantic;
@@ -61,7 +63,10 @@ pub use search::{
 };
 pub use semantic::{DEFAULT_PATIENCE, Embedder, HybridSearcher, IndexProgress, IndexStats, fuse};
 pub use session::{DEFAULT_RUN_TIMEOUT, Session, SessionBuilder};
-pub use skills::{ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, parse_skill, skill_doc};
+pub use skills::{
+    ParamInfo, ParsedSkill, Skill, SkillInfo, SkillLibrary, VersionOrigin, parse_skill, skill_doc,
+    source_hash, tool_signature,
+};
 pub use spawn::{
     ENV_ALLOWLIST, ProcStat, ProcessTree, Spawn, become_subreaper, kill_tree, make_host_undumpable,
     proc_stat, processes,
@@ -69,7 +74,8 @@ pub use spawn::{
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};
 pub use storage::{
     FileStorage, ItemKind, MAX_ARTIFACT_BYTES, MAX_CACHE_BYTES, MAX_META_BYTES, MAX_SKILL_BYTES,
-    MAX_TOOL_FILE_BYTES, SkillRecord, Storage, StorageProblem, ToolSource,
+    MAX_SKILL_HISTORY, MAX_TOOL_FILE_BYTES, Provenance, SkillRecord, SkillVersion, Storage,
+    StorageProblem, ToolSource,
 };
 #[cfg(feature = "redis")]
 pub use storage::{RedisStorage, redact_url};

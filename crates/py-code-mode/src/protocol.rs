@@ -100,6 +100,15 @@ pub struct CallError {
     pub message: String,
 }
 
+/// How a skill run ended, as a recorded case keeps it: its result (as JSON,
+/// or `{"$repr": ...}` for what JSON cannot hold) or the exception it raised.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseOutcome {
+    Result(Value),
+    Error(CallError),
+}
+
 fn default_tool_limit() -> usize {
     10
 }
@@ -135,7 +144,12 @@ pub enum HostCall {
         limit: usize,
     },
     #[serde(rename = "skills.get")]
-    SkillsGet { name: String },
+    SkillsGet {
+        name: String,
+        /// A kept version instead of the current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+    },
     #[serde(rename = "skills.create")]
     SkillsCreate {
         name: String,
@@ -145,6 +159,34 @@ pub enum HostCall {
     },
     #[serde(rename = "skills.delete")]
     SkillsDelete { name: String },
+    /// A skill's kept versions, newest first.
+    #[serde(rename = "skills.history")]
+    SkillsHistory { name: String },
+    /// Saves kept version `version` as a new version.
+    #[serde(rename = "skills.rollback")]
+    SkillsRollback { name: String, version: u64 },
+    /// Starts recording case `case` of skill `name`, run with `kwargs`: the
+    /// host keeps every tool call until [`HostCall::SkillsRecordEnd`].
+    #[serde(rename = "skills.record_begin")]
+    SkillsRecordBegin {
+        name: String,
+        case: String,
+        #[serde(default)]
+        kwargs: Map<String, Value>,
+    },
+    /// Ends a recording with the skill's outcome and stores the case.
+    #[serde(rename = "skills.record_end")]
+    SkillsRecordEnd { outcome: CaseOutcome },
+    /// The recorded cases of a skill: `[{case, kwargs}]`.
+    #[serde(rename = "skills.cases")]
+    SkillsCases { name: String },
+    /// Starts replaying a case: tool calls are answered from the recording
+    /// until [`HostCall::SkillsReplayEnd`]; returns the case's `kwargs`.
+    #[serde(rename = "skills.replay_begin")]
+    SkillsReplayBegin { name: String, case: String },
+    /// Ends a replay with the skill's outcome; returns `{case, ok, diff}`.
+    #[serde(rename = "skills.replay_end")]
+    SkillsReplayEnd { outcome: CaseOutcome },
     #[serde(rename = "artifacts.save")]
     ArtifactsSave {
         name: String,
@@ -184,6 +226,13 @@ impl HostCall {
             Self::SkillsGet { .. } => "skills.get",
             Self::SkillsCreate { .. } => "skills.create",
             Self::SkillsDelete { .. } => "skills.delete",
+            Self::SkillsHistory { .. } => "skills.history",
+            Self::SkillsRollback { .. } => "skills.rollback",
+            Self::SkillsRecordBegin { .. } => "skills.record",
+            Self::SkillsRecordEnd { .. } => "skills.record",
+            Self::SkillsCases { .. } => "skills.test",
+            Self::SkillsReplayBegin { .. } => "skills.test",
+            Self::SkillsReplayEnd { .. } => "skills.test",
             Self::ArtifactsSave { .. } => "artifacts.save",
             Self::ArtifactsLoad { .. } => "artifacts.load",
             Self::ArtifactsList {} => "artifacts.list",

@@ -10,9 +10,10 @@ use crate::deps::{DepsConfig, RemoveReport, SyncReport};
 use crate::error::Result;
 use crate::executor::{Capability, ExecutionResult, Executor, ExecutorFactory, SubprocessConfig};
 use crate::host::{Host, Scored};
+use crate::recorded::CaseReport;
 use crate::search::{LexicalSearcher, Searcher};
 use crate::skills::{Skill, SkillInfo};
-use crate::storage::Storage;
+use crate::storage::{SkillVersion, Storage};
 use crate::tools::{FunctionTool, ToolAdapter, ToolInfo, ToolRegistry};
 
 /// How long one run may take when the caller gives no timeout.
@@ -27,9 +28,18 @@ pub struct SessionBuilder {
     tools: Vec<Arc<dyn ToolAdapter>>,
     functions: Vec<FunctionTool>,
     deps: Option<DepsConfig>,
+    session_id: Option<String>,
 }
 
 impl SessionBuilder {
+    /// The id skill versions saved by this session record as their `session`
+    /// (an agent's name, say); default `session-<pid>-<start time>`.
+    #[must_use]
+    pub fn session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = Some(id.into());
+        self
+    }
+
     /// Serves `deps` (the configured package list, installs by the host); see
     /// [`crate::deps`]. Without it, `deps.*` in agent code fails.
     #[must_use]
@@ -104,6 +114,9 @@ impl SessionBuilder {
         let mut factory = self.executor;
         let mut capabilities = factory.capabilities();
         let mut host = Host::new(Arc::clone(&self.storage), tools, self.searcher);
+        if let Some(id) = &self.session_id {
+            host.skills().set_session(id);
+        }
         let deps = match self.deps {
             Some(config) => crate::deps::attach(config, &self.storage, &mut *factory).await?,
             None => None,
@@ -124,6 +137,7 @@ impl SessionBuilder {
             executor,
             timeout: self.timeout,
             capabilities,
+            runs: std::sync::atomic::AtomicU64::new(0),
         })
     }
 }
@@ -148,6 +162,8 @@ pub struct Session {
     executor: Box<dyn Executor>,
     timeout: Duration,
     capabilities: Vec<Capability>,
+    /// Runs so far: numbers the run ids provenance records.
+    runs: std::sync::atomic::AtomicU64,
 }
 
 impl Session {
@@ -160,6 +176,7 @@ impl Session {
             tools: Vec::new(),
             functions: Vec::new(),
             deps: None,
+            session_id: None,
         }
     }
 
@@ -179,10 +196,18 @@ impl Session {
         code: &str,
         timeout: Option<Duration>,
     ) -> Result<ExecutionResult> {
-        Ok(self
+        let n = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        // `<session>/<n>`: which run of which session saved a skill version.
+        let run = format!("{}/{n}", self.host.skills().session());
+        self.host.clear_capture();
+        self.host.skills().set_run(Some(run));
+        let result = self
             .executor
             .run(code, timeout.unwrap_or(self.timeout))
-            .await?)
+            .await;
+        self.host.skills().set_run(None);
+        self.host.clear_capture();
+        Ok(result?)
     }
 
     /// Asks the running cell to stop with a `KeyboardInterrupt`, keeping the
@@ -219,8 +244,69 @@ impl Session {
         self.host.search_tools(query, limit).await
     }
 
+    /// Every skill; `stale` says why one may no longer work.
     pub async fn list_skills(&self) -> Result<Vec<SkillInfo>> {
-        self.host.skills().list().await
+        self.host.list_skills().await
+    }
+
+    /// A skill's kept versions, newest first (the current one included).
+    pub async fn skill_history(&self, name: &str) -> Result<Vec<SkillVersion>> {
+        self.host.skills().history(name).await
+    }
+
+    /// Kept version `version` of a skill.
+    pub async fn get_skill_version(&self, name: &str, version: u64) -> Result<Skill> {
+        self.host.skills().get_version(name, version).await
+    }
+
+    /// Saves kept version `version` as the skill's new current version.
+    pub async fn rollback_skill(&self, name: &str, version: u64) -> Result<Skill> {
+        self.host.rollback_skill(name, version).await
+    }
+
+    /// Forgets a skill's history and recorded tests.
+    pub async fn purge_skill(&self, name: &str) -> Result<bool> {
+        self.host.purge_skill(name).await
+    }
+
+    /// Replays every recorded case of a skill in this session's executor,
+    /// tools answered from the recordings (see [`crate::recorded`]).
+    pub async fn test_skill(&self, name: &str) -> Result<Vec<CaseReport>> {
+        crate::names::validate_skill_name(name)?;
+        // The name is an identifier (validated), so it is safe in code.
+        let result = self.run(&format!("skills.test({name:?})")).await?;
+        if let Some(error) = result.error {
+            return Err(crate::error::SkillError::Case {
+                message: format!("testing skill `{name}` failed: {}", error.message),
+            }
+            .into());
+        }
+        serde_json::from_value(result.value.unwrap_or(Value::Null)).map_err(|e| {
+            crate::error::SkillError::Case {
+                message: format!("testing skill `{name}` gave an unreadable report: {e}"),
+            }
+            .into()
+        })
+    }
+
+    /// Runs skill `name` with `kwargs`, recording its tool calls and outcome
+    /// as case `case`; returns the run (the skill's result is its value).
+    pub async fn record_skill(
+        &self,
+        name: &str,
+        case: &str,
+        kwargs: &Map<String, Value>,
+    ) -> Result<ExecutionResult> {
+        crate::names::validate_skill_name(name)?;
+        crate::recorded::validate_case_name(case)?;
+        let kwargs = serde_json::to_string(&Value::Object(kwargs.clone())).unwrap_or_default();
+        let hex = crate::skills::hex(kwargs.as_bytes());
+        // Names validated above (identifier, `[A-Za-z0-9_.-]`); the arguments
+        // travel as hex, so nothing in them can be read as code.
+        self.run(&format!(
+            "skills.record({name:?}, {case:?}, **__import__('json').loads(bytes.fromhex('{hex}')))"
+        ))
+        .await
     }
 
     pub async fn search_skills(&self, query: &str, limit: usize) -> Result<Vec<Scored<SkillInfo>>> {
@@ -232,7 +318,7 @@ impl Session {
     }
 
     pub async fn add_skill(&self, name: &str, source: &str, description: &str) -> Result<Skill> {
-        self.host.skills().create(name, source, description).await
+        self.host.create_skill(name, source, description).await
     }
 
     pub async fn remove_skill(&self, name: &str) -> Result<bool> {

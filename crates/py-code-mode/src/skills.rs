@@ -4,10 +4,11 @@
 //! Python parser; skill code never runs on the host. It runs only inside an
 //! executor, where the runtime fetches the source with `skills.get`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
+use ruff_python_ast::visitor::{Visitor, walk_expr};
 use ruff_python_ast::{Expr, Stmt};
 use ruff_text_size::Ranged;
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,8 @@ use serde_json::Value;
 use crate::error::{Result, SkillError};
 use crate::names::validate_skill_name;
 use crate::search::SearchDoc;
-use crate::storage::{SkillRecord, Storage};
+use crate::storage::{MAX_SKILL_HISTORY, Provenance, SkillRecord, SkillVersion, Storage};
+use crate::tools::ToolInfo;
 
 /// A parameter of a skill's `run()` or of a tool callable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +44,26 @@ pub struct SkillInfo {
     pub is_async: bool,
     pub created_at: jiff::Timestamp,
     pub updated_at: jiff::Timestamp,
+    /// The current version (1 for the first); `None` for a skill saved
+    /// without history.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// The session that saved this version (see [`Provenance`]).
+    #[serde(default)]
+    pub session: Option<String>,
+    /// The run of agent code that saved this version.
+    #[serde(default)]
+    pub run: Option<String>,
+    /// `sha256:<hex>` of the source.
+    #[serde(default)]
+    pub hash: String,
+    /// Why the skill may no longer work (a tool it uses changed or is gone);
+    /// `None` when fresh. Set by listings and search (see [`crate::drift`]).
+    #[serde(default)]
+    pub stale: Option<String>,
+    /// The tools the skill uses, with their signatures when it was saved.
+    #[serde(skip)]
+    pub tools: BTreeMap<String, String>,
 }
 
 /// What `skills.get()` returns: the listing plus the source.
@@ -61,6 +83,94 @@ pub struct ParsedSkill {
     pub run_summary: String,
     pub parameters: Vec<ParamInfo>,
     pub is_async: bool,
+    /// The tools the source names (`tools.<name>`, `tools.call("<name>")`):
+    /// its static dependencies.
+    pub tools: BTreeSet<String>,
+}
+
+/// `sha256:<hex>` of a skill's source: the hash provenance shows.
+pub fn source_hash(source: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(source.as_bytes());
+    format!("sha256:{}", hex(&digest))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
+}
+
+/// A tool's signature as drift compares it: each callable with its
+/// parameters, `name(city: str, units?: str)`, joined by `; `. `None` while
+/// the tool is unavailable (its callables unknown).
+pub fn tool_signature(tool: &ToolInfo) -> Option<String> {
+    if tool.unavailable.is_some() {
+        return None;
+    }
+    Some(
+        tool.callables
+            .iter()
+            .map(|c| {
+                let params = c
+                    .parameters
+                    .iter()
+                    .map(|p| {
+                        let optional = if p.required { "" } else { "?" };
+                        format!("{}{optional}: {}", p.name, p.ty)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{}({params})", c.name)
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+/// Collects the tool names a skill's source uses.
+#[derive(Default)]
+struct ToolRefs(BTreeSet<String>);
+
+/// Methods of the `tools` namespace itself, not tools.
+const TOOLS_METHODS: &[&str] = &["list", "search", "call"];
+
+impl<'a> Visitor<'a> for ToolRefs {
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Attribute(a) => {
+                if let Expr::Name(n) = a.value.as_ref()
+                    && n.id.as_str() == "tools"
+                    && !TOOLS_METHODS.contains(&a.attr.as_str())
+                    && !a.attr.as_str().starts_with('_')
+                {
+                    self.0.insert(a.attr.as_str().to_owned());
+                }
+            }
+            Expr::Call(c) => {
+                // `tools.call("nmap.scan", ...)`: the literal names the tool.
+                if let Expr::Attribute(a) = c.func.as_ref()
+                    && let Expr::Name(n) = a.value.as_ref()
+                    && n.id.as_str() == "tools"
+                    && a.attr.as_str() == "call"
+                    && let Some(Expr::StringLiteral(name)) = c.arguments.args.first()
+                {
+                    let name = name.value.to_str();
+                    let tool = name.split('.').next().unwrap_or(name);
+                    if !tool.is_empty() {
+                        self.0.insert(tool.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+        walk_expr(self, expr);
+    }
 }
 
 /// Parses skill source: it must be valid Python with a top-level `run()`.
@@ -105,11 +215,14 @@ pub fn parse_skill(source: &str) -> Result<ParsedSkill, String> {
             name,
         });
     }
+    let mut refs = ToolRefs::default();
+    refs.visit_body(body);
     Ok(ParsedSkill {
         docstring,
         run_summary,
         parameters,
         is_async: run.is_async,
+        tools: refs.0,
     })
 }
 
@@ -217,6 +330,19 @@ pub struct SkillLibrary {
     storage: Arc<dyn Storage>,
     /// Parsed metadata by source hash, so listing 1,000 skills parses only new ones.
     parsed: Mutex<HashMap<u64, Arc<ParsedSkill>>>,
+    /// Who saves versions: the session id provenance records.
+    session: Mutex<String>,
+    /// The run of agent code in progress, if any: provenance's `run`.
+    run: Mutex<Option<String>>,
+}
+
+/// Where a version comes from, besides its source: see [`SkillLibrary::create_version`].
+#[derive(Debug, Clone, Default)]
+pub struct VersionOrigin {
+    /// The tools the source uses, each with its signature now.
+    pub tools: BTreeMap<String, String>,
+    /// The version this one restores.
+    pub rollback_of: Option<u64>,
 }
 
 impl SkillLibrary {
@@ -224,7 +350,114 @@ impl SkillLibrary {
         Self {
             storage,
             parsed: Mutex::default(),
+            session: Mutex::new(default_session_id()),
+            run: Mutex::default(),
         }
+    }
+
+    /// Sets the session id later versions record (an agent's name, say).
+    pub fn set_session(&self, id: &str) {
+        if let Ok(mut session) = self.session.lock() {
+            id.clone_into(&mut session);
+        }
+    }
+
+    /// The session id versions record.
+    pub fn session(&self) -> String {
+        self.session.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Marks the run of agent code in progress (`None` once it ended).
+    pub fn set_run(&self, run: Option<String>) {
+        if let Ok(mut current) = self.run.lock() {
+            *current = run;
+        }
+    }
+
+    /// The tools `source` uses (see [`ParsedSkill::tools`]).
+    pub fn tools_of(&self, name: &str, source: &str) -> Result<BTreeSet<String>> {
+        Ok(self.parse(name, source)?.tools.clone())
+    }
+
+    /// A skill's kept versions, newest first (the current one included);
+    /// also after a delete, until [`Self::purge`].
+    pub async fn history(&self, name: &str) -> Result<Vec<SkillVersion>> {
+        validate_skill_name(name)?;
+        let mut versions = self.storage.skill_history(name).await?;
+        for v in &mut versions {
+            if v.provenance.hash.is_empty() {
+                v.provenance.hash = source_hash(&v.source);
+            }
+        }
+        Ok(versions)
+    }
+
+    /// Version `version` of a skill, as `get` shows a skill.
+    pub async fn get_version(&self, name: &str, version: u64) -> Result<Skill> {
+        let kept = self.history(name).await?;
+        let found = kept
+            .into_iter()
+            .find(|v| v.provenance.version == version)
+            .ok_or_else(|| SkillError::NoVersion {
+                name: name.to_owned(),
+                version,
+            })?;
+        let record = SkillRecord {
+            name: name.to_owned(),
+            source: found.source,
+            description: found.description,
+            created_at: found.created_at,
+            updated_at: found.created_at,
+            provenance: Some(found.provenance),
+        };
+        Ok(Skill {
+            info: self.info(&record)?,
+            source: record.source,
+        })
+    }
+
+    /// Forgets a skill's history and recorded tests.
+    pub async fn purge(&self, name: &str) -> Result<bool> {
+        validate_skill_name(name)?;
+        Ok(self.storage.purge_skill(name).await?)
+    }
+
+    /// Saves a new version (see [`Storage::commit_skill`]) with this
+    /// library's session and run as provenance.
+    pub async fn create_version(
+        &self,
+        name: &str,
+        source: &str,
+        description: &str,
+        origin: VersionOrigin,
+    ) -> Result<Skill> {
+        validate_skill_name(name)?;
+        self.parse(name, source)?;
+        let now = jiff::Timestamp::now();
+        let record = SkillRecord {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            description: description.trim().to_owned(),
+            created_at: now,
+            updated_at: now,
+            provenance: None,
+        };
+        let provenance = Provenance {
+            version: 0,
+            session: self.session(),
+            run: self.run.lock().ok().and_then(|r| r.clone()),
+            hash: source_hash(source),
+            tools: origin.tools,
+            rollback_of: origin.rollback_of,
+        };
+        let saved = self
+            .storage
+            .commit_skill(&record, &provenance, MAX_SKILL_HISTORY)
+            .await?;
+        Ok(Skill {
+            info: self.info(&saved)?,
+            source: saved.source,
+        })
     }
 
     /// Every skill, sorted by name. Skills whose source no longer parses are
@@ -275,15 +508,33 @@ impl SkillLibrary {
             .ok_or_else(|| SkillError::NotFound {
                 name: name.to_owned(),
             })?;
+        let mut info = self.info(&record)?;
+        if info.hash.is_empty() {
+            info.hash = source_hash(&record.source);
+        }
         Ok(Skill {
-            info: self.info(&record)?,
+            info,
             source: record.source,
         })
     }
 
-    /// Validates and saves a skill (replacing one of the same name). Nothing is
-    /// written unless the name is allowed and the source parses with a `run()`.
+    /// Validates and saves a skill (replacing one of the same name) as a new
+    /// version, without tool signatures (see [`crate::Host::create_skill`]).
+    /// Nothing is written unless the name is allowed and the source parses
+    /// with a `run()`.
     pub async fn create(&self, name: &str, source: &str, description: &str) -> Result<Skill> {
+        self.create_version(name, source, description, VersionOrigin::default())
+            .await
+    }
+
+    /// Saves a skill without keeping a version: [`Storage::put_skill`] as it
+    /// was before history (for moving libraries and for measuring).
+    pub async fn put_unversioned(
+        &self,
+        name: &str,
+        source: &str,
+        description: &str,
+    ) -> Result<Skill> {
         validate_skill_name(name)?;
         self.parse(name, source)?;
         let now = jiff::Timestamp::now();
@@ -298,6 +549,7 @@ impl SkillLibrary {
             description: description.trim().to_owned(),
             created_at,
             updated_at: now,
+            provenance: None,
         };
         self.storage.put_skill(&record).await?;
         Ok(Skill {
@@ -332,6 +584,22 @@ impl SkillLibrary {
             is_async: parsed.is_async,
             created_at: record.created_at,
             updated_at: record.updated_at,
+            version: record.provenance.as_ref().map(|p| p.version),
+            session: record.provenance.as_ref().map(|p| p.session.clone()),
+            run: record.provenance.as_ref().and_then(|p| p.run.clone()),
+            // A skill saved without history gets its hash in `get`, not in
+            // every listing (hashing 1,000 sources per listing is not free).
+            hash: record
+                .provenance
+                .as_ref()
+                .map(|p| p.hash.clone())
+                .unwrap_or_default(),
+            stale: None,
+            tools: record
+                .provenance
+                .as_ref()
+                .map(|p| p.tools.clone())
+                .unwrap_or_default(),
         };
         Ok((info, parsed))
     }
@@ -352,6 +620,16 @@ impl SkillLibrary {
         }
         Ok(parsed)
     }
+}
+
+/// A session id for sessions the application did not name: unique enough to
+/// tell two sessions apart in a history (`session-<pid>-<start time>`).
+pub fn default_session_id() -> String {
+    format!(
+        "session-{}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_millisecond()
+    )
 }
 
 /// The searchable text of a skill: its description and parameters, then the
@@ -394,6 +672,12 @@ mod tests {
             is_async: false,
             created_at: jiff::Timestamp::UNIX_EPOCH,
             updated_at: jiff::Timestamp::UNIX_EPOCH,
+            version: None,
+            session: None,
+            run: None,
+            hash: String::new(),
+            stale: None,
+            tools: BTreeMap::new(),
         };
         assert_eq!(
             skill_doc(&info, &parsed).text,

@@ -331,3 +331,41 @@ fn container_options_are_refused_by_the_other_executors() {
         );
     }
 }
+
+#[test]
+fn skills_test_replays_recorded_cases_and_exits_one_when_a_case_fails() {
+    let library = TempLibrary::new().with_tool(
+        "echo.yaml",
+        "name: echo\ntype: cli\nargs: '{text}'\ndescription: print text back\n",
+    );
+    let record = "skills.create('shout', 'def run(text: str):\\n    return tools.echo(text=text).strip().upper()')\nskills.record('shout', 'hi', text='hi')";
+    let out = py_code_mode(&library, &["run", "-c", record]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "'HI'\n".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = py_code_mode(&library, &["skills", "test"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "ok   shout/hi\n1 passed, 0 failed\n".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
+    let change = "skills.create('shout', 'def run(text: str):\\n    return tools.echo(text=text + \"!\").strip().upper()')";
+    let out = py_code_mode(&library, &["run", "-c", change]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = py_code_mode(&library, &["skills", "test", "shout"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("FAIL shout/hi\n     call 1: expected `tools.echo(text=\"hi\")`, got `tools.echo(text=\"hi!\")`\n"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("0 passed, 1 failed\n"), "{stdout}");
+    let history = py_code_mode(&library, &["skills", "history", "shout"]);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
+    assert_eq!(history[0]["version"], 2);
+    assert_eq!(history[1]["version"], 1);
+}

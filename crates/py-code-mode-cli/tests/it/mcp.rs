@@ -76,6 +76,22 @@ async fn tools_list_has_the_documented_tools_and_input_schemas() {
             owned(&["name"]),
             owned(&["name"]),
         ),
+        (
+            "get_skill".to_owned(),
+            owned(&["name", "version"]),
+            owned(&["name"]),
+        ),
+        (
+            "rollback_skill".to_owned(),
+            owned(&["name", "version"]),
+            owned(&["name", "version"]),
+        ),
+        (
+            "skill_history".to_owned(),
+            owned(&["name"]),
+            owned(&["name"]),
+        ),
+        ("test_skill".to_owned(), owned(&["name"]), owned(&["name"])),
         ("list_artifacts".to_owned(), vec![], vec![]),
         ("list_skills".to_owned(), vec![], vec![]),
         ("list_tools".to_owned(), vec![], vec![]),
@@ -149,5 +165,65 @@ async fn failures_are_tool_errors_and_bad_names_are_invalid_params() {
             .contains("`timeout` must be a number of seconds above 0"),
         "{err}"
     );
+    client.cancel().await.expect("cancel");
+}
+
+/// The JSON a tool replied with.
+async fn reply_json(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    name: &'static str,
+    args: Value,
+) -> Value {
+    let result = client.call_tool(call(name, args)).await.expect("call");
+    let text = result.content[0]
+        .as_text()
+        .map(|t| t.text.clone())
+        .unwrap_or_default();
+    assert_ne!(result.is_error, Some(true), "{name}: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+#[tokio::test]
+async fn renaming_a_tool_parameter_marks_the_dependent_skill_stale_in_listings_and_search() {
+    let library = TempLibrary::new().with_tool(
+        "echo.yaml",
+        "name: echo\ntype: cli\nargs: '{text}'\ndescription: print text back\n",
+    );
+    let client = connect(&library).await;
+    reply_json(
+        &client,
+        "create_skill",
+        json!({"name": "shout", "description": "shout text back",
+               "source": "def run(text: str):\n    return tools.echo(text=text).upper()\n"}),
+    )
+    .await;
+    let listed = reply_json(&client, "list_skills", json!({})).await;
+    assert_eq!(
+        listed[0]["stale"],
+        Value::Null,
+        "fresh while the tool is as it was"
+    );
+    let history = reply_json(&client, "skill_history", json!({"name": "shout"})).await;
+    assert_eq!(history[0]["version"], json!(1));
+    client.cancel().await.expect("cancel");
+
+    // The tool's parameter is renamed; the next server sees the skill as stale.
+    library.write(
+        "tools/echo.yaml",
+        "name: echo\ntype: cli\nargs: '{words}'\ndescription: print text back\n",
+    );
+    let client = connect(&library).await;
+    let reason = "tool `echo` changed: `echo(text?: string)` is now `echo(words?: string)`";
+    let listed = reply_json(&client, "list_skills", json!({})).await;
+    assert_eq!(listed[0]["stale"], json!(reason));
+    let found = reply_json(&client, "search_skills", json!({"query": "shout text"})).await;
+    assert_eq!(found[0]["stale"], json!(reason));
+
+    // Gone altogether.
+    std::fs::remove_file(library.path().join("tools/echo.yaml")).expect("remove tool");
+    client.cancel().await.expect("cancel");
+    let client = connect(&library).await;
+    let listed = reply_json(&client, "list_skills", json!({})).await;
+    assert_eq!(listed[0]["stale"], json!("tool `echo` is gone"));
     client.cancel().await.expect("cancel");
 }

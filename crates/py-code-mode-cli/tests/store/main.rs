@@ -58,6 +58,7 @@ async fn seed_folder(base: &Path) -> anyhow::Result<FileStorage> {
             description: "Say hello".into(),
             created_at: now,
             updated_at: now,
+            provenance: None,
         })
         .await?;
     let data = [0u8, 1, 255];

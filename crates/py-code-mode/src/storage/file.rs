@@ -4,7 +4,10 @@
 //! base/
 //!   tools/*.yaml                   tool definitions (read-only to agents)
 //!   skills/<name>.py               one skill: a `# py-code-mode-skill/1 {…}` comment
-//!                                  line (description, timestamps), then the source
+//!                                  line (description, timestamps, provenance), then the source
+//!   skills/.history/<name>/<v>.py  each kept version (`0000000007.py`), same form
+//!   skills/.history/<name>/.lock   held while a version is committed
+//!   skills/.tests/<name>.json      the skill's recorded test cases
 //!   artifacts/<name>               one artifact: a `py-code-mode-artifact/1 {…}` line
 //!                                  (type, description, metadata, timestamps), then the data
 //!   deps/requirements.txt          the configured runtime dependencies, one spec a line
@@ -34,9 +37,9 @@ use serde_json::{Map, Value};
 
 use super::fsx::{self, Folder, Kind, TMP_DIR};
 use super::{
-    ItemKind, MAX_ARTIFACT_BYTES, MAX_CACHE_BYTES, MAX_META_BYTES, MAX_SKILL_BYTES,
-    MAX_TOOL_FILE_BYTES, SkillRecord, Storage, StorageProblem, ToolSource, WarnOnce,
-    validate_cache_key, validate_tool_file_name,
+    ItemKind, MAX_ARTIFACT_BYTES, MAX_CACHE_BYTES, MAX_CASES_BYTES, MAX_META_BYTES,
+    MAX_SKILL_BYTES, MAX_TOOL_FILE_BYTES, Provenance, SkillRecord, SkillVersion, Storage,
+    StorageProblem, ToolSource, WarnOnce, validate_cache_key, validate_tool_file_name,
 };
 use crate::artifacts::{ArtifactKind, ArtifactMeta};
 use crate::error::StorageError;
@@ -81,6 +84,20 @@ struct SkillMeta {
     description: String,
     created_at: jiff::Timestamp,
     updated_at: jiff::Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provenance: Option<Provenance>,
+}
+
+/// The folder of kept versions, under the skills folder (hidden: not a skill).
+const HISTORY_DIR: &str = ".history";
+/// The folder of recorded test cases, under the skills folder.
+const CASES_DIR: &str = ".tests";
+/// The lock file in a skill's history folder.
+const HISTORY_LOCK: &str = ".lock";
+
+/// The file of version `v` in a history folder: zero-padded so names sort.
+fn version_file(v: u64) -> String {
+    format!("{v:010}.py")
 }
 
 /// An artifact's metadata as its header line holds it (the name is the path and
@@ -192,6 +209,7 @@ impl Inner {
                 description: meta.description,
                 created_at: meta.created_at,
                 updated_at: meta.updated_at,
+                provenance: meta.provenance,
             }));
         }
         // Written by an earlier version (metadata apart) or by hand (none).
@@ -218,6 +236,7 @@ impl Inner {
             description,
             created_at,
             updated_at,
+            provenance: None,
         }))
     }
 
@@ -292,22 +311,226 @@ impl Inner {
                 ),
             });
         }
-        let meta = SkillMeta {
-            description: skill.description.clone(),
-            created_at: skill.created_at,
-            updated_at: skill.updated_at,
-        };
-        let header = skill_header(&meta);
         let root = open_root_for_write(&self.skills)?;
         let tmp = tmp_dir(&root)?;
-        fsx::write(
-            &tmp,
-            &root,
-            &file,
-            &[header.as_bytes(), skill.source.as_bytes()],
-        )?;
+        write_skill_file(&tmp, &root, &file, skill)?;
         remove_legacy_meta(&root, &[], &format!("{}.json", skill.name));
         Ok(())
+    }
+
+    /// The history folder of skill `name`, made with `create`.
+    fn history_dir(
+        root: &Folder,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<Folder>, StorageError> {
+        match fsx::open_dir(root, HISTORY_DIR, create)? {
+            Some(history) => fsx::open_dir(&history, name, create),
+            None => Ok(None),
+        }
+    }
+
+    /// The version numbers in a history folder, by file name only (a save
+    /// reads no old version), unsorted.
+    fn version_numbers(dir: &Folder) -> Result<Vec<u64>, StorageError> {
+        Ok(fsx::list(dir)?
+            .into_iter()
+            .filter(|e| e.kind == Kind::File)
+            .filter_map(|e| e.name.ok())
+            .filter_map(|file| file.strip_suffix(".py")?.parse::<u64>().ok())
+            .collect())
+    }
+
+    /// The versions in a history folder, newest first; unreadable ones are
+    /// logged and left out (one bad file must not hide the rest).
+    fn read_versions(dir: &Folder, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
+        let mut versions = Vec::new();
+        for entry in fsx::list(dir)? {
+            let Ok(file) = entry.name else { continue };
+            let Some(stem) = file.strip_suffix(".py") else {
+                continue;
+            };
+            let Ok(number) = stem.parse::<u64>() else {
+                continue;
+            };
+            if entry.kind != Kind::File {
+                continue;
+            }
+            match Self::read_skill(dir, stem) {
+                Ok(Some(record)) => {
+                    let mut provenance = record.provenance.unwrap_or_default();
+                    provenance.version = number;
+                    versions.push(SkillVersion {
+                        source: record.source,
+                        description: record.description,
+                        created_at: record.updated_at,
+                        provenance,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("skipped a version of skill `{name}`: {e}"),
+            }
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.provenance.version));
+        Ok(versions)
+    }
+
+    fn commit_skill(
+        &self,
+        skill: &SkillRecord,
+        provenance: &Provenance,
+        keep: usize,
+    ) -> Result<SkillRecord, StorageError> {
+        validate_skill_name(&skill.name)?;
+        let file = format!("{}.py", skill.name);
+        if skill.source.len() as u64 > MAX_SKILL_BYTES {
+            return Err(StorageError::Refused {
+                path: self.skills.join(&file),
+                reason: format!(
+                    "the source holds {} bytes, more than the {MAX_SKILL_BYTES} a skill may",
+                    skill.source.len()
+                ),
+            });
+        }
+        let root = open_root_for_write(&self.skills)?;
+        let tmp = tmp_dir(&root)?;
+        let dir = Self::history_dir(&root, &skill.name, true)?.ok_or_else(|| StorageError::Io {
+            action: "create",
+            path: self.skills.join(HISTORY_DIR).join(&skill.name),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        let history_tmp = tmp_dir(&dir)?;
+        // Held until the skill file is renamed into place: the next writer
+        // reads the version this one committed.
+        let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
+        let current = Self::read_skill(&root, &skill.name)?;
+        let kept = Self::version_numbers(&dir)?;
+        let newest_kept = kept.iter().copied().max().unwrap_or(0);
+        let mut next = match current.as_ref().and_then(|c| c.provenance.as_ref()) {
+            // Versions above the current one are leftovers of a writer that
+            // died between its two renames: overwritten, never shown.
+            Some(p) => p.version + 1,
+            None => newest_kept + 1,
+        };
+        if let Some(old) = current.as_ref().filter(|c| c.provenance.is_none()) {
+            // A skill written without history (by hand, or by an earlier
+            // version): kept as a version before it is replaced.
+            let mut archived = old.clone();
+            archived.provenance = Some(Provenance {
+                version: next,
+                hash: crate::skills::source_hash(&old.source),
+                ..Provenance::default()
+            });
+            write_skill_file(&history_tmp, &dir, &version_file(next), &archived)?;
+            next += 1;
+        }
+        let now = skill.updated_at;
+        let record = SkillRecord {
+            created_at: current.as_ref().map_or(now, |c| c.created_at),
+            provenance: Some(Provenance {
+                version: next,
+                ..provenance.clone()
+            }),
+            ..skill.clone()
+        };
+        // The version first, then the skill: the skill's rename commits both.
+        write_skill_file(&history_tmp, &dir, &version_file(next), &record)?;
+        write_skill_file(&tmp, &root, &file, &record)?;
+        remove_legacy_meta(&root, &[], &format!("{}.json", skill.name));
+        let mut numbers: Vec<u64> = kept.iter().copied().filter(|&v| v < next).collect();
+        numbers.push(next);
+        numbers.sort_unstable();
+        let excess = numbers.len().saturating_sub(keep.max(1));
+        for v in &numbers[..excess] {
+            fsx::remove(&dir, &version_file(*v))?;
+        }
+        for v in kept.iter().copied().filter(|&v| v > next) {
+            fsx::remove(&dir, &version_file(v))?;
+        }
+        Ok(record)
+    }
+
+    fn skill_history(&self, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
+        validate_skill_name(name)?;
+        let Some(root) = fsx::open_root(&self.skills, false)? else {
+            return Ok(Vec::new());
+        };
+        let Some(dir) = Self::history_dir(&root, name, false)? else {
+            return Ok(Vec::new());
+        };
+        let mut versions = Self::read_versions(&dir, name)?;
+        let current = Self::read_skill(&root, name)?.and_then(|c| c.provenance);
+        if let Some(current) = current {
+            versions.retain(|v| v.provenance.version <= current.version);
+        }
+        Ok(versions)
+    }
+
+    fn purge_skill(&self, name: &str) -> Result<bool, StorageError> {
+        validate_skill_name(name)?;
+        let Some(root) = fsx::open_root(&self.skills, false)? else {
+            return Ok(false);
+        };
+        let mut any = false;
+        if let Some(dir) = Self::history_dir(&root, name, false)? {
+            let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
+            for entry in fsx::list(&dir)? {
+                if let Ok(file) = entry.name
+                    && Path::new(&file).extension().is_some_and(|e| e == "py")
+                    && entry.kind == Kind::File
+                {
+                    any |= fsx::remove(&dir, &file)?;
+                }
+            }
+        }
+        if let Some(cases) = fsx::open_dir(&root, CASES_DIR, false)? {
+            any |= fsx::remove(&cases, &format!("{name}.json"))?;
+        }
+        Ok(any)
+    }
+
+    fn skill_cases(&self, name: &str) -> Result<Option<String>, StorageError> {
+        validate_skill_name(name)?;
+        let Some(root) = fsx::open_root(&self.skills, false)? else {
+            return Ok(None);
+        };
+        let Some(dir) = fsx::open_dir(&root, CASES_DIR, false)? else {
+            return Ok(None);
+        };
+        let file = format!("{name}.json");
+        match fsx::read_file(&dir, &file, MAX_CASES_BYTES)? {
+            Some(loaded) => {
+                String::from_utf8(loaded.bytes)
+                    .map(Some)
+                    .map_err(|e| StorageError::Corrupt {
+                        path: dir.path().join(&file),
+                        message: format!("not UTF-8: {}", e.utf8_error()),
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn put_skill_cases(&self, name: &str, json: &str) -> Result<(), StorageError> {
+        validate_skill_name(name)?;
+        let file = format!("{name}.json");
+        if json.len() as u64 > MAX_CASES_BYTES {
+            return Err(StorageError::Refused {
+                path: self.skills.join(CASES_DIR).join(&file),
+                reason: format!(
+                    "the recorded tests take {} bytes, more than the {MAX_CASES_BYTES} allowed",
+                    json.len()
+                ),
+            });
+        }
+        let root = open_root_for_write(&self.skills)?;
+        let dir = fsx::open_dir(&root, CASES_DIR, true)?.ok_or_else(|| StorageError::Io {
+            action: "create",
+            path: self.skills.join(CASES_DIR),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        let tmp = tmp_dir(&dir)?;
+        fsx::write(&tmp, &dir, &file, &[json.as_bytes()])
     }
 
     fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
@@ -751,6 +974,38 @@ impl Storage for FileStorage {
         self.blocking(move |inner| inner.delete_skill(&name)).await
     }
 
+    async fn commit_skill(
+        &self,
+        skill: &SkillRecord,
+        provenance: &Provenance,
+        keep: usize,
+    ) -> Result<SkillRecord, StorageError> {
+        let (skill, provenance) = (skill.clone(), provenance.clone());
+        self.blocking(move |inner| inner.commit_skill(&skill, &provenance, keep))
+            .await
+    }
+
+    async fn skill_history(&self, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.skill_history(&name)).await
+    }
+
+    async fn purge_skill(&self, name: &str) -> Result<bool, StorageError> {
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.purge_skill(&name)).await
+    }
+
+    async fn skill_cases(&self, name: &str) -> Result<Option<String>, StorageError> {
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.skill_cases(&name)).await
+    }
+
+    async fn put_skill_cases(&self, name: &str, json: &str) -> Result<(), StorageError> {
+        let (name, json) = (name.to_owned(), json.to_owned());
+        self.blocking(move |inner| inner.put_skill_cases(&name, &json))
+            .await
+    }
+
     async fn put_artifact(&self, meta: &ArtifactMeta, data: &[u8]) -> Result<(), StorageError> {
         // Checked before copying the data for the blocking pool.
         validate_artifact_name(&meta.name)?;
@@ -890,6 +1145,28 @@ fn remove_legacy_meta(root: &Folder, parents: &[&str], file: &str) -> bool {
         tracing::warn!("cannot remove old metadata: {e}");
         false
     })
+}
+
+/// Writes `skill` as the file `name` of `dir`: its header line, then its source.
+fn write_skill_file(
+    tmp: &Folder,
+    dir: &Folder,
+    name: &str,
+    skill: &SkillRecord,
+) -> Result<(), StorageError> {
+    let meta = SkillMeta {
+        description: skill.description.clone(),
+        created_at: skill.created_at,
+        updated_at: skill.updated_at,
+        provenance: skill.provenance.clone(),
+    };
+    let header = skill_header(&meta);
+    fsx::write(
+        tmp,
+        dir,
+        name,
+        &[header.as_bytes(), skill.source.as_bytes()],
+    )
 }
 
 /// The first line of a skill file: a comment holding the metadata as JSON.

@@ -607,3 +607,17 @@ pub(super) fn sweep_tmp(root: &Folder) -> Result<usize, StorageError> {
     }
     Ok(removed)
 }
+
+/// An exclusive lock on the file `name` of `dir` (made if missing, never
+/// through a link), held until dropped: serialises writers of one item
+/// across processes. Blocking: holders only do a few small writes.
+pub(super) fn lock(dir: &Folder, name: &str) -> Result<Flock<File>, StorageError> {
+    let fd = openat(
+        dir.fd.as_fd(),
+        name,
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(FILE_MODE),
+    )
+    .map_err(|e| refusal_or_io(dir, name, "lock", e))?;
+    Flock::lock(File::from(fd), FlockArg::LockExclusive).map_err(|(_, e)| dir.io("lock", name, e))
+}

@@ -133,7 +133,56 @@ pub struct SkillRecord {
     pub description: String,
     pub created_at: jiff::Timestamp,
     pub updated_at: jiff::Timestamp,
+    /// The version and where it came from; `None` for a skill saved without
+    /// history (by hand, by an earlier version, or by [`Storage::put_skill`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
+
+/// Where one version of a skill came from (see `docs/skills.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// 1 for the first version; each save adds one.
+    #[serde(default)]
+    pub version: u64,
+    /// Who saved it: the id the embedding application gave its session.
+    #[serde(default)]
+    pub session: String,
+    /// The run of agent code that saved it; `None` for a call from outside
+    /// agent code (the Python facade, an MCP `create_skill`).
+    #[serde(default)]
+    pub run: Option<String>,
+    /// `sha256:<hex>` of the source.
+    #[serde(default)]
+    pub hash: String,
+    /// The tools the source uses, each with its signature when saved (see
+    /// [`crate::skills::tool_signature`]): what drift is measured against.
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, String>,
+    /// The version this one restored, for a rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u64>,
+}
+
+/// One entry of a skill's history: a version as it was saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkillVersion {
+    pub source: String,
+    #[serde(default)]
+    pub description: String,
+    /// When this version was saved.
+    pub created_at: jiff::Timestamp,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// How many versions of one skill a storage keeps (the newest, the current
+/// one included): enough to roll back a bad week of edits, while a skill
+/// rewritten in a loop cannot grow the library without bound.
+pub const MAX_SKILL_HISTORY: usize = 50;
+/// Largest recorded-tests document of one skill, in bytes: a case holds the
+/// tool calls of one run, bounded by [`crate::skills`]'s recording limits.
+pub const MAX_CASES_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A place that keeps a library: tools, skills, artifacts and derived caches.
 ///
@@ -168,6 +217,56 @@ pub trait Storage: Send + Sync + Debug {
     async fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError>;
     /// Returns whether the skill existed.
     async fn delete_skill(&self, name: &str) -> Result<bool, StorageError>;
+
+    /// Saves a new version of a skill: the skill becomes `skill` and its
+    /// history gains the version, in one atomic step (two writers never get
+    /// the same number, a reader never sees one without the other), keeping
+    /// at most `keep` versions. The version number, and `created_at` (kept
+    /// from the current skill when there is one) are decided here; the
+    /// record's own are ignored. Returns the record as saved.
+    async fn commit_skill(
+        &self,
+        skill: &SkillRecord,
+        provenance: &Provenance,
+        keep: usize,
+    ) -> Result<SkillRecord, StorageError> {
+        let _ = (provenance, keep);
+        Err(self.no_history(&skill.name))
+    }
+
+    /// The versions of a skill kept, newest first; also after the skill was
+    /// deleted, until [`Storage::purge_skill`].
+    async fn skill_history(&self, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
+        Err(self.no_history(name))
+    }
+
+    /// Forgets a skill's history and recorded tests (the skill itself stays
+    /// unless deleted); returns whether there was anything.
+    async fn purge_skill(&self, name: &str) -> Result<bool, StorageError> {
+        Err(self.no_history(name))
+    }
+
+    /// The recorded tests of a skill: a JSON document (see [`crate::skills`]).
+    async fn skill_cases(&self, name: &str) -> Result<Option<String>, StorageError> {
+        Err(self.no_history(name))
+    }
+
+    /// Replaces the recorded tests of a skill.
+    async fn put_skill_cases(&self, name: &str, json: &str) -> Result<(), StorageError> {
+        let _ = json;
+        Err(self.no_history(name))
+    }
+
+    /// The error of the history methods of a backend without history.
+    fn no_history(&self, name: &str) -> StorageError {
+        StorageError::Backend {
+            backend: self.location(),
+            message: format!(
+                "cannot keep versions of skill `{name}`: this storage keeps no history"
+            ),
+            source: None,
+        }
+    }
 
     async fn put_artifact(&self, meta: &ArtifactMeta, data: &[u8]) -> Result<(), StorageError>;
     async fn get_artifact(

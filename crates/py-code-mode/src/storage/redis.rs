@@ -3,7 +3,10 @@
 //!
 //! ```text
 //! <prefix>:skills              SET   names of the skills
-//! <prefix>:skill:<name>        HASH  source, description, created_at, updated_at
+//! <prefix>:skill:<name>        HASH  source, description, created_at, updated_at,
+//!                                    provenance (JSON: version, session, run, hash, tools)
+//! <prefix>:skill-history:<name> LIST JSON of each kept version, newest first
+//! <prefix>:skill-cases:<name>  STRING the skill's recorded test cases (JSON)
 //! <prefix>:artifacts           SET   names of the artifacts
 //! <prefix>:artifact:<name>     HASH  data (raw bytes), meta (JSON: type, description,
 //!                                    metadata, size, created_at, updated_at)
@@ -34,8 +37,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError};
 
 use super::{
-    ItemKind, MAX_ARTIFACT_BYTES, MAX_SKILL_BYTES, MAX_TOOL_FILE_BYTES, SkillRecord, Storage,
-    StorageProblem, ToolSource, WarnOnce, is_key_safe, validate_cache_key, validate_tool_file_name,
+    ItemKind, MAX_ARTIFACT_BYTES, MAX_CASES_BYTES, MAX_SKILL_BYTES, MAX_TOOL_FILE_BYTES,
+    Provenance, SkillRecord, SkillVersion, Storage, StorageProblem, ToolSource, WarnOnce,
+    is_key_safe, validate_cache_key, validate_tool_file_name,
 };
 use crate::artifacts::ArtifactMeta;
 use crate::error::StorageError;
@@ -55,6 +59,59 @@ const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const MAX_PREFIX: usize = 100;
 /// Cache keys fetched by one `MGET`.
 const CACHE_MGET_CHUNK: usize = 512;
+
+/// Commits a version of a skill in one server-side step, so two hosts never
+/// take the same number and the skill and its history never disagree.
+/// KEYS: skill hash, skills index, history list.
+/// ARGV: name, source, description, now, provenance and history entry JSON
+/// without their leading `{` (the script puts `{"version":N,` in front), keep.
+/// A skill saved without history is first kept as a version of its own.
+const COMMIT_SKILL_SCRIPT: &str = r#"
+local cur = redis.call('HMGET', KEYS[1], 'source', 'description', 'created_at', 'updated_at', 'provenance')
+local v = 1
+if cur[5] then
+  local ok, p = pcall(cjson.decode, cur[5])
+  if not ok or type(p) ~= 'table' or type(p['version']) ~= 'number' then
+    return redis.error_reply('its `provenance` field is not valid')
+  end
+  v = p['version'] + 1
+else
+  local head = redis.call('LINDEX', KEYS[3], 0)
+  if head then
+    local ok, e = pcall(cjson.decode, head)
+    if ok and type(e) == 'table' and type(e['version']) == 'number' then v = e['version'] + 1 end
+  end
+  if cur[1] then
+    redis.call('LPUSH', KEYS[3], cjson.encode({version = v, source = cur[1],
+      description = cur[2] or '', created_at = cur[4] or ARGV[4]}))
+    v = v + 1
+  end
+end
+local created = cur[3] or ARGV[4]
+local head = '{"version":' .. string.format('%d', v) .. ','
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'source', ARGV[2], 'description', ARGV[3], 'created_at', created,
+  'updated_at', ARGV[4], 'provenance', head .. ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('LPUSH', KEYS[3], head .. ARGV[6])
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1)
+return {v, created}
+"#;
+
+/// A JSON object without its `version` member and without its leading `{`:
+/// the script puts `{"version":N,` in front.
+fn json_tail<T: serde::Serialize>(value: &T) -> Result<String, StorageError> {
+    let mut value = serde_json::to_value(value).map_err(|e| StorageError::Backend {
+        backend: "redis".into(),
+        message: format!("cannot encode a skill version: {e}"),
+        source: None,
+    })?;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("version");
+    }
+    let text = value.to_string();
+    Ok(text.strip_prefix('{').unwrap_or(&text).to_owned())
+}
 
 /// A library kept in Redis under one key prefix; see the module docs for the keys.
 ///
@@ -146,6 +203,14 @@ impl RedisStorage {
 
     fn skill_key(&self, name: &str) -> String {
         self.key(&["skill", name])
+    }
+
+    fn history_key(&self, name: &str) -> String {
+        self.key(&["skill-history", name])
+    }
+
+    fn cases_key(&self, name: &str) -> String {
+        self.key(&["skill-cases", name])
     }
 
     fn artifacts_index(&self) -> String {
@@ -273,7 +338,15 @@ impl RedisStorage {
         };
         let created_at = time("created_at", &mut hash)?;
         let updated_at = time("updated_at", &mut hash)?;
+        let provenance = match hash.remove("provenance") {
+            Some(bytes) => Some(
+                serde_json::from_slice::<Provenance>(&bytes)
+                    .map_err(|e| self.corrupt(&key, format!("`provenance`: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Some(SkillRecord {
+            provenance,
             name: name.to_owned(),
             source: text("source", source)?,
             description: text(
@@ -498,20 +571,20 @@ impl Storage for RedisStorage {
         self.check_size("skill", &skill.name, skill.source.len(), MAX_SKILL_BYTES)?;
         let key = self.skill_key(&skill.name);
         let mut pipe = redis::pipe();
-        pipe.atomic()
-            .del(&key)
-            .ignore()
-            .cmd("HSET")
-            .arg(&key)
-            .arg("source")
+        pipe.atomic().del(&key).ignore().cmd("HSET").arg(&key);
+        pipe.arg("source")
             .arg(&skill.source)
             .arg("description")
             .arg(&skill.description)
             .arg("created_at")
             .arg(skill.created_at.to_string())
             .arg("updated_at")
-            .arg(skill.updated_at.to_string())
-            .ignore()
+            .arg(skill.updated_at.to_string());
+        if let Some(provenance) = &skill.provenance {
+            pipe.arg("provenance")
+                .arg(serde_json::to_string(provenance).unwrap_or_default());
+        }
+        pipe.ignore()
             .sadd(self.skills_index(), &skill.name)
             .ignore();
         self.pipe(&format!("save skill `{}`", skill.name), &pipe)
@@ -527,6 +600,112 @@ impl Storage for RedisStorage {
             .ignore();
         let (deleted,): (u64,) = self.pipe(&format!("delete skill `{name}`"), &pipe).await?;
         Ok(deleted > 0)
+    }
+
+    async fn commit_skill(
+        &self,
+        skill: &SkillRecord,
+        provenance: &Provenance,
+        keep: usize,
+    ) -> Result<SkillRecord, StorageError> {
+        validate_skill_name(&skill.name)?;
+        self.check_size("skill", &skill.name, skill.source.len(), MAX_SKILL_BYTES)?;
+        let now = skill.updated_at.to_string();
+        let entry = SkillVersion {
+            source: skill.source.clone(),
+            description: skill.description.clone(),
+            created_at: skill.updated_at,
+            provenance: provenance.clone(),
+        };
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(COMMIT_SKILL_SCRIPT)
+            .arg(3)
+            .arg(self.skill_key(&skill.name))
+            .arg(self.skills_index())
+            .arg(self.history_key(&skill.name))
+            .arg(&skill.name)
+            .arg(&skill.source)
+            .arg(&skill.description)
+            .arg(&now)
+            .arg(json_tail(provenance)?)
+            .arg(json_tail(&entry)?)
+            .arg(keep.max(1));
+        // Not retried: the script is not idempotent (a retry after a lost
+        // reply would add a second version).
+        let what = format!("save skill `{}`", skill.name);
+        let (version, created): (u64, String) = cmd
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.error(&what, &e))?;
+        let created_at = created.parse().map_err(|e| {
+            self.corrupt(&self.skill_key(&skill.name), format!("`created_at`: {e}"))
+        })?;
+        Ok(SkillRecord {
+            created_at,
+            provenance: Some(Provenance {
+                version,
+                ..provenance.clone()
+            }),
+            ..skill.clone()
+        })
+    }
+
+    async fn skill_history(&self, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
+        validate_skill_name(name)?;
+        let key = self.history_key(name);
+        let entries: Vec<Vec<u8>> = self
+            .cmd(
+                &format!("read the history of skill `{name}`"),
+                redis::cmd("LRANGE").arg(&key).arg(0).arg(-1),
+            )
+            .await?;
+        let mut versions = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match serde_json::from_slice::<SkillVersion>(&entry) {
+                Ok(version) => versions.push(version),
+                // One bad entry must not hide the rest.
+                Err(e) => tracing::warn!("skipped an entry of `{key}`: {e}"),
+            }
+        }
+        Ok(versions)
+    }
+
+    async fn purge_skill(&self, name: &str) -> Result<bool, StorageError> {
+        validate_skill_name(name)?;
+        let removed: u64 = self
+            .cmd(
+                &format!("purge skill `{name}`"),
+                redis::cmd("DEL")
+                    .arg(self.history_key(name))
+                    .arg(self.cases_key(name)),
+            )
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn skill_cases(&self, name: &str) -> Result<Option<String>, StorageError> {
+        validate_skill_name(name)?;
+        let bytes: Option<Vec<u8>> = self
+            .cmd(
+                &format!("read the tests of skill `{name}`"),
+                redis::cmd("GET").arg(self.cases_key(name)),
+            )
+            .await?;
+        let Some(bytes) = bytes else { return Ok(None) };
+        self.check_size("tests of skill", name, bytes.len(), MAX_CASES_BYTES)?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| self.corrupt(&self.cases_key(name), "it is not UTF-8"))
+    }
+
+    async fn put_skill_cases(&self, name: &str, json: &str) -> Result<(), StorageError> {
+        validate_skill_name(name)?;
+        self.check_size("tests of skill", name, json.len(), MAX_CASES_BYTES)?;
+        self.cmd(
+            &format!("save the tests of skill `{name}`"),
+            redis::cmd("SET").arg(self.cases_key(name)).arg(json),
+        )
+        .await
     }
 
     async fn put_artifact(&self, meta: &ArtifactMeta, data: &[u8]) -> Result<(), StorageError> {

@@ -12,6 +12,7 @@ mod sandbox;
 mod search;
 mod search_set;
 mod session;
+mod skill_history;
 mod storage_boundary;
 mod tools;
 

@@ -41,6 +41,7 @@ fn skill(name: &str, source: &str, description: &str) -> SkillRecord {
         description: description.to_owned(),
         created_at: jiff::Timestamp::UNIX_EPOCH,
         updated_at: jiff::Timestamp::now(),
+        provenance: None,
     }
 }
 

@@ -151,6 +151,8 @@ async fn every_item_type_round_trips() -> TestResult {
             "agent:artifact:data/result.json",
             "agent:artifacts",
             "agent:cache:emb-abc123",
+            // A deleted skill keeps its history until purged (docs/skills.md).
+            "agent:skill-history:double",
             "agent:tools",
         ]
     );
@@ -236,6 +238,7 @@ async fn bad_prefixes_and_names_never_become_keys() -> TestResult {
             description: String::new(),
             created_at: now,
             updated_at: now,
+            provenance: None,
         };
         assert!(
             matches!(storage.put_skill(&record).await, Err(StorageError::Name(_))),
@@ -570,5 +573,144 @@ async fn the_deps_list_is_one_key_per_prefix() -> TestResult {
     let again = RedisStorage::connect(&server.url(), "deps-a").await?;
     assert_eq!(again.deps_get().await?.as_deref(), Some("six\npandas>=2\n"));
     assert_eq!(b.deps_get().await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn skill_versions_update_roll_back_and_survive_a_restart_in_redis() -> TestResult {
+    let server = RedisServer::start();
+    let storage = RedisStorage::connect(&server.url(), "agent").await?;
+    // A skill saved before history existed is kept as a version of its own.
+    let now = jiff::Timestamp::now();
+    storage
+        .put_skill(&SkillRecord {
+            name: "double".into(),
+            source: DOUBLE.into(),
+            description: "old".into(),
+            created_at: now,
+            updated_at: now,
+            provenance: None,
+        })
+        .await?;
+    let session = Session::builder(Arc::new(storage))
+        .executor(SubprocessConfig {
+            python: python(),
+            ..SubprocessConfig::default()
+        })
+        .session_id("agent-r")
+        .build()
+        .await?;
+    let result = session
+        .run("skills.create('double', 'def run(n: int):\\n    return n * 3', 'triple')\n[(h.version, h.session, h.description) for h in skills.history('double')]")
+        .await?;
+    assert_eq!(
+        result.value,
+        Some(json!([[2, "agent-r", "triple"], [1, "", "old"]]))
+    );
+    let result = session
+        .run("skills.rollback('double', 1)\n(skills.double(n=2), skills.get('double').version, skills.get('double', version=2).description)")
+        .await?;
+    assert_eq!(result.value, Some(json!([4, 3, "triple"])));
+    let created = session.get_skill("double").await?.info.created_at;
+    assert_eq!(created, now, "created_at is the first version's");
+    session.close().await;
+
+    // A new connection (a restart) reads the same provenance; delete keeps history.
+    let storage = RedisStorage::connect(&server.url(), "agent").await?;
+    let history = storage.skill_history("double").await?;
+    assert_eq!(
+        history
+            .iter()
+            .map(|v| (
+                v.provenance.version,
+                v.provenance.rollback_of,
+                v.provenance.session.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        vec![(3, Some(1), "agent-r"), (2, None, "agent-r"), (1, None, "")]
+    );
+    assert!(storage.delete_skill("double").await?);
+    assert_eq!(storage.skill_history("double").await?.len(), 3);
+    assert!(storage.purge_skill("double").await?);
+    assert!(storage.skill_history("double").await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn redis_history_is_bounded() -> TestResult {
+    let server = RedisServer::start();
+    let storage = RedisStorage::connect(&server.url(), "agent").await?;
+    let session = Session::builder(Arc::new(storage)).build().await?;
+    let total = py_code_mode::MAX_SKILL_HISTORY + 3;
+    for i in 1..=total {
+        session
+            .add_skill("counter", &format!("def run():\n    return {i}\n"), "")
+            .await?;
+    }
+    let history = session.skill_history("counter").await?;
+    assert_eq!(history.len(), py_code_mode::MAX_SKILL_HISTORY);
+    assert_eq!(history[0].provenance.version, total as u64);
+    Ok(())
+}
+
+/// How many versions each writer process commits.
+const WRITES_PER_PROCESS: usize = 20;
+
+/// Run as a child process by the test below: commits versions of `shared`.
+#[tokio::test]
+#[ignore = "a helper the concurrency test runs in child processes"]
+async fn helper_commit_versions() -> TestResult {
+    let Ok(url) = std::env::var("PY_CODE_MODE_TEST_REDIS_URL") else {
+        return Ok(());
+    };
+    let writer = std::env::var("PY_CODE_MODE_TEST_WRITER").unwrap_or_default();
+    let storage = RedisStorage::connect(&url, "agent").await?;
+    let session = Session::builder(Arc::new(storage))
+        .session_id(&writer)
+        .build()
+        .await?;
+    for i in 0..WRITES_PER_PROCESS {
+        session
+            .add_skill(
+                "shared",
+                &format!("def run():\n    return '{writer}-{i}'\n"),
+                "",
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_updates_from_two_processes_leave_a_consistent_history_in_redis() -> TestResult {
+    let server = RedisServer::start();
+    let exe = std::env::current_exe()?;
+    let children = ["w1", "w2"]
+        .iter()
+        .map(|writer| {
+            std::process::Command::new(&exe)
+                .args(["--ignored", "--exact", "helper_commit_versions"])
+                .env("PY_CODE_MODE_TEST_REDIS_URL", server.url())
+                .env("PY_CODE_MODE_TEST_WRITER", writer)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for mut child in children {
+        assert!(child.wait()?.success(), "a writer failed");
+    }
+    let storage = RedisStorage::connect(&server.url(), "agent").await?;
+    let history = storage.skill_history("shared").await?;
+    let versions: Vec<u64> = history.iter().map(|v| v.provenance.version).collect();
+    let expected: Vec<u64> = (1..=(2 * WRITES_PER_PROCESS) as u64).rev().collect();
+    assert_eq!(
+        versions, expected,
+        "every save got its own number, none lost"
+    );
+    let current = storage
+        .get_skill("shared")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("`shared` is missing"))?;
+    assert_eq!(current.source, history[0].source);
     Ok(())
 }

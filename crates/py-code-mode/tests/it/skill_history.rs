@@ -1,0 +1,418 @@
+//! Skill versions, provenance, recorded tests and drift, with a real worker
+//! and a real folder library.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::get;
+use pretty_assertions::assert_eq;
+use py_code_mode::{FileStorage, MAX_SKILL_HISTORY, Session, Storage, SubprocessConfig};
+use py_code_mode_test_support::{TempLibrary, python};
+use serde_json::{Value, json};
+
+use crate::ok;
+
+async fn named_session(library: &TempLibrary, id: &str) -> Session {
+    let storage = Arc::new(FileStorage::open(library.path()).expect("open storage"));
+    Session::builder(storage)
+        .executor(SubprocessConfig {
+            python: python(),
+            ..SubprocessConfig::default()
+        })
+        .session_id(id)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .await
+        .expect("build session")
+}
+
+#[tokio::test]
+async fn update_then_rollback_in_a_folder_keeps_provenance_across_a_restart() {
+    let library = TempLibrary::new();
+    let session = named_session(&library, "agent-a").await;
+    ok(
+        &session,
+        "skills.create('greet', 'def run(n: str):\\n    return \"hi \" + n', 'Say hi')",
+    )
+    .await;
+    ok(
+        &session,
+        "skills.create('greet', 'def run(n: str):\\n    return \"yo \" + n', 'Say yo')",
+    )
+    .await;
+    let history = ok(
+        &session,
+        "[(h.version, h.session, h.run, h.description, h.hash[:7]) for h in skills.history('greet')]",
+    )
+    .await;
+    assert_eq!(
+        history.value,
+        Some(json!([
+            [2, "agent-a", "agent-a/2", "Say yo", "sha256:"],
+            [1, "agent-a", "agent-a/1", "Say hi", "sha256:"]
+        ])),
+        "newest first, the current version included, each with its run"
+    );
+    let old = ok(&session, "skills.get('greet', version=1).source").await;
+    assert!(
+        old.value
+            .unwrap_or_default()
+            .as_str()
+            .unwrap_or("")
+            .contains("hi ")
+    );
+    let rolled = ok(
+        &session,
+        "r = skills.rollback('greet', 1)\n(r.version, skills.greet(n='x'), r.description)",
+    )
+    .await;
+    assert_eq!(rolled.value, Some(json!([3, "hi x", "Say hi"])));
+    session.close().await;
+
+    // A restart (another session, another id) sees the same history and provenance.
+    let session = named_session(&library, "agent-b").await;
+    let current = session.get_skill("greet").await.expect("get");
+    assert_eq!(current.info.version, Some(3));
+    assert_eq!(current.info.session.as_deref(), Some("agent-a"));
+    assert_eq!(
+        current.info.run.as_deref(),
+        Some("agent-a/5"),
+        "the fifth run rolled back"
+    );
+    let history = session.skill_history("greet").await.expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|v| (v.provenance.version, v.provenance.rollback_of))
+            .collect::<Vec<_>>(),
+        vec![(3, Some(1)), (2, None), (1, None)]
+    );
+    assert_eq!(history[0].provenance.hash, history[2].provenance.hash);
+
+    // Deleting keeps the history (and a rollback brings the skill back) until purged.
+    assert!(session.remove_skill("greet").await.expect("delete"));
+    assert_eq!(
+        session.skill_history("greet").await.expect("history").len(),
+        3
+    );
+    let back = session.rollback_skill("greet", 2).await.expect("rollback");
+    assert_eq!(
+        (back.info.version, back.info.session.as_deref()),
+        (Some(4), Some("agent-b"))
+    );
+    assert!(session.remove_skill("greet").await.expect("delete"));
+    assert!(session.purge_skill("greet").await.expect("purge"));
+    assert!(
+        session
+            .skill_history("greet")
+            .await
+            .expect("history")
+            .is_empty()
+    );
+    session.close().await;
+}
+
+#[tokio::test]
+async fn history_is_bounded() {
+    let library = TempLibrary::new();
+    let storage = Arc::new(FileStorage::open(library.path()).expect("open"));
+    let session = Session::builder(storage)
+        .build()
+        .await
+        .expect("session without runs");
+    let total = MAX_SKILL_HISTORY + 5;
+    for i in 1..=total {
+        session
+            .add_skill("counter", &format!("def run():\n    return {i}\n"), "")
+            .await
+            .expect("save");
+    }
+    let history = session.skill_history("counter").await.expect("history");
+    assert_eq!(history.len(), MAX_SKILL_HISTORY);
+    assert_eq!(history[0].provenance.version, total as u64);
+    assert_eq!(
+        history.last().map(|v| v.provenance.version),
+        Some((total - MAX_SKILL_HISTORY + 1) as u64)
+    );
+    let files = std::fs::read_dir(library.path().join("skills/.history/counter"))
+        .expect("history folder")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".py"))
+        })
+        .count();
+    assert_eq!(
+        files, MAX_SKILL_HISTORY,
+        "old versions are removed from disk"
+    );
+}
+
+/// How many versions each writer process commits.
+const WRITES_PER_PROCESS: usize = 20;
+
+/// Run as a child process by the test below: commits versions of `shared`.
+#[tokio::test]
+#[ignore = "a helper the concurrency test runs in child processes"]
+async fn helper_commit_versions() {
+    let Ok(dir) = std::env::var("PY_CODE_MODE_TEST_HISTORY_DIR") else {
+        return;
+    };
+    let writer = std::env::var("PY_CODE_MODE_TEST_WRITER").unwrap_or_default();
+    let storage = Arc::new(FileStorage::open(&dir).expect("open"));
+    let session = Session::builder(storage)
+        .session_id(&writer)
+        .build()
+        .await
+        .expect("session");
+    for i in 0..WRITES_PER_PROCESS {
+        session
+            .add_skill(
+                "shared",
+                &format!("def run():\n    return '{writer}-{i}'\n"),
+                "",
+            )
+            .await
+            .expect("save");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_updates_from_two_processes_leave_a_consistent_history() {
+    let library = TempLibrary::new();
+    let exe = std::env::current_exe().expect("test binary");
+    let children: Vec<_> = ["w1", "w2"]
+        .iter()
+        .map(|writer| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "skill_history::helper_commit_versions",
+                ])
+                .env("PY_CODE_MODE_TEST_HISTORY_DIR", library.path())
+                .env("PY_CODE_MODE_TEST_WRITER", writer)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn writer")
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().expect("wait").success(), "a writer failed");
+    }
+    let storage = FileStorage::open(library.path()).expect("open");
+    let history = storage.skill_history("shared").await.expect("history");
+    let versions: Vec<u64> = history.iter().map(|v| v.provenance.version).collect();
+    let expected: Vec<u64> = (1..=(2 * WRITES_PER_PROCESS) as u64).rev().collect();
+    assert_eq!(
+        versions, expected,
+        "every save got its own number, none lost"
+    );
+    let current = storage
+        .get_skill("shared")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        current.provenance.as_ref().map(|p| p.version),
+        Some(2 * WRITES_PER_PROCESS as u64)
+    );
+    assert_eq!(
+        current.source, history[0].source,
+        "the current version is the newest kept"
+    );
+    for writer in ["w1", "w2"] {
+        assert_eq!(
+            history
+                .iter()
+                .filter(|v| v.provenance.session == writer)
+                .count(),
+            WRITES_PER_PROCESS
+        );
+    }
+}
+
+/// A weather API on a loopback port; the handle stops it.
+async fn weather_api() -> (u16, tokio::task::JoinHandle<()>) {
+    let app = Router::new().route(
+        "/weather/{city}",
+        get(|Path(city): Path<String>| async move {
+            axum::Json(json!({"city": city, "celsius": city.len() * 3}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().map(|a| a.port()).expect("port");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, server)
+}
+
+fn weather_yaml(port: u16) -> String {
+    format!(
+        "name: weather\ntype: http\nbase_url: http://127.0.0.1:{port}\ntimeout: 2\ndescription: Weather\nendpoints:\n  - name: get\n    path: /weather/{{city}}\n    description: temperature of a city\n"
+    )
+}
+
+const FORECAST: &str = "def run(city: str):\n    return tools.weather.get(city=city)['celsius']\n";
+
+#[tokio::test]
+async fn a_recorded_case_replays_offline_with_the_tool_server_stopped() {
+    let (port, server) = weather_api().await;
+    let library = TempLibrary::new().with_tool("weather.yaml", &weather_yaml(port));
+    let session = named_session(&library, "recorder").await;
+    session
+        .add_skill("forecast", FORECAST, "Temperature of a city")
+        .await
+        .expect("create");
+    let recorded = ok(&session, "skills.record('forecast', 'paris', city='Paris')").await;
+    assert_eq!(recorded.value, Some(json!(15)));
+    // The tool server goes away: live calls fail, the replay does not need it.
+    server.abort();
+    let _ = server.await;
+    let live = session
+        .run("tools.weather.get(city='Paris')")
+        .await
+        .expect("run");
+    assert!(live.error.is_some(), "the server is really stopped");
+    let started = std::time::Instant::now();
+    let reports = session.test_skill("forecast").await.expect("test");
+    let elapsed = started.elapsed();
+    assert_eq!(
+        serde_json::to_value(&reports).expect("json"),
+        json!([{"case": "paris", "ok": true, "diff": ""}])
+    );
+    // A figure for the notes, not a timed assertion.
+    eprintln!("replay of one recorded case: {elapsed:?}");
+    let from_code = ok(
+        &session,
+        "[(r.case, r.ok) for r in skills.test('forecast')]",
+    )
+    .await;
+    assert_eq!(from_code.value, Some(json!([["paris", true]])));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn a_skill_changed_to_call_a_tool_differently_fails_its_case_with_a_diff() {
+    let (port, _server) = weather_api().await;
+    let library = TempLibrary::new().with_tool("weather.yaml", &weather_yaml(port));
+    let session = named_session(&library, "recorder").await;
+    session
+        .add_skill("forecast", FORECAST, "")
+        .await
+        .expect("create");
+    ok(&session, "skills.record('forecast', 'paris', city='Paris')").await;
+    let changed =
+        "def run(city: str):\n    return tools.weather.get(city=city.upper())['celsius']\n";
+    // Asked to, an update whose cases fail is refused and nothing is saved.
+    let refused = session
+        .run(&format!(
+            "skills.create('forecast', {changed:?}, require_passing=True)"
+        ))
+        .await
+        .expect("run");
+    let message = refused.error.map(|e| e.message).unwrap_or_default();
+    assert!(message.contains("was not updated"), "{message}");
+    assert_eq!(
+        session
+            .get_skill("forecast")
+            .await
+            .expect("get")
+            .info
+            .version,
+        Some(1)
+    );
+    // Otherwise the update is saved and the failing case reported to the caller.
+    let saved = ok(
+        &session,
+        &format!(
+            "r = skills.create('forecast', {changed:?})\n(r.version, [t.ok for t in r.tests])"
+        ),
+    )
+    .await;
+    assert_eq!(saved.value, Some(json!([2, [false]])));
+    let reports = session.test_skill("forecast").await.expect("test");
+    assert_eq!(reports.len(), 1);
+    assert!(!reports[0].ok);
+    assert_eq!(
+        reports[0].diff.lines().take(3).collect::<Vec<_>>(),
+        vec![
+            "call 1: expected `tools.weather.get(city=\"Paris\")`, got `tools.weather.get(city=\"PARIS\")`",
+            "  - city=\"Paris\"",
+            "  + city=\"PARIS\"",
+        ]
+    );
+    session.close().await;
+}
+
+#[tokio::test]
+async fn record_and_test_do_not_take_the_skills_parameters() {
+    // `name` and `case` are positional-only: a skill may have parameters of those names.
+    let library = TempLibrary::new();
+    let session = named_session(&library, "a").await;
+    session
+        .add_skill(
+            "label",
+            "def run(name: str, case: str):\n    return f'{name}:{case}'\n",
+            "",
+        )
+        .await
+        .expect("create");
+    let value = ok(
+        &session,
+        "skills.record('label', 'one', name='n', case='c')",
+    )
+    .await;
+    assert_eq!(value.value, Some(Value::String("n:c".into())));
+    let reports = session.test_skill("label").await.expect("test");
+    assert!(reports[0].ok, "{}", reports[0].diff);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn a_tool_reached_only_by_a_recorded_call_makes_the_skill_stale_when_it_changes() {
+    let library = TempLibrary::new().with_tool(
+        "echo.yaml",
+        "name: echo\ntype: cli\nargs: '{text}'\ndescription: print text back\n",
+    );
+    let session = named_session(&library, "a").await;
+    // The tool's name is computed: parsing the source cannot see it.
+    let source =
+        "def run(tool: str, text: str):\n    return tools.call(tool, {'text': text}).strip()\n";
+    let saved = session
+        .add_skill("relay", source, "")
+        .await
+        .expect("create");
+    assert!(saved.info.tools.is_empty(), "no static dependency");
+    ok(
+        &session,
+        "skills.record('relay', 'echo', tool='echo', text='hi')",
+    )
+    .await;
+    let listed = session.list_skills().await.expect("list");
+    assert_eq!(listed[0].stale, None);
+    session.close().await;
+
+    library.write(
+        "tools/echo.yaml",
+        "name: echo\ntype: cli\nargs: '{words}'\ndescription: print text back\n",
+    );
+    let session = named_session(&library, "a").await;
+    let listed = session.list_skills().await.expect("list");
+    assert_eq!(
+        listed[0].stale.as_deref(),
+        Some("tool `echo` changed: `echo(text?: string)` is now `echo(words?: string)`")
+    );
+    // The recording still answers a replay; only a failing case names the change.
+    let reports = session.test_skill("relay").await.expect("test");
+    assert!(
+        reports[0].ok,
+        "the recording still answers: {}",
+        reports[0].diff
+    );
+    session.close().await;
+}
