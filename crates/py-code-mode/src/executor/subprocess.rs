@@ -28,10 +28,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::{Mutex, OnceCell, Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::pool::{Pooled, Template, WorkerPool};
 use super::{ExecutionError, ExecutionResult, Executor, RUNTIME_SOURCE, resolve_python};
 use crate::bounds::MAX_TIMEOUT;
 use crate::capped::{CappedLine, read_line_capped, skip_line};
@@ -61,6 +62,8 @@ pub const MAX_CALLS_IN_FLIGHT: usize = 64;
 const OUTBOX_CAPACITY: usize = 64;
 /// Events queued for the executor: a `ready`, one result, one violation.
 const EVENTS_CAPACITY: usize = 4;
+/// The longest `ready` line a pooled worker may send (it is ~80 bytes).
+const MAX_READY_LINE: usize = 4096;
 /// The error kind of a run whose worker broke the protocol.
 const PROTOCOL_ERROR: &str = "ProtocolError";
 
@@ -76,6 +79,9 @@ pub struct SubprocessConfig {
     pub env: Vec<(String, String)>,
     /// Cap on one run's stdout and on its stderr, in bytes.
     pub output_limit: usize,
+    /// Workers started ahead of need, shared with every session whose config
+    /// holds a clone of this pool (see [`WorkerPool`]); default none.
+    pub pool: Option<WorkerPool>,
 }
 
 impl Default for SubprocessConfig {
@@ -85,6 +91,7 @@ impl Default for SubprocessConfig {
             cwd: None,
             env: Vec::new(),
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            pool: None,
         }
     }
 }
@@ -126,6 +133,15 @@ pub trait WorkerGuard: Send + Sync {
 #[async_trait]
 pub trait WorkerLauncher: Send + Sync {
     async fn launch(&self, command: WorkerCommand) -> Result<LaunchedWorker, ExecutorError>;
+
+    /// Everything that makes this launcher's workers differ from another's
+    /// (limits, view, network), as a string: workers of launchers with the
+    /// same key are interchangeable, so a [`WorkerPool`] may start them ahead
+    /// and hand them to any session with that key. `None` (the default): its
+    /// workers are never pooled.
+    fn pool_key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Runs the worker directly on the host, under the spawn policy.
@@ -155,6 +171,10 @@ impl WorkerLauncher for DirectLauncher {
             guard: None,
         })
     }
+
+    fn pool_key(&self) -> Option<String> {
+        Some("direct".to_owned())
+    }
 }
 
 /// Runs agent code in a worker process; see the module docs.
@@ -176,6 +196,9 @@ pub struct SubprocessExecutor {
     interrupted: Arc<AtomicBool>,
     /// How a worker process is started (directly, or inside a sandbox).
     launcher: Arc<dyn WorkerLauncher>,
+    /// How the config's pool starts workers for this session (`None`: the
+    /// launcher's workers are not pooled); made with the first worker.
+    template: std::sync::OnceLock<Option<Arc<Template>>>,
     /// Keys for run ids: SipHash of a counter under a secret key, so agent
     /// code that saw every earlier id cannot name the next one.
     ids: RandomState,
@@ -289,6 +312,113 @@ impl Worker {
     }
 }
 
+/// A launched worker that no session serves yet (a pooled one, or one just
+/// started): its process, its pipes, and the task logging its stderr.
+pub(crate) struct RawWorker {
+    child: Child,
+    tree: ProcessTree,
+    guard: Option<Box<dyn WorkerGuard>>,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    logger: JoinHandle<()>,
+    /// Its `ready` was read (by the pool).
+    ready: bool,
+}
+
+impl RawWorker {
+    pub(crate) async fn launch(
+        launcher: &dyn WorkerLauncher,
+        command: WorkerCommand,
+    ) -> Result<Self, ExecutorError> {
+        let LaunchedWorker {
+            mut child,
+            tree,
+            guard,
+        } = launcher.launch(command).await?;
+        let pid = child.id().unwrap_or_default();
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(ExecutorError::Protocol {
+                message: "the worker's pipes are missing".into(),
+            });
+        };
+        Ok(Self {
+            child,
+            tree,
+            guard,
+            stdin,
+            stdout: BufReader::with_capacity(64 * 1024, stdout),
+            logger: tokio::spawn(log_stderr(stderr, pid)),
+            ready: false,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// It has not exited (an idle worker someone killed has).
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Reads its `ready`: the first line, and nothing after it (the runtime
+    /// writes nothing more until it is asked), so a worker that wrote more
+    /// is refused rather than pooled.
+    pub(crate) async fn wait_ready(&mut self) -> Result<(), ExecutorError> {
+        let broken = |message: String| ExecutorError::Protocol { message };
+        let mut line = Vec::new();
+        let read = tokio::time::timeout(
+            START_TIMEOUT,
+            read_line_capped(&mut self.stdout, &mut line, MAX_READY_LINE),
+        )
+        .await;
+        match read {
+            Err(_elapsed) => {
+                return Err(broken(format!(
+                    "the worker did not start within {}s",
+                    START_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Ok(CappedLine::Line)) => {}
+            Ok(Ok(CappedLine::TooLong)) => {
+                return Err(broken("the worker's first message is too long".into()));
+            }
+            Ok(Ok(CappedLine::Eof) | Err(_)) => {
+                let status = reap(&mut self.child).await;
+                return Err(broken(format!(
+                    "the worker exited during start-up ({})",
+                    describe(status)
+                )));
+            }
+        }
+        match serde_json::from_slice::<RuntimeMessage>(&line) {
+            Ok(RuntimeMessage::Ready { protocol, .. })
+                if protocol == crate::protocol::PROTOCOL_VERSION => {}
+            Ok(RuntimeMessage::Ready { protocol, .. }) => {
+                return Err(broken(format!(
+                    "worker speaks protocol {protocol}, host {}",
+                    crate::protocol::PROTOCOL_VERSION
+                )));
+            }
+            _ => return Err(broken("the worker's first message is not `ready`".into())),
+        }
+        if !self.stdout.buffer().is_empty() {
+            return Err(broken(
+                "the worker sent more than `ready` before its first run".into(),
+            ));
+        }
+        self.ready = true;
+        Ok(())
+    }
+}
+
+/// The worker's arguments: the embedded runtime as a script.
+fn worker_args() -> Vec<OsString> {
+    ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec()
+}
+
 /// Sets the executor's `interrupted` flag if a run is dropped before it ends.
 struct RunGuard(Arc<AtomicBool>, bool);
 
@@ -316,6 +446,7 @@ impl SubprocessExecutor {
             config,
             host,
             launcher,
+            template: std::sync::OnceLock::new(),
             python: OnceCell::new(),
             worker: Mutex::new(None),
             spare: Mutex::new(None),
@@ -356,12 +487,27 @@ impl SubprocessExecutor {
             .python
             .get_or_try_init(|| resolve_python(self.config.python.as_deref()))
             .await?;
+        if let Some(worker) = self.from_pool(python) {
+            return Ok(self.attach(worker));
+        }
         let spawn_error = |source| ExecutorError::Spawn {
             python: python.clone(),
             source,
         };
         // Before the first worker exists: its /proc/<host>/environ read must fail.
         make_host_undumpable();
+        let command = WorkerCommand {
+            python: python.clone(),
+            args: worker_args(),
+            env: self.worker_env(),
+            cwd: self.working_dir().map_err(spawn_error)?,
+        };
+        let worker = RawWorker::launch(&*self.launcher, command).await?;
+        Ok(self.attach(worker))
+    }
+
+    /// The worker's environment on top of the spawn allow-list.
+    fn worker_env(&self) -> Vec<(OsString, OsString)> {
         let mut env = vec![
             (OsString::from("PYTHONIOENCODING"), OsString::from("utf-8")),
             (
@@ -378,36 +524,76 @@ impl SubprocessExecutor {
                 .iter()
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         );
-        let command = WorkerCommand {
-            python: python.clone(),
-            args: ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
-            env,
-            cwd: self.working_dir().map_err(spawn_error)?,
-        };
-        let LaunchedWorker {
-            mut child,
+        env
+    }
+
+    /// A worker from the config's pool, if it has one ready for this
+    /// session; either way the pool is topped up in the background.
+    ///
+    /// A pooled worker started in a scratch folder of its own, which the
+    /// session takes over: so only a session's first worker comes from the
+    /// pool (later ones start in the folder the first one used), unless the
+    /// config names the working directory, which every worker then shares.
+    fn from_pool(&self, python: &std::path::Path) -> Option<RawWorker> {
+        let pool = self.config.pool.as_ref()?;
+        let template = self
+            .template
+            .get_or_init(|| {
+                let launcher = self.launcher.pool_key()?;
+                let env = self.worker_env();
+                let key = format!(
+                    "{launcher}\0{}\0{:?}\0{env:?}",
+                    python.display(),
+                    self.config.cwd
+                );
+                Some(Arc::new(Template {
+                    key,
+                    launcher: Arc::clone(&self.launcher),
+                    python: python.to_owned(),
+                    args: worker_args(),
+                    env,
+                    cwd: self.config.cwd.clone(),
+                }))
+            })
+            .clone()?;
+        let mut scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.config.cwd.is_none() && scratch.is_some() {
+            return None;
+        }
+        let pooled = pool.take(&template.key);
+        pool.refill(template);
+        let Pooled {
+            worker,
+            scratch: folder,
+        } = pooled?;
+        if self.config.cwd.is_none() {
+            *scratch = folder;
+        }
+        Some(worker)
+    }
+
+    /// Binds a launched worker to this session: its protocol is served with
+    /// this session's host from now on.
+    fn attach(&self, worker: RawWorker) -> Worker {
+        let RawWorker {
+            child,
             tree,
             guard,
-        } = self.launcher.launch(command).await?;
-        let pid = child.id().unwrap_or_default();
-        let (Some(mut stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(ExecutorError::Protocol {
-                message: "the worker's pipes are missing".into(),
-            });
-        };
-
+            mut stdin,
+            stdout,
+            logger,
+            ready,
+        } = worker;
         let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
         let writer = tokio::spawn(async move {
+            let mut line = Vec::new();
             while let Some(message) = outbox.recv().await {
-                let mut line = match serde_json::to_vec(&message) {
-                    Ok(line) => line,
-                    Err(error) => {
-                        tracing::error!(%error, "cannot encode a message for the worker");
-                        continue;
-                    }
-                };
+                // One buffer for the life of the worker: no allocation per message.
+                line.clear();
+                if let Err(error) = serde_json::to_writer(&mut line, &message) {
+                    tracing::error!(%error, "cannot encode a message for the worker");
+                    continue;
+                }
                 line.push(b'\n');
                 if stdin.write_all(&line).await.is_err() {
                     break;
@@ -423,9 +609,9 @@ impl SubprocessExecutor {
             events_tx,
             Arc::clone(&in_flight),
             line_cap(self.config.output_limit),
+            ready,
         ));
-        let logger = tokio::spawn(log_stderr(stderr, pid));
-        Ok(Worker {
+        Worker {
             child,
             _tree: tree,
             guard,
@@ -433,9 +619,9 @@ impl SubprocessExecutor {
             events,
             in_flight,
             tasks: vec![writer, reader, logger],
-            ready: false,
+            ready,
             used: false,
-        })
+        }
     }
 
     /// The live worker, started (and waited for) if there is none or the last
@@ -613,17 +799,17 @@ fn line_cap(output_limit: usize) -> usize {
 /// and the one result of the run in flight, and reports anything else as a
 /// violation. Returning drops the calls in flight, which aborts them.
 async fn read_protocol(
-    stdout: ChildStdout,
+    mut reader: BufReader<ChildStdout>,
     host: Arc<Host>,
     replies: mpsc::Sender<HostMessage>,
     events: mpsc::Sender<Event>,
     in_flight: Arc<AtomicU64>,
     line_cap: usize,
+    // It said `ready` already (to the pool): saying it again is a violation.
+    mut ready: bool,
 ) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut calls = JoinSet::new();
     let permits = Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT));
-    let mut ready = false;
     let mut line = Vec::new();
     let violation = loop {
         line.clear();
