@@ -7,6 +7,7 @@
 mod boundary;
 mod deps;
 mod library;
+mod pool;
 mod sandbox;
 mod search;
 mod search_set;
