@@ -3,6 +3,7 @@
 //! Every executor speaks the protocol in [`crate::protocol`] and returns the same
 //! [`ExecutionResult`], so results look alike whichever one ran the code.
 
+mod bytecode;
 mod pool;
 mod python;
 mod sandbox;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use bytecode::runtime_bytecode_cached;
 pub use pool::{MAX_POOL_SIZE, WorkerPool};
 pub use python::resolve_python;
 pub use sandbox::{SandboxConfig, SandboxExecutor};

@@ -19,7 +19,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, Weak};
 
-use super::subprocess::{RawWorker, WorkerCommand, WorkerLauncher};
+use super::subprocess::{RawWorker, WorkerCommand, WorkerLauncher, worker_args};
 use crate::bounds::{BoundsError, count};
 use crate::error::ExecutorError;
 use crate::spawn::make_host_undumpable;
@@ -65,7 +65,6 @@ pub(crate) struct Template {
     pub(crate) key: String,
     pub(crate) launcher: Arc<dyn WorkerLauncher>,
     pub(crate) python: PathBuf,
-    pub(crate) args: Vec<OsString>,
     pub(crate) env: Vec<(OsString, OsString)>,
     /// The config's working directory; `None`: a fresh scratch folder each.
     pub(crate) cwd: Option<PathBuf>,
@@ -246,13 +245,14 @@ async fn start(template: &Template) -> Result<Pooled, ExecutorError> {
             (Some(dir), path)
         }
     };
+    let (args, bytecode) = worker_args(&template.python);
     let command = WorkerCommand {
         python: template.python.clone(),
-        args: template.args.clone(),
+        args,
         env: template.env.clone(),
         cwd,
     };
-    let mut worker = RawWorker::launch(&*template.launcher, command).await?;
+    let mut worker = RawWorker::launch(&*template.launcher, command, bytecode).await?;
     worker.wait_ready().await?;
     Ok(Pooled { worker, scratch })
 }

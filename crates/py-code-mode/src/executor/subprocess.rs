@@ -32,6 +32,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::{Mutex, OnceCell, Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::bytecode::{self, BOOTSTRAP, Bytecode};
 use super::pool::{Pooled, Template, WorkerPool};
 use super::{ExecutionError, ExecutionResult, Executor, RUNTIME_SOURCE, resolve_python};
 use crate::bounds::MAX_TIMEOUT;
@@ -318,17 +319,38 @@ pub(crate) struct RawWorker {
     child: Child,
     tree: ProcessTree,
     guard: Option<Box<dyn WorkerGuard>>,
-    stdin: ChildStdin,
+    stdin: Stdin,
     stdout: BufReader<ChildStdout>,
     logger: JoinHandle<()>,
     /// Its `ready` was read (by the pool).
     ready: bool,
 }
 
+/// A worker's stdin: free, or still taking the runtime's bytecode (the
+/// protocol starts once that is written).
+enum Stdin {
+    Free(ChildStdin),
+    Writing(JoinHandle<Option<ChildStdin>>),
+}
+
+impl Stdin {
+    /// The pipe, once it is free; `None` if writing the bytecode failed (the
+    /// worker died: the run reports it).
+    async fn get(self) -> Option<ChildStdin> {
+        match self {
+            Self::Free(stdin) => Some(stdin),
+            Self::Writing(task) => task.await.ok().flatten(),
+        }
+    }
+}
+
 impl RawWorker {
+    /// Starts a worker; with `bytecode`, its `args` are [`worker_args`]'
+    /// bootstrap and the bytecode is written to its stdin first.
     pub(crate) async fn launch(
         launcher: &dyn WorkerLauncher,
         command: WorkerCommand,
+        bytecode: Option<Arc<Bytecode>>,
     ) -> Result<Self, ExecutorError> {
         let LaunchedWorker {
             mut child,
@@ -342,6 +364,15 @@ impl RawWorker {
             return Err(ExecutorError::Protocol {
                 message: "the worker's pipes are missing".into(),
             });
+        };
+        let stdin = match bytecode {
+            None => Stdin::Free(stdin),
+            // More than a pipe holds: written while the worker starts.
+            Some(bytecode) => Stdin::Writing(tokio::spawn(async move {
+                let mut stdin = stdin;
+                stdin.write_all(&bytecode.code).await.ok()?;
+                Some(stdin)
+            })),
         };
         Ok(Self {
             child,
@@ -414,9 +445,26 @@ impl RawWorker {
     }
 }
 
-/// The worker's arguments: the embedded runtime as a script.
-fn worker_args() -> Vec<OsString> {
-    ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec()
+/// The worker's arguments for `python`: the embedded runtime as a script, or,
+/// once this process has compiled it for that interpreter, a bootstrap that
+/// runs the bytecode given on stdin (see [`bytecode`]).
+pub(crate) fn worker_args(python: &std::path::Path) -> (Vec<OsString>, Option<Arc<Bytecode>>) {
+    match bytecode::cached(python) {
+        Some(code) => (
+            vec![
+                OsString::from("-I"),
+                OsString::from("-c"),
+                OsString::from(BOOTSTRAP),
+                OsString::from(code.code.len().to_string()),
+                OsString::from(code.version.to_string()),
+            ],
+            Some(code),
+        ),
+        None => (
+            ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
+            None,
+        ),
+    }
 }
 
 /// Sets the executor's `interrupted` flag if a run is dropped before it ends.
@@ -496,13 +544,14 @@ impl SubprocessExecutor {
         };
         // Before the first worker exists: its /proc/<host>/environ read must fail.
         make_host_undumpable();
+        let (args, bytecode) = worker_args(python);
         let command = WorkerCommand {
             python: python.clone(),
-            args: worker_args(),
+            args,
             env: self.worker_env(),
             cwd: self.working_dir().map_err(spawn_error)?,
         };
-        let worker = RawWorker::launch(&*self.launcher, command).await?;
+        let worker = RawWorker::launch(&*self.launcher, command, bytecode).await?;
         Ok(self.attach(worker))
     }
 
@@ -550,7 +599,6 @@ impl SubprocessExecutor {
                     key,
                     launcher: Arc::clone(&self.launcher),
                     python: python.to_owned(),
-                    args: worker_args(),
                     env,
                     cwd: self.config.cwd.clone(),
                 }))
@@ -579,13 +627,16 @@ impl SubprocessExecutor {
             child,
             tree,
             guard,
-            mut stdin,
+            stdin,
             stdout,
             logger,
             ready,
         } = worker;
         let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
         let writer = tokio::spawn(async move {
+            let Some(mut stdin) = stdin.get().await else {
+                return;
+            };
             let mut line = Vec::new();
             while let Some(message) = outbox.recv().await {
                 // One buffer for the life of the worker: no allocation per message.
@@ -646,7 +697,12 @@ impl SubprocessExecutor {
             }
             None => self.spawn().await?,
         };
+        let fresh = !worker.ready;
         worker.wait_ready().await?;
+        if fresh && let Some(python) = self.python.get() {
+            // After a worker is ready, off its path: the next ones skip compiling.
+            bytecode::compile_soon(python);
+        }
         Ok((worker, lost))
     }
 

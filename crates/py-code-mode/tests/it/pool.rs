@@ -238,3 +238,62 @@ fn idle_workers_die_with_the_thread_that_started_them() {
     }
     drop(kept);
 }
+
+/// After a process's first worker, later ones start from the runtime's
+/// bytecode kept in memory, and behave exactly like one started from source.
+#[tokio::test]
+async fn workers_started_from_cached_bytecode_behave_like_from_source() {
+    let library = TempLibrary::new();
+    let first = session(
+        &library,
+        SubprocessConfig {
+            python: python(),
+            ..SubprocessConfig::default()
+        },
+    )
+    .await;
+    ok(&first, "1").await;
+    let resolved = py_code_mode::resolve_python(python().as_deref())
+        .await
+        .expect("resolve");
+    until("the runtime is compiled", || {
+        py_code_mode::runtime_bytecode_cached(&resolved)
+    })
+    .await;
+    let next = session(
+        &library,
+        SubprocessConfig {
+            python: python(),
+            ..SubprocessConfig::default()
+        },
+    )
+    .await;
+    // A fresh worker started by the bootstrap (its command line), with
+    // `sys.argv` as from source.
+    let started = ok(
+        &next,
+        "'marshal.loads' in open('/proc/self/cmdline').read()",
+    )
+    .await;
+    assert_eq!(started.value, Some(serde_json::json!(true)));
+    let argv = ok(&next, "import sys\nsys.argv").await.value;
+    assert_eq!(argv, Some(serde_json::json!(["-c"])));
+    ok(&next, "x = 2").await;
+    assert_eq!(ok(&next, "x * 21").await.value, Some(serde_json::json!(42)));
+    let error = next
+        .run("def f():\n    raise ValueError('bad')\nf()")
+        .await
+        .expect("run");
+    let error = error.error.expect("an error");
+    assert_eq!(error.kind, "ValueError");
+    assert!(error.traceback.contains("<cell"), "{}", error.traceback);
+    let host = ok(&next, "artifacts.exists('nothing')").await.value;
+    assert_eq!(host, Some(serde_json::json!(false)));
+    next.reset().await.expect("reset");
+    assert_eq!(
+        ok(&next, "'x' in globals()").await.value,
+        Some(serde_json::json!(false))
+    );
+    first.close().await;
+    next.close().await;
+}
