@@ -55,15 +55,34 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(bench())
 }
 
+/// Reads and drops `argv[1]` bytes of fd 0, then runs `argv[2]` as `-c` would.
+const DRAIN_THEN_RUN: &str = "import os, sys\n\
+size, source = int(sys.argv[1]), sys.argv[2]\n\
+del sys.argv[1:]\n\
+while size > 0:\n    \
+size -= len(os.read(0, size)) or size\n\
+exec(compile(source, '<string>', 'exec', dont_inherit=True))";
+
 /// Starts workers on the base commit's runtime: what main ran.
 struct BaselineLauncher(Arc<str>);
 
 #[async_trait]
 impl WorkerLauncher for BaselineLauncher {
     async fn launch(&self, mut command: WorkerCommand) -> Result<LaunchedWorker, ExecutorError> {
-        if let Some(source) = command.args.last_mut() {
-            *source = OsString::from(&*self.0);
-        }
+        // This tree may send its cached bytecode first (the bootstrap's
+        // arguments are its size and version): the base runtime, compiled
+        // from source as `-c` does, starts after reading and dropping it.
+        let size = match command.args.as_slice() {
+            [_, _, _, size, _] => size.clone(),
+            _ => OsString::from("0"),
+        };
+        command.args = vec![
+            OsString::from("-I"),
+            OsString::from("-c"),
+            OsString::from(DRAIN_THEN_RUN),
+            size,
+            OsString::from(&*self.0),
+        ];
         DirectLauncher.launch(command).await
     }
 }

@@ -188,7 +188,7 @@ pub struct SubprocessExecutor {
     /// session that resets gets a fresh interpreter without waiting for one
     /// to start (one more idle process); a session that never resets pays
     /// nothing.
-    spare: Mutex<Option<Worker>>,
+    spare: Mutex<Option<JoinHandle<Option<Worker>>>>,
     /// The worker's working directory unless the config names one.
     scratch: std::sync::Mutex<Option<tempfile::TempDir>>,
     closed: AtomicBool,
@@ -209,9 +209,11 @@ pub struct SubprocessExecutor {
 /// A live worker: dropping it kills its process tree and aborts its tasks
 /// (and with the reader, every host-side call the worker made).
 struct Worker {
-    child: Child,
-    /// Declared after `child` so the tree dies when the worker is dropped.
+    /// Declared before `child`: the tree is walked and killed while the
+    /// worker still holds its orphans (it is their subreaper); killed first,
+    /// it would hand a `setsid` grandchild to the host or init, out of reach.
     _tree: ProcessTree,
+    child: Child,
     /// What the launcher keeps for this worker (a cgroup); dropped after the tree.
     guard: Option<Box<dyn WorkerGuard>>,
     to_worker: mpsc::Sender<HostMessage>,
@@ -316,8 +318,9 @@ impl Worker {
 /// A launched worker that no session serves yet (a pooled one, or one just
 /// started): its process, its pipes, and the task logging its stderr.
 pub(crate) struct RawWorker {
-    child: Child,
+    /// Before `child`, as in [`Worker`].
     tree: ProcessTree,
+    child: Child,
     guard: Option<Box<dyn WorkerGuard>>,
     stdin: Stdin,
     stdout: BufReader<ChildStdout>,
@@ -623,58 +626,93 @@ impl SubprocessExecutor {
     /// Binds a launched worker to this session: its protocol is served with
     /// this session's host from now on.
     fn attach(&self, worker: RawWorker) -> Worker {
-        let RawWorker {
-            child,
-            tree,
-            guard,
-            stdin,
-            stdout,
-            logger,
-            ready,
-        } = worker;
-        let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
-        let writer = tokio::spawn(async move {
-            let Some(mut stdin) = stdin.get().await else {
-                return;
-            };
-            let mut line = Vec::new();
-            while let Some(message) = outbox.recv().await {
-                // One buffer for the life of the worker: no allocation per message.
-                line.clear();
-                if let Err(error) = serde_json::to_writer(&mut line, &message) {
-                    tracing::error!(%error, "cannot encode a message for the worker");
-                    continue;
-                }
-                line.push(b'\n');
-                if stdin.write_all(&line).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let (events_tx, events) = mpsc::channel(EVENTS_CAPACITY);
-        let in_flight = Arc::new(AtomicU64::new(0));
-        let reader = tokio::spawn(read_protocol(
-            stdout,
+        attach(
+            worker,
             Arc::clone(&self.host),
-            to_worker.clone(),
-            events_tx,
-            Arc::clone(&in_flight),
             line_cap(self.config.output_limit),
-            ready,
-        ));
-        Worker {
-            child,
-            _tree: tree,
-            guard,
-            to_worker,
-            events,
-            in_flight,
-            tasks: vec![writer, reader, logger],
-            ready,
-            used: false,
-        }
+        )
     }
 
+    /// The next `reset`'s worker, started in the background: the fork and
+    /// exec (milliseconds on a busy host) happen off the caller's path.
+    /// `None` before the first worker (nothing resolved yet).
+    fn spare_soon(&self) -> Option<JoinHandle<Option<Worker>>> {
+        let python = self.python.get()?.clone();
+        let (args, bytecode) = worker_args(&python);
+        let command = WorkerCommand {
+            python,
+            args,
+            env: self.worker_env(),
+            cwd: self.working_dir().ok()?,
+        };
+        let launcher = Arc::clone(&self.launcher);
+        let host = Arc::clone(&self.host);
+        let cap = line_cap(self.config.output_limit);
+        Some(tokio::spawn(async move {
+            let worker = RawWorker::launch(&*launcher, command, bytecode)
+                .await
+                .map_err(|error| tracing::warn!(%error, "cannot start the spare worker"))
+                .ok()?;
+            Some(attach(worker, host, cap))
+        }))
+    }
+}
+
+/// Binds a launched worker to a session's host.
+fn attach(worker: RawWorker, host: Arc<Host>, line_cap: usize) -> Worker {
+    let RawWorker {
+        child,
+        tree,
+        guard,
+        stdin,
+        stdout,
+        logger,
+        ready,
+    } = worker;
+    let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
+    let writer = tokio::spawn(async move {
+        let Some(mut stdin) = stdin.get().await else {
+            return;
+        };
+        let mut line = Vec::new();
+        while let Some(message) = outbox.recv().await {
+            // One buffer for the life of the worker: no allocation per message.
+            line.clear();
+            if let Err(error) = serde_json::to_writer(&mut line, &message) {
+                tracing::error!(%error, "cannot encode a message for the worker");
+                continue;
+            }
+            line.push(b'\n');
+            if stdin.write_all(&line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (events_tx, events) = mpsc::channel(EVENTS_CAPACITY);
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let reader = tokio::spawn(read_protocol(
+        stdout,
+        host,
+        to_worker.clone(),
+        events_tx,
+        Arc::clone(&in_flight),
+        line_cap,
+        ready,
+    ));
+    Worker {
+        child,
+        _tree: tree,
+        guard,
+        to_worker,
+        events,
+        in_flight,
+        tasks: vec![writer, reader, logger],
+        ready,
+        used: false,
+    }
+}
+
+impl SubprocessExecutor {
     /// The live worker, started (and waited for) if there is none or the last
     /// one died or broke the protocol while idle. The flag says variables were
     /// lost since the last run.
@@ -826,19 +864,26 @@ impl Executor for SubprocessExecutor {
             return Ok(());
         }
         let mut spare = self.spare.lock().await;
-        let healthy = spare.as_mut().is_some_and(Worker::healthy);
-        *slot = match spare.take() {
+        let mut next = match spare.take() {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        let healthy = next.as_mut().is_some_and(Worker::healthy);
+        *slot = match next {
             Some(worker) if healthy => Some(worker),
             _ => self.spawn().await.ok(),
         };
-        *spare = self.spawn().await.ok();
+        *spare = self.spare_soon();
         Ok(())
     }
 
     async fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.worker.lock().await.take();
-        self.spare.lock().await.take();
+        if let Some(task) = self.spare.lock().await.take() {
+            // Its worker, started or not, is killed with the task's output.
+            task.abort();
+        }
         self.scratch
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
