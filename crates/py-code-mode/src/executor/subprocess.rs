@@ -538,7 +538,7 @@ impl SubprocessExecutor {
             .python
             .get_or_try_init(|| resolve_python(self.config.python.as_deref()))
             .await?;
-        if let Some(worker) = self.from_pool(python) {
+        if let Some(worker) = self.take_pooled(python) {
             return Ok(self.attach(worker));
         }
         let spawn_error = |source| ExecutorError::Spawn {
@@ -586,7 +586,7 @@ impl SubprocessExecutor {
     /// session takes over: so only a session's first worker comes from the
     /// pool (later ones start in the folder the first one used), unless the
     /// config names the working directory, which every worker then shares.
-    fn from_pool(&self, python: &std::path::Path) -> Option<RawWorker> {
+    fn take_pooled(&self, python: &std::path::Path) -> Option<RawWorker> {
         let pool = self.config.pool.as_ref()?;
         let template = self
             .template

@@ -10,7 +10,7 @@ use py_code_mode_test_support::{TempLibrary, alive, python};
 use crate::ok;
 
 /// How long the pool may take to fill (cold interpreters on a busy machine).
-const FILL_DEADLINE: Duration = Duration::from_secs(60);
+const FILL_DEADLINE: Duration = Duration::from_mins(1);
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + FILL_DEADLINE;
