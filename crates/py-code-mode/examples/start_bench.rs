@@ -30,7 +30,7 @@ const RESETS: usize = 40;
 const STARTS: usize = 20;
 const PROCESSES: usize = 10;
 /// The pause before each timed reset (see there).
-const SPARE_READY: Duration = Duration::from_millis(150);
+const SPARE_READY: Duration = Duration::from_millis(300);
 const BASE_COMMIT: &str = "7a9e099";
 const RUNTIME_PATH: &str = "crates/py-code-mode/python/py_code_mode_runtime.py";
 
@@ -300,6 +300,7 @@ async fn bench() -> anyhow::Result<()> {
 
     // New session → first result, three ways.
     let mut starts = [Vec::new(), Vec::new(), Vec::new()];
+    let mut builds = Vec::new();
     for _ in 0..STARTS {
         for (i, mode) in Mode::ALL.into_iter().enumerate() {
             if mode == Mode::Pool {
@@ -307,6 +308,9 @@ async fn bench() -> anyhow::Result<()> {
             }
             let t = Instant::now();
             let session = setup.session(mode, &pool).await?;
+            if mode == Mode::Pool {
+                builds.push(t.elapsed());
+            }
             first_result(&session).await?;
             starts[i].push(t.elapsed());
             session.close().await;
@@ -318,6 +322,10 @@ async fn bench() -> anyhow::Result<()> {
         .map(|(m, v)| (m.name(), median(v.clone())))
         .collect();
     row("new session → first result", &figures);
+    row(
+        "  of which `Session::build` (pool)",
+        &[("pool", median(builds))],
+    );
     refilled(&pool).await;
     let memory = pool_memory(&pool);
     println!(

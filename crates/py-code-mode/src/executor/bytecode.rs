@@ -10,8 +10,8 @@
 //! environment, no `site`, so no `.pth` file from a venv agent code could
 //! write to) compiling the embedded source read from its stdin. A worker gets
 //! it on its stdin before the protocol starts. The first worker of each
-//! interpreter in a process starts from source; the compile runs after it is
-//! ready, off every session's path.
+//! interpreter in a process starts from source; the compile runs a second
+//! after it is ready, off every session's path.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,10 @@ _code = marshal.loads(_read(int(sys.argv[1])))\n\
 del sys.argv[1:], _read\n\
 exec(_code)";
 
+/// How long after a process's first worker the compile starts: a process
+/// that runs one cell and exits (`run -c`) never pays for it, and a first
+/// result never competes with it for the CPU.
+const COMPILE_DELAY: Duration = Duration::from_secs(1);
 /// How long the compile may take before the cache stays empty (it only ever
 /// saves time).
 const COMPILE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,6 +113,7 @@ pub(crate) fn compile_soon(python: &Path) {
     };
     let python = python.to_owned();
     runtime.spawn(async move {
+        tokio::time::sleep(COMPILE_DELAY).await;
         let entry = match tokio::time::timeout(COMPILE_TIMEOUT, compile(&python)).await {
             Ok(Ok(bytecode)) => Entry::Done(Arc::new(bytecode)),
             Ok(Err(error)) => {

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, Weak};
+use std::time::Duration;
 
 use super::subprocess::{RawWorker, WorkerCommand, WorkerLauncher, worker_args};
 use crate::bounds::{BoundsError, count};
@@ -183,6 +184,11 @@ impl Inner {
     }
 }
 
+/// How long a refill waits before starting a worker: the session that just
+/// took one gets its first result before a new interpreter competes with it
+/// for the CPU (the pool holds `size` workers for a burst meanwhile).
+const REFILL_DELAY: Duration = Duration::from_millis(50);
+
 /// Starts workers for `template` one at a time until the pool holds its size,
 /// the pool is gone or closed, or a start fails (logged; the next take tries
 /// again).
@@ -197,6 +203,7 @@ async fn fill(pool: Weak<Inner>, template: Arc<Template>) {
         }
     }
     let _filling = Filling(pool.clone(), template.key.clone());
+    tokio::time::sleep(REFILL_DELAY).await;
     loop {
         if !pool
             .upgrade()
