@@ -63,6 +63,9 @@ pub const MAX_CALLS_IN_FLIGHT: usize = 64;
 const OUTBOX_CAPACITY: usize = 64;
 /// Events queued for the executor: a `ready`, one result, one violation.
 const EVENTS_CAPACITY: usize = 4;
+/// How long after a `reset` its next spare starts: the first result on the
+/// new worker does not compete with a starting interpreter for the CPU.
+const SPARE_DELAY: Duration = Duration::from_millis(50);
 /// The longest `ready` line a pooled worker may send (it is ~80 bytes).
 const MAX_READY_LINE: usize = 4096;
 /// The error kind of a run whose worker broke the protocol.
@@ -649,6 +652,7 @@ impl SubprocessExecutor {
         let host = Arc::clone(&self.host);
         let cap = line_cap(self.config.output_limit);
         Some(tokio::spawn(async move {
+            tokio::time::sleep(SPARE_DELAY).await;
             let worker = RawWorker::launch(&*launcher, command, bytecode)
                 .await
                 .map_err(|error| tracing::warn!(%error, "cannot start the spare worker"))
