@@ -364,6 +364,7 @@ pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorCh
                 cwd: e.cwd.clone(),
                 env: e.env.clone(),
                 output_limit: e.output_limit,
+                pool: None,
             }),
             timeout: seconds(e.timeout)?,
             compat: e.compat.clone(),

@@ -10,21 +10,23 @@ file owns only interpreter state. The protocol is documented in docs/protocol.md
 
 from __future__ import annotations
 
-import ast
-import base64
 import contextvars
 import io
 import json
-import linecache
 import os
 import select
 import sys
-import textwrap
-import threading
 import time
-import traceback
-from concurrent.futures import Future
-from typing import Any, Callable
+
+# Only what the worker needs to say `ready` is imported here: `ast`,
+# `textwrap`, `traceback`, `linecache`, `base64`, `threading` and
+# `concurrent.futures` are imported where they are used (the worker imports
+# them right after `ready`, before its first run; see `_prewarm`), and
+# `typing` only for the type checker. That is most of a cold start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+    from typing import Any, Callable
 
 PROTOCOL_VERSION = 2
 
@@ -151,9 +153,11 @@ class PipeTransport:
 
         self._rfile = os.fdopen(rfd, "rb", buffering=1 << 16)
         self._wfd = wfd
-        self._write_lock = threading.Lock()
+        import _thread
+
+        self._write_lock = _thread.allocate_lock()
         self._pending: dict[int, Future] = {}
-        self._pending_lock = threading.Lock()
+        self._pending_lock = _thread.allocate_lock()
         self._next_id = 0
         self.requests: queue.SimpleQueue = queue.SimpleQueue()
         _start_thread(self._read_loop)
@@ -188,6 +192,8 @@ class PipeTransport:
         _exit_with_descendants()
 
     def start_call(self, method: str, params: dict[str, Any]) -> Future:
+        from concurrent.futures import Future
+
         future: Future = Future()
         with self._pending_lock:
             self._next_id += 1
@@ -413,6 +419,8 @@ def _namespaces(transport: Any, run_skill: Callable[..., Any]) -> tuple[Any, Any
             failing case refuses the update (nothing is saved)."""
             if (code is None) == (source is None):
                 raise TypeError("skills.create() takes exactly one of `code=` or `source=`")
+            import textwrap
+
             text = textwrap.dedent(code if code is not None else source or "")
             cases = call("skills.cases", {"name": name})
             reports = self._replay({"name": name, "source": text}, cases) if cases else []
@@ -579,6 +587,8 @@ def _encode_data(name: str, data: Any) -> dict[str, Any]:
         raw = bytes(data)
         if len(raw) > MAX_ARTIFACT_BYTES:
             raise _too_big(name, len(raw))
+        import base64
+
         return {"type": "bytes", "base64": base64.b64encode(raw).decode()}
     if isinstance(data, str):
         # A str holds at most 4 bytes of UTF-8 per character: check cheaply first.
@@ -598,6 +608,8 @@ def _encode_data(name: str, data: Any) -> dict[str, Any]:
 
 def _decode_data(data: dict[str, Any]) -> Any:
     if data["type"] == "bytes":
+        import base64
+
         return base64.b64decode(data["base64"])
     return data["value"]
 
@@ -828,6 +840,9 @@ class Runtime:
         return result
 
     def _execute(self, code: str) -> tuple[Any, bool]:
+        import ast
+        import textwrap
+
         self._cell += 1
         filename = f"<cell {self._cell}>"
         source = textwrap.dedent(code)
@@ -912,6 +927,8 @@ def _await_blocking(awaitable: Any) -> Any:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             outcome["error"] = exc
 
+    import threading
+
     thread = threading.Thread(target=target, name="py-code-mode-skill")
     thread.start()
     thread.join()
@@ -921,6 +938,8 @@ def _await_blocking(awaitable: Any) -> Any:
 
 
 def _remember_source(filename: str, source: str) -> None:
+    import linecache
+
     # Tracebacks read source lines through linecache; our cells have no file.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
 
@@ -987,6 +1006,8 @@ _AGENT_FILES = ("<cell ", "<skill ")
 def _describe_error(exc: BaseException) -> dict[str, Any]:
     # Keep only frames of the agent's own code (cells and skills): the runtime's
     # frames are noise to the agent.
+    import traceback
+
     kind = _type_name(exc)
     message = _safe_str(exc)
     try:
@@ -1047,7 +1068,9 @@ class _FdCapture:
         self._decoders = [codecs.getincrementaldecoder("utf-8")("replace") for _ in self._readers]
         self._targets: list[Any] = [None, None]
         self._streams: tuple[Any, Any, Any] | None = None
-        self._lock = threading.Lock()
+        import _thread
+
+        self._lock = _thread.allocate_lock()
         _start_thread(self._drain_loop)
 
     def restore(self) -> None:
@@ -1162,6 +1185,16 @@ def _exit_with_descendants(*_: Any) -> None:
         os._exit(0)
 
 
+def _prewarm() -> None:
+    """Imports what the first run needs, after `ready`: the host starts a
+    worker ahead of need (a pool, a spare for `reset`) and these are done long
+    before its first run; a worker started on demand pays them as before."""
+    import ast  # noqa: F401
+    import linecache  # noqa: F401
+    import textwrap  # noqa: F401
+    import traceback  # noqa: F401
+
+
 def _serve() -> None:
     import signal
 
@@ -1178,6 +1211,7 @@ def _serve() -> None:
     transport.send(
         {"kind": "ready", "protocol": PROTOCOL_VERSION, "pid": os.getpid(), "python": sys.version.split()[0]}
     )
+    _prewarm()
     while True:
         message = transport.requests.get()
         if message is None:

@@ -56,6 +56,7 @@ pub use executor::{
     DirectLauncher, LaunchedWorker, SandboxConfig, SandboxExecutor, WorkerCommand, WorkerGuard,
     WorkerLauncher,
 };
+pub use executor::{MAX_POOL_SIZE, WorkerPool, runtime_bytecode_cached};
 pub use host::{Host, Scored, tool_doc};
 pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_name};
 pub use search::{

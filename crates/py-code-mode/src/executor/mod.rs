@@ -3,8 +3,10 @@
 //! Every executor speaks the protocol in [`crate::protocol`] and returns the same
 //! [`ExecutionResult`], so results look alike whichever one ran the code.
 
+mod bytecode;
 mod container;
 mod container_pool;
+mod pool;
 mod python;
 mod sandbox;
 mod subprocess;
@@ -17,11 +19,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use bytecode::runtime_bytecode_cached;
 pub use container::{
     ContainerConfig, ContainerEngine, ContainerMount, DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY,
     DEFAULT_PIDS_LIMIT, DEFAULT_POOL_SIZE, MIN_MEMORY as MIN_CONTAINER_MEMORY,
 };
 pub use container_pool::{NAME_PREFIX, SESSION_LABEL};
+pub use pool::{MAX_POOL_SIZE, WorkerPool};
 pub use python::resolve_python;
 pub use sandbox::{SandboxConfig, SandboxExecutor};
 pub use subprocess::{

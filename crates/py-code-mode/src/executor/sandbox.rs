@@ -81,6 +81,9 @@ pub struct SandboxConfig {
     /// The program that applies the sandbox; default this binary, when it
     /// calls [`crate::sandbox::launcher_main`] first in `main`.
     pub launcher: Option<Launcher>,
+    /// Sandboxed workers started ahead of need, shared with every session of
+    /// the same config that holds a clone of this pool; default none.
+    pub pool: Option<super::WorkerPool>,
 }
 
 impl Default for SandboxConfig {
@@ -99,6 +102,7 @@ impl Default for SandboxConfig {
             scratch_size: DEFAULT_SCRATCH_SIZE,
             open_files: DEFAULT_OPEN_FILES,
             launcher: None,
+            pool: None,
         }
     }
 }
@@ -192,6 +196,7 @@ impl SandboxExecutor {
             cwd: None,
             env: config.env,
             output_limit: config.output_limit,
+            pool: config.pool,
         };
         Ok(Self {
             inner: SubprocessExecutor::with_launcher(
@@ -374,6 +379,21 @@ impl WorkerLauncher for SandboxLauncher {
     /// so it reaches only the worker.
     fn interruptible(&self) -> bool {
         true
+    }
+
+    /// Every setting of the sandbox: workers of equal configs are alike.
+    fn pool_key(&self) -> Option<String> {
+        Some(format!(
+            "sandbox {:?} {:?} {:?} {:?} {} {} {} {}",
+            self.launcher,
+            self.read_only,
+            self.writable,
+            self.limits,
+            self.network,
+            self.file_size,
+            self.scratch_size,
+            self.open_files
+        ))
     }
 }
 

@@ -27,11 +27,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStderr};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::{Mutex, OnceCell, Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::bytecode::{self, BOOTSTRAP, Bytecode};
+use super::pool::{Pooled, Template, WorkerPool};
 use super::{ExecutionError, ExecutionResult, Executor, RUNTIME_SOURCE, resolve_python};
 use crate::bounds::MAX_TIMEOUT;
 use crate::capped::{CappedLine, read_line_capped, skip_line};
@@ -61,6 +63,11 @@ pub const MAX_CALLS_IN_FLIGHT: usize = 64;
 const OUTBOX_CAPACITY: usize = 64;
 /// Events queued for the executor: a `ready`, one result, one violation.
 const EVENTS_CAPACITY: usize = 4;
+/// How long after a `reset` its next spare starts: the first result on the
+/// new worker does not compete with a starting interpreter for the CPU.
+const SPARE_DELAY: Duration = Duration::from_millis(50);
+/// The longest `ready` line a pooled worker may send (it is ~80 bytes).
+const MAX_READY_LINE: usize = 4096;
 /// The error kind of a run whose worker broke the protocol.
 const PROTOCOL_ERROR: &str = "ProtocolError";
 
@@ -76,6 +83,9 @@ pub struct SubprocessConfig {
     pub env: Vec<(String, String)>,
     /// Cap on one run's stdout and on its stderr, in bytes.
     pub output_limit: usize,
+    /// Workers started ahead of need, shared with every session whose config
+    /// holds a clone of this pool (see [`WorkerPool`]); default none.
+    pub pool: Option<WorkerPool>,
 }
 
 impl Default for SubprocessConfig {
@@ -85,6 +95,7 @@ impl Default for SubprocessConfig {
             cwd: None,
             env: Vec::new(),
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            pool: None,
         }
     }
 }
@@ -147,6 +158,15 @@ pub trait WorkerLauncher: Send + Sync {
     fn interruptible(&self) -> bool {
         false
     }
+
+    /// Everything that makes this launcher's workers differ from another's
+    /// (limits, view, network), as a string: workers of launchers with the
+    /// same key are interchangeable, so a [`WorkerPool`] may start them ahead
+    /// and hand them to any session with that key. `None` (the default): its
+    /// workers are never pooled.
+    fn pool_key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Runs the worker directly on the host, under the spawn policy.
@@ -182,6 +202,10 @@ impl WorkerLauncher for DirectLauncher {
     fn interruptible(&self) -> bool {
         true
     }
+
+    fn pool_key(&self) -> Option<String> {
+        Some("direct".to_owned())
+    }
 }
 
 /// Runs agent code in a worker process; see the module docs.
@@ -194,7 +218,7 @@ pub struct SubprocessExecutor {
     /// session that resets gets a fresh interpreter without waiting for one
     /// to start (one more idle process); a session that never resets pays
     /// nothing.
-    spare: Mutex<Option<Worker>>,
+    spare: Mutex<Option<JoinHandle<Option<Worker>>>>,
     /// The worker's working directory unless the config names one.
     scratch: std::sync::Mutex<Option<tempfile::TempDir>>,
     closed: AtomicBool,
@@ -207,6 +231,9 @@ pub struct SubprocessExecutor {
     /// 0, for [`Executor::interrupt`]. Set only while the run's future owns
     /// the unreaped worker, so the pid cannot belong to another process.
     running: Arc<AtomicU32>,
+    /// How the config's pool starts workers for this session (`None`: the
+    /// launcher's workers are not pooled); made with the first worker.
+    template: std::sync::OnceLock<Option<Arc<Template>>>,
     /// Keys for run ids: SipHash of a counter under a secret key, so agent
     /// code that saw every earlier id cannot name the next one.
     ids: RandomState,
@@ -346,6 +373,174 @@ impl Drop for Running {
     }
 }
 
+/// A worker's stdout: what its launcher already read of it, then the pipe.
+type WorkerStdout = tokio::io::Chain<std::io::Cursor<Vec<u8>>, ChildStdout>;
+
+/// A launched worker that no session serves yet (a pooled one, or one just
+/// started): its process, its pipes, and the task logging its stderr.
+pub(crate) struct RawWorker {
+    /// Before `child`, as in [`Worker`].
+    tree: ProcessTree,
+    child: Child,
+    guard: Option<Box<dyn WorkerGuard>>,
+    stdin: Stdin,
+    stdout: BufReader<WorkerStdout>,
+    logger: JoinHandle<()>,
+    /// Its `ready` was read (by the pool).
+    ready: bool,
+}
+
+/// A worker's stdin: free, or still taking the runtime's bytecode (the
+/// protocol starts once that is written).
+enum Stdin {
+    Free(ChildStdin),
+    Writing(JoinHandle<Option<ChildStdin>>),
+}
+
+impl Stdin {
+    /// The pipe, once it is free; `None` if writing the bytecode failed (the
+    /// worker died: the run reports it).
+    async fn get(self) -> Option<ChildStdin> {
+        match self {
+            Self::Free(stdin) => Some(stdin),
+            Self::Writing(task) => task.await.ok().flatten(),
+        }
+    }
+}
+
+impl RawWorker {
+    /// Starts a worker; with `bytecode`, its `args` are [`worker_args`]'
+    /// bootstrap and the bytecode is written to its stdin first.
+    pub(crate) async fn launch(
+        launcher: &dyn WorkerLauncher,
+        command: WorkerCommand,
+        bytecode: Option<Arc<Bytecode>>,
+    ) -> Result<Self, ExecutorError> {
+        let LaunchedWorker {
+            mut child,
+            tree,
+            guard,
+            stdout_prefix,
+        } = launcher.launch(command).await?;
+        let pid = child.id().unwrap_or_default();
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(ExecutorError::Protocol {
+                message: "the worker's pipes are missing".into(),
+            });
+        };
+        let stdin = match bytecode {
+            None => Stdin::Free(stdin),
+            // More than a pipe holds: written while the worker starts.
+            Some(bytecode) => Stdin::Writing(tokio::spawn(async move {
+                let mut stdin = stdin;
+                stdin.write_all(&bytecode.code).await.ok()?;
+                Some(stdin)
+            })),
+        };
+        Ok(Self {
+            child,
+            tree,
+            guard,
+            stdin,
+            stdout: BufReader::with_capacity(
+                64 * 1024,
+                std::io::Cursor::new(stdout_prefix).chain(stdout),
+            ),
+            logger: tokio::spawn(log_stderr(stderr, pid)),
+            ready: false,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// It has not exited (an idle worker someone killed has).
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Reads its `ready`: the first line, and nothing after it (the runtime
+    /// writes nothing more until it is asked), so a worker that wrote more
+    /// is refused rather than pooled.
+    pub(crate) async fn wait_ready(&mut self) -> Result<(), ExecutorError> {
+        let broken = |message: String| ExecutorError::Protocol { message };
+        let mut line = Vec::new();
+        let read = tokio::time::timeout(
+            START_TIMEOUT,
+            read_line_capped(&mut self.stdout, &mut line, MAX_READY_LINE),
+        )
+        .await;
+        match read {
+            Err(_elapsed) => {
+                return Err(broken(format!(
+                    "the worker did not start within {}s",
+                    START_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Ok(CappedLine::Line)) => {}
+            Ok(Ok(CappedLine::TooLong)) => {
+                return Err(broken("the worker's first message is too long".into()));
+            }
+            Ok(Ok(CappedLine::Eof) | Err(_)) => {
+                let status = reap(&mut self.child).await;
+                let cause = match &self.guard {
+                    Some(guard) => guard.explain_exit(status).await,
+                    None => None,
+                }
+                .map(|cause| format!("; {cause}"))
+                .unwrap_or_default();
+                return Err(broken(format!(
+                    "the worker exited during start-up ({}{cause})",
+                    describe(status)
+                )));
+            }
+        }
+        match serde_json::from_slice::<RuntimeMessage>(&line) {
+            Ok(RuntimeMessage::Ready { protocol, .. })
+                if protocol == crate::protocol::PROTOCOL_VERSION => {}
+            Ok(RuntimeMessage::Ready { protocol, .. }) => {
+                return Err(broken(format!(
+                    "worker speaks protocol {protocol}, host {}",
+                    crate::protocol::PROTOCOL_VERSION
+                )));
+            }
+            _ => return Err(broken("the worker's first message is not `ready`".into())),
+        }
+        if !self.stdout.buffer().is_empty() {
+            return Err(broken(
+                "the worker sent more than `ready` before its first run".into(),
+            ));
+        }
+        self.ready = true;
+        Ok(())
+    }
+}
+
+/// The worker's arguments for `python`: the embedded runtime as a script, or,
+/// once this process has compiled it for that interpreter, a bootstrap that
+/// runs the bytecode given on stdin (see [`bytecode`]).
+pub(crate) fn worker_args(python: &std::path::Path) -> (Vec<OsString>, Option<Arc<Bytecode>>) {
+    match bytecode::cached(python) {
+        Some(code) => (
+            vec![
+                OsString::from("-I"),
+                OsString::from("-c"),
+                OsString::from(BOOTSTRAP),
+                OsString::from(code.code.len().to_string()),
+                OsString::from(code.version.to_string()),
+            ],
+            Some(code),
+        ),
+        None => (
+            ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
+            None,
+        ),
+    }
+}
+
 /// Sets the executor's `interrupted` flag if a run is dropped before it ends.
 struct RunGuard(Arc<AtomicBool>, bool);
 
@@ -373,6 +568,7 @@ impl SubprocessExecutor {
             config,
             host,
             launcher,
+            template: std::sync::OnceLock::new(),
             python: OnceCell::new(),
             worker: Mutex::new(None),
             spare: Mutex::new(None),
@@ -410,24 +606,48 @@ impl SubprocessExecutor {
     }
 
     async fn spawn(&self) -> Result<Worker, ExecutorError> {
-        let host_worker = self.launcher.host_worker();
-        let python = if host_worker {
-            self.python
-                .get_or_try_init(|| resolve_python(self.config.python.as_deref()))
-                .await?
-                .clone()
-        } else {
-            self.config
-                .python
-                .clone()
-                .unwrap_or_else(|| "python3".into())
-        };
+        if !self.launcher.host_worker() {
+            // The launcher brings its interpreter and folder (a container):
+            // nothing of the host's to resolve, pool or compile.
+            let command = WorkerCommand {
+                python: self
+                    .config
+                    .python
+                    .clone()
+                    .unwrap_or_else(|| "python3".into()),
+                args: ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
+                env: self.worker_env(),
+                cwd: PathBuf::from("/"),
+            };
+            let worker = RawWorker::launch(&*self.launcher, command, None).await?;
+            return Ok(self.attach(worker));
+        }
+        let python = self
+            .python
+            .get_or_try_init(|| resolve_python(self.config.python.as_deref()))
+            .await?;
+        if let Some(worker) = self.take_pooled(python) {
+            return Ok(self.attach(worker));
+        }
         let spawn_error = |source| ExecutorError::Spawn {
             python: python.clone(),
             source,
         };
         // Before the first worker exists: its /proc/<host>/environ read must fail.
         make_host_undumpable();
+        let (args, bytecode) = worker_args(python);
+        let command = WorkerCommand {
+            python: python.clone(),
+            args,
+            env: self.worker_env(),
+            cwd: self.working_dir().map_err(spawn_error)?,
+        };
+        let worker = RawWorker::launch(&*self.launcher, command, bytecode).await?;
+        Ok(self.attach(worker))
+    }
+
+    /// The worker's environment on top of the spawn allow-list.
+    fn worker_env(&self) -> Vec<(OsString, OsString)> {
         let mut env = vec![
             (OsString::from("PYTHONIOENCODING"), OsString::from("utf-8")),
             (
@@ -444,72 +664,144 @@ impl SubprocessExecutor {
                 .iter()
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         );
-        let cwd = if host_worker {
-            self.working_dir().map_err(spawn_error)?
-        } else {
-            PathBuf::from("/")
-        };
-        let command = WorkerCommand {
-            python: python.clone(),
-            args: ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
-            env,
-            cwd,
-        };
-        let LaunchedWorker {
-            mut child,
-            tree,
-            guard,
-            stdout_prefix,
-        } = self.launcher.launch(command).await?;
-        let pid = child.id().unwrap_or_default();
-        let (Some(mut stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(ExecutorError::Protocol {
-                message: "the worker's pipes are missing".into(),
-            });
-        };
-
-        let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
-        let writer = tokio::spawn(async move {
-            while let Some(message) = outbox.recv().await {
-                let mut line = match serde_json::to_vec(&message) {
-                    Ok(line) => line,
-                    Err(error) => {
-                        tracing::error!(%error, "cannot encode a message for the worker");
-                        continue;
-                    }
-                };
-                line.push(b'\n');
-                if stdin.write_all(&line).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let (events_tx, events) = mpsc::channel(EVENTS_CAPACITY);
-        let in_flight = Arc::new(AtomicU64::new(0));
-        let reader = tokio::spawn(read_protocol(
-            std::io::Cursor::new(stdout_prefix).chain(stdout),
-            Arc::clone(&self.host),
-            to_worker.clone(),
-            events_tx,
-            Arc::clone(&in_flight),
-            line_cap(self.config.output_limit),
-        ));
-        let logger = tokio::spawn(log_stderr(stderr, pid));
-        Ok(Worker {
-            child,
-            _tree: tree,
-            guard,
-            to_worker,
-            events,
-            in_flight,
-            tasks: vec![writer, reader, logger],
-            ready: false,
-            used: false,
-        })
+        env
     }
 
+    /// A worker from the config's pool, if it has one ready for this
+    /// session; either way the pool is topped up in the background.
+    ///
+    /// A pooled worker started in a scratch folder of its own, which the
+    /// session takes over: so only a session's first worker comes from the
+    /// pool (later ones start in the folder the first one used), unless the
+    /// config names the working directory, which every worker then shares.
+    fn take_pooled(&self, python: &std::path::Path) -> Option<RawWorker> {
+        let pool = self.config.pool.as_ref()?;
+        let template = self
+            .template
+            .get_or_init(|| {
+                let launcher = self.launcher.pool_key()?;
+                let env = self.worker_env();
+                let key = format!(
+                    "{launcher}\0{}\0{:?}\0{env:?}",
+                    python.display(),
+                    self.config.cwd
+                );
+                Some(Arc::new(Template {
+                    key,
+                    launcher: Arc::clone(&self.launcher),
+                    python: python.to_owned(),
+                    env,
+                    cwd: self.config.cwd.clone(),
+                }))
+            })
+            .clone()?;
+        let mut scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.config.cwd.is_none() && scratch.is_some() {
+            return None;
+        }
+        let pooled = pool.take(&template.key);
+        pool.refill(template);
+        let Pooled {
+            worker,
+            scratch: folder,
+        } = pooled?;
+        if self.config.cwd.is_none() {
+            *scratch = folder;
+        }
+        Some(worker)
+    }
+
+    /// Binds a launched worker to this session: its protocol is served with
+    /// this session's host from now on.
+    fn attach(&self, worker: RawWorker) -> Worker {
+        attach(
+            worker,
+            Arc::clone(&self.host),
+            line_cap(self.config.output_limit),
+        )
+    }
+
+    /// The next `reset`'s worker, started in the background: the fork and
+    /// exec (milliseconds on a busy host) happen off the caller's path.
+    /// `None` before the first worker (nothing resolved yet).
+    fn spare_soon(&self) -> Option<JoinHandle<Option<Worker>>> {
+        let python = self.python.get()?.clone();
+        let (args, bytecode) = worker_args(&python);
+        let command = WorkerCommand {
+            python,
+            args,
+            env: self.worker_env(),
+            cwd: self.working_dir().ok()?,
+        };
+        let launcher = Arc::clone(&self.launcher);
+        let host = Arc::clone(&self.host);
+        let cap = line_cap(self.config.output_limit);
+        Some(tokio::spawn(async move {
+            tokio::time::sleep(SPARE_DELAY).await;
+            let worker = RawWorker::launch(&*launcher, command, bytecode)
+                .await
+                .map_err(|error| tracing::warn!(%error, "cannot start the spare worker"))
+                .ok()?;
+            Some(attach(worker, host, cap))
+        }))
+    }
+}
+
+/// Binds a launched worker to a session's host.
+fn attach(worker: RawWorker, host: Arc<Host>, line_cap: usize) -> Worker {
+    let RawWorker {
+        child,
+        tree,
+        guard,
+        stdin,
+        stdout,
+        logger,
+        ready,
+    } = worker;
+    let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
+    let writer = tokio::spawn(async move {
+        let Some(mut stdin) = stdin.get().await else {
+            return;
+        };
+        let mut line = Vec::new();
+        while let Some(message) = outbox.recv().await {
+            // One buffer for the life of the worker: no allocation per message.
+            line.clear();
+            if let Err(error) = serde_json::to_writer(&mut line, &message) {
+                tracing::error!(%error, "cannot encode a message for the worker");
+                continue;
+            }
+            line.push(b'\n');
+            if stdin.write_all(&line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (events_tx, events) = mpsc::channel(EVENTS_CAPACITY);
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let reader = tokio::spawn(read_protocol(
+        stdout,
+        host,
+        to_worker.clone(),
+        events_tx,
+        Arc::clone(&in_flight),
+        line_cap,
+        ready,
+    ));
+    Worker {
+        child,
+        _tree: tree,
+        guard,
+        to_worker,
+        events,
+        in_flight,
+        tasks: vec![writer, reader, logger],
+        ready,
+        used: false,
+    }
+}
+
+impl SubprocessExecutor {
     /// The live worker, started (and waited for) if there is none or the last
     /// one died or broke the protocol while idle. The flag says variables were
     /// lost since the last run.
@@ -532,7 +824,12 @@ impl SubprocessExecutor {
             }
             None => self.spawn().await?,
         };
+        let fresh = !worker.ready;
         worker.wait_ready().await?;
+        if fresh && let Some(python) = self.python.get() {
+            // After a worker is ready, off its path: the next ones skip compiling.
+            bytecode::compile_soon(python);
+        }
         Ok((worker, lost))
     }
 
@@ -672,19 +969,26 @@ impl Executor for SubprocessExecutor {
             return Ok(());
         }
         let mut spare = self.spare.lock().await;
-        let healthy = spare.as_mut().is_some_and(Worker::healthy);
-        *slot = match spare.take() {
+        let mut next = match spare.take() {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        let healthy = next.as_mut().is_some_and(Worker::healthy);
+        *slot = match next {
             Some(worker) if healthy => Some(worker),
             _ => self.spawn().await.ok(),
         };
-        *spare = self.spawn().await.ok();
+        *spare = self.spare_soon();
         Ok(())
     }
 
     async fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.worker.lock().await.take();
-        self.spare.lock().await.take();
+        if let Some(task) = self.spare.lock().await.take() {
+            // Its worker, started or not, is killed with the task's output.
+            task.abort();
+        }
         self.scratch
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -701,17 +1005,17 @@ fn line_cap(output_limit: usize) -> usize {
 /// and the one result of the run in flight, and reports anything else as a
 /// violation. Returning drops the calls in flight, which aborts them.
 async fn read_protocol(
-    stdout: impl AsyncRead + Unpin,
+    mut reader: BufReader<WorkerStdout>,
     host: Arc<Host>,
     replies: mpsc::Sender<HostMessage>,
     events: mpsc::Sender<Event>,
     in_flight: Arc<AtomicU64>,
     line_cap: usize,
+    // It said `ready` already (to the pool): saying it again is a violation.
+    mut ready: bool,
 ) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut calls = JoinSet::new();
     let permits = Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT));
-    let mut ready = false;
     let mut line = Vec::new();
     let violation = loop {
         line.clear();

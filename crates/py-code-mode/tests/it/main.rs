@@ -8,6 +8,7 @@ mod boundary;
 mod deps;
 mod functions;
 mod library;
+mod pool;
 mod sandbox;
 mod search;
 mod search_set;
