@@ -103,8 +103,11 @@ class SandboxConfig:
         network: bool = False,
         read_only_paths: list[str | os.PathLike[str]] = ...,
         writable_paths: list[str | os.PathLike[str]] = ...,
+        pool_size: int = 0,
     ) -> None:
-        """`memory`: bytes or `"512m"` (default 1 GiB); paths are shown at the same path."""
+        """`memory`: bytes or `"512m"` (default 1 GiB); paths are shown at the same path.
+        `pool_size` (0 to 16): sandboxed workers kept started for new sessions
+        of this configuration, so a session starts on a warm one."""
     @property
     def memory(self) -> int: ...
     @property
@@ -117,6 +120,8 @@ class SandboxConfig:
     def read_only_paths(self) -> list[Path]: ...
     @property
     def writable_paths(self) -> list[Path]: ...
+    @property
+    def pool_size(self) -> int: ...
 
 class SandboxExecutor:
     """Runs agent code in a Python worker inside a kernel sandbox: namespaces, a
@@ -162,9 +167,13 @@ class SubprocessExecutor:
         env: dict[str, str] | None = None,
         timeout: float | None = None,
         output_limit: int = 1048576,
+        pool_size: int = 0,
         config: Any | None = None,
     ) -> None:
         """`python`: the worker's interpreter (default: this one, `sys.executable`).
+        `pool_size` (0 to 16): workers kept started for new sessions of this
+        configuration, shared by every executor of it in the process; a new
+        session takes its first worker from there (docs/starting.md).
         `config` (also accepted in `python`'s place, as 0.10 passed it): 0.10's
         `SubprocessConfig` (`python_version`, `venv_path`, `tools_path`,
         `default_timeout`, `deps`, `deps_file`, `allow_runtime_deps`, ...)."""
@@ -178,6 +187,8 @@ class SubprocessExecutor:
     def timeout(self) -> float | None: ...
     @property
     def output_limit(self) -> int: ...
+    @property
+    def pool_size(self) -> int: ...
     @property
     def config(self) -> Any | None: ...
 

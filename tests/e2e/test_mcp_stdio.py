@@ -25,6 +25,11 @@ EXPECTED_TOOLS = {
     "delete_skill",
     "list_artifacts",
     "reset",
+    # A skill's versions and recorded tests (docs/skills.md).
+    "skill_history",
+    "get_skill",
+    "rollback_skill",
+    "test_skill",
     # Served unless `--no-runtime-deps`.
     "list_deps",
     "add_dep",

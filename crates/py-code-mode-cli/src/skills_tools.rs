@@ -15,6 +15,7 @@ pub struct GetSkill {
     pub name: String,
     /// A kept version (from `skill_history`); the current one when absent.
     #[serde(default)]
+    #[schemars(with = "u64")]
     pub version: Option<u64>,
 }
 

@@ -69,6 +69,9 @@ pub(crate) struct SubprocessExecutor {
     timeout: Option<f64>,
     #[pyo3(get)]
     output_limit: usize,
+    /// Workers kept started ahead for sessions of this configuration (0: none).
+    #[pyo3(get)]
+    pool_size: usize,
     /// 0.10's `SubprocessConfig`, when given.
     #[pyo3(get)]
     config: Option<Py<PyAny>>,
@@ -80,7 +83,8 @@ impl SubprocessExecutor {
     /// `SubprocessExecutor(python, cwd=, env=, timeout=)`, or 0.10's
     /// `SubprocessExecutor(config=SubprocessConfig(...))` (also positional).
     #[new]
-    #[pyo3(signature = (python = None, *, cwd = None, env = None, timeout = None, output_limit = DEFAULT_OUTPUT_LIMIT, config = None))]
+    #[pyo3(signature = (python = None, *, cwd = None, env = None, timeout = None, output_limit = DEFAULT_OUTPUT_LIMIT, pool_size = 0, config = None))]
+    #[expect(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn new(
         py: Python<'_>,
         python: Option<Bound<'_, PyAny>>,
@@ -88,8 +92,10 @@ impl SubprocessExecutor {
         env: Option<std::collections::BTreeMap<String, String>>,
         timeout: Option<f64>,
         output_limit: usize,
+        pool_size: usize,
         config: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        shared_pool(pool_size)?;
         // 0.10 passed the config first: `SubprocessExecutor(SubprocessConfig(...))`.
         let (python, config) = match python.filter(|p| !p.is_none()) {
             Some(p) if p.hasattr("allow_runtime_deps")? => (None, Some(p)),
@@ -119,6 +125,7 @@ impl SubprocessExecutor {
             env: env.unwrap_or_default().into_iter().collect(),
             timeout,
             output_limit,
+            pool_size,
             config: config.map(Bound::unbind),
             compat,
         })
@@ -136,7 +143,7 @@ impl SubprocessExecutor {
 impl SubprocessExecutor {
     /// The settings of `SubprocessExecutor()`.
     pub(crate) fn default_for(py: Python<'_>) -> PyResult<Self> {
-        Self::new(py, None, None, None, None, DEFAULT_OUTPUT_LIMIT, None)
+        Self::new(py, None, None, None, None, DEFAULT_OUTPUT_LIMIT, 0, None)
     }
 }
 
@@ -364,7 +371,7 @@ pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorCh
                 cwd: e.cwd.clone(),
                 env: e.env.clone(),
                 output_limit: e.output_limit,
-                pool: None,
+                pool: shared_pool(e.pool_size)?,
             }),
             timeout: seconds(e.timeout)?,
             compat: e.compat.clone(),
@@ -373,7 +380,7 @@ pub(crate) fn executor_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExecutorCh
     if let Ok(sandbox) = obj.cast::<crate::sandbox::SandboxExecutor>() {
         let e = sandbox.get();
         return Ok(ExecutorChoice {
-            factory: Box::new(e.core_config()),
+            factory: Box::new(e.core_config()?),
             timeout: seconds(e.timeout)?,
             compat: Compat::default(),
         });
@@ -512,4 +519,26 @@ pub(crate) fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
                 })
         })
         .transpose()
+}
+
+/// The process's pool of `size` idle workers per configuration (`None` for
+/// 0): one per size, since a pool keys its workers by their whole
+/// configuration, so sessions share a worker only if they would have
+/// started the same one.
+pub(crate) fn shared_pool(size: usize) -> PyResult<Option<py_code_mode::WorkerPool>> {
+    static POOLS: std::sync::Mutex<std::collections::BTreeMap<usize, py_code_mode::WorkerPool>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    if size == 0 {
+        return Ok(None);
+    }
+    let mut pools = POOLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(pool) = pools.get(&size) {
+        return Ok(Some(pool.clone()));
+    }
+    let pool = py_code_mode::WorkerPool::new(size)
+        .map_err(|e| PyValueError::new_err(format!("`pool_size`: {e}")))?;
+    pools.insert(size, pool.clone());
+    Ok(Some(pool))
 }

@@ -69,6 +69,9 @@ pub(crate) struct SandboxConfig {
     read_only_paths: Vec<PathBuf>,
     #[pyo3(get)]
     writable_paths: Vec<PathBuf>,
+    /// Workers kept started ahead for sessions of this configuration (0: none).
+    #[pyo3(get)]
+    pool_size: usize,
 }
 
 /// Memory sizes as an int of bytes or a string like `"512m"`.
@@ -87,7 +90,7 @@ fn memory_bytes(value: &Bound<'_, PyAny>) -> PyResult<u64> {
 #[pymethods]
 impl SandboxConfig {
     #[new]
-    #[pyo3(signature = (*, memory = None, cpus = 1.0, pids_limit = 256, network = false, read_only_paths = Vec::new(), writable_paths = Vec::new()))]
+    #[pyo3(signature = (*, memory = None, cpus = 1.0, pids_limit = 256, network = false, read_only_paths = Vec::new(), writable_paths = Vec::new(), pool_size = 0))]
     fn new(
         memory: Option<&Bound<'_, PyAny>>,
         cpus: f64,
@@ -95,7 +98,9 @@ impl SandboxConfig {
         network: bool,
         read_only_paths: Vec<PathBuf>,
         writable_paths: Vec<PathBuf>,
+        pool_size: usize,
     ) -> PyResult<Self> {
+        crate::executors::shared_pool(pool_size)?;
         if !(cpus.is_finite() && cpus > 0.0) {
             return Err(PyValueError::new_err(format!(
                 "`cpus` must be above 0, not {cpus}"
@@ -113,6 +118,7 @@ impl SandboxConfig {
             network,
             read_only_paths,
             writable_paths,
+            pool_size,
         })
     }
 
@@ -156,7 +162,7 @@ impl SandboxExecutor {
         };
         let config = match config {
             Some(config) => config.get().clone(),
-            None => SandboxConfig::new(None, 1.0, 256, false, Vec::new(), Vec::new())?,
+            None => SandboxConfig::new(None, 1.0, 256, false, Vec::new(), Vec::new(), 0)?,
         };
         Ok(Self {
             config,
@@ -172,9 +178,9 @@ impl SandboxExecutor {
 
 impl SandboxExecutor {
     /// The core's config for this executor.
-    pub(crate) fn core_config(&self) -> py_code_mode::SandboxConfig {
+    pub(crate) fn core_config(&self) -> PyResult<py_code_mode::SandboxConfig> {
         let c = &self.config;
-        py_code_mode::SandboxConfig {
+        Ok(py_code_mode::SandboxConfig {
             python: self.python.clone(),
             memory: c.memory,
             cpus: c.cpus,
@@ -182,8 +188,9 @@ impl SandboxExecutor {
             network: c.network,
             read_only_paths: c.read_only_paths.clone(),
             writable_paths: c.writable_paths.clone(),
+            pool: crate::executors::shared_pool(c.pool_size)?,
             ..py_code_mode::SandboxConfig::default()
-        }
+        })
     }
 }
 
