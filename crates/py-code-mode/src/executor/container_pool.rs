@@ -70,7 +70,7 @@ impl Engine {
             |kind| vec![kind],
         );
         for kind in &candidates {
-            if let Some(path) = find_on_path(kind.command()) {
+            if let Some(path) = super::python::find_on_path(std::path::Path::new(kind.command())) {
                 return Ok(Self { kind: *kind, path });
             }
         }
@@ -673,14 +673,6 @@ fn bounded(text: &str) -> String {
         end -= 1;
     }
     format!("{} [...]", &text[..end])
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    })
 }
 
 #[cfg(test)]

@@ -96,7 +96,8 @@ fn is_native_executable(path: &Path) -> bool {
         && magic == ELF_MAGIC
 }
 
-fn find_on_path(name: &Path) -> Option<PathBuf> {
+/// The first file named `name` in a folder of `PATH`.
+pub(crate) fn find_on_path(name: &Path) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(name))

@@ -187,6 +187,20 @@ impl FileStorage {
 }
 
 impl Inner {
+    /// A skill's source over [`MAX_SKILL_BYTES`] is refused before anything is written.
+    fn refuse_oversized(&self, skill: &SkillRecord, file: &str) -> Result<(), StorageError> {
+        if skill.source.len() as u64 > MAX_SKILL_BYTES {
+            return Err(StorageError::Refused {
+                path: self.skills.join(file),
+                reason: format!(
+                    "the source holds {} bytes, more than the {MAX_SKILL_BYTES} a skill may",
+                    skill.source.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     // ----- skills -------------------------------------------------------
 
     fn read_skill(root: &Folder, name: &str) -> Result<Option<SkillRecord>, StorageError> {
@@ -302,15 +316,7 @@ impl Inner {
     fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError> {
         validate_skill_name(&skill.name)?;
         let file = format!("{}.py", skill.name);
-        if skill.source.len() as u64 > MAX_SKILL_BYTES {
-            return Err(StorageError::Refused {
-                path: self.skills.join(&file),
-                reason: format!(
-                    "the source holds {} bytes, more than the {MAX_SKILL_BYTES} a skill may",
-                    skill.source.len()
-                ),
-            });
-        }
+        self.refuse_oversized(skill, &file)?;
         let root = open_root_for_write(&self.skills)?;
         let tmp = tmp_dir(&root)?;
         write_skill_file(&tmp, &root, &file, skill)?;
@@ -383,15 +389,7 @@ impl Inner {
     ) -> Result<SkillRecord, StorageError> {
         validate_skill_name(&skill.name)?;
         let file = format!("{}.py", skill.name);
-        if skill.source.len() as u64 > MAX_SKILL_BYTES {
-            return Err(StorageError::Refused {
-                path: self.skills.join(&file),
-                reason: format!(
-                    "the source holds {} bytes, more than the {MAX_SKILL_BYTES} a skill may",
-                    skill.source.len()
-                ),
-            });
-        }
+        self.refuse_oversized(skill, &file)?;
         let root = open_root_for_write(&self.skills)?;
         let tmp = tmp_dir(&root)?;
         let dir = Self::history_dir(&root, &skill.name, true)?.ok_or_else(|| StorageError::Io {
