@@ -35,7 +35,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-RUNTIMES = ("in-process", "subprocess", "monty", "smolagents")
+RUNTIMES = ("in-process", "subprocess", "subprocess+pool", "monty", "smolagents")
+OURS = ("in-process", "subprocess", "subprocess+pool")
 WORKLOADS = {
     "warm": "`1+1` on a warm session",
     "call": "one host call from code",
@@ -87,7 +88,8 @@ def timed_async(work: Callable[[], Awaitable[Any]], expect: Any) -> Sample:
 
 
 class Ours:
-    """A py-code-mode executor kind: `in-process` or `subprocess`."""
+    """A py-code-mode executor kind: `in-process`, `subprocess`, or `subprocess+pool` (workers
+    started ahead, `pool_size=2`)."""
 
     def __init__(self, kind: str, base: Path) -> None:
         self.kind = kind
@@ -97,7 +99,11 @@ class Ours:
     def new_session(self) -> Any:
         from py_code_mode import FileStorage, InProcessExecutor, Session, SubprocessExecutor
 
-        executor = InProcessExecutor() if self.kind == "in-process" else SubprocessExecutor(python=sys.executable)
+        if self.kind == "in-process":
+            executor = InProcessExecutor()
+        else:
+            pool_size = 2 if self.kind == "subprocess+pool" else 0
+            executor = SubprocessExecutor(python=sys.executable, pool_size=pool_size)
         # Lexical search: no embedding model loading in the background.
         return Session(storage=FileStorage(base_path=self.base), executor=executor, semantic=False, tools=[add])
 
@@ -278,6 +284,7 @@ async def measure(rounds: int, settle: float, base: Path) -> dict[str, dict[str,
     runtimes: dict[str, Any] = {
         "in-process": Ours("in-process", base),
         "subprocess": Ours("subprocess", base),
+        "subprocess+pool": Ours("subprocess+pool", base),
         "monty": Monty(),
         "smolagents": Smolagents(),
     }
@@ -295,7 +302,8 @@ async def measure(rounds: int, settle: float, base: Path) -> dict[str, dict[str,
                 for _ in range(3 if workload in ("session", "process") else 20):
                     await plans[name][workload]()
             for index in range(count):
-                order = RUNTIMES[index % 4 :] + RUNTIMES[: index % 4]
+                turn = index % len(RUNTIMES)
+                order = RUNTIMES[turn:] + RUNTIMES[:turn]
                 for name in order:
                     samples[workload][name].append(await plans[name][workload]())
                     if workload in SETTLING:
@@ -322,8 +330,8 @@ def versions() -> str:
 
 def table(samples: dict[str, dict[str, list[float]]]) -> str:
     lines = [
-        "| workload | in-process | subprocess | Monty | smolagents |",
-        "|---|---|---|---|---|",
+        "| workload | in-process | subprocess | subprocess + pool | Monty | smolagents |",
+        "|---|---|---|---|---|---|",
     ]
     for workload, title in WORKLOADS.items():
         medians = {r: statistics.median(samples[workload][r]) * 1000 for r in RUNTIMES}
@@ -331,7 +339,7 @@ def table(samples: dict[str, dict[str, list[float]]]) -> str:
         cells = []
         for runtime in RUNTIMES:
             cell = f"{medians[runtime]:.3f} ms" if medians[runtime] < 10 else f"{medians[runtime]:.1f} ms"
-            if runtime in ("in-process", "subprocess"):
+            if runtime in OURS:
                 cell += f" ({medians[runtime] / monty:.2f}×)"
             cells.append(cell)
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
