@@ -519,6 +519,11 @@ impl RawWorker {
     }
 }
 
+/// `python -I -c <runtime>`: the worker from the embedded source.
+fn source_args() -> Vec<OsString> {
+    ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec()
+}
+
 /// The worker's arguments for `python`: the embedded runtime as a script, or,
 /// once this process has compiled it for that interpreter, a bootstrap that
 /// runs the bytecode given on stdin (see [`bytecode`]).
@@ -534,10 +539,7 @@ pub(crate) fn worker_args(python: &std::path::Path) -> (Vec<OsString>, Option<Ar
             ],
             Some(code),
         ),
-        None => (
-            ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
-            None,
-        ),
+        None => (source_args(), None),
     }
 }
 
@@ -615,7 +617,7 @@ impl SubprocessExecutor {
                     .python
                     .clone()
                     .unwrap_or_else(|| "python3".into()),
-                args: ["-I", "-c", RUNTIME_SOURCE].map(OsString::from).to_vec(),
+                args: source_args(),
                 env: self.worker_env(),
                 cwd: PathBuf::from("/"),
             };

@@ -90,3 +90,59 @@ fn run_code_over_mcp_stdio_runs_in_a_container() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `--allow-read`/`--allow-write` show host folders to a container at the
+/// same path: read-only and writable, and nothing else of the host.
+#[test]
+fn allow_read_and_allow_write_become_mounts_at_the_same_path() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let library = TempLibrary::new();
+    let shown = tempfile::tempdir().expect("tempdir");
+    let out = tempfile::tempdir().expect("tempdir");
+    let hidden = tempfile::tempdir().expect("tempdir");
+    // The container's user is not root: let it traverse and write, so only
+    // the mounts decide what it sees.
+    for dir in [shown.path(), out.path(), hidden.path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    std::fs::write(shown.path().join("in.txt"), "from the host").expect("write");
+    std::fs::write(hidden.path().join("secret.txt"), "no").expect("write");
+    let code = format!(
+        "import os\n\
+         text = open('{shown}/in.txt').read()\n\
+         try:\n    open('{shown}/x', 'w'); ro = 'writable'\n\
+         except OSError as e:\n    ro = type(e).__name__\n\
+         open('{out}/result.txt', 'w').write(text)\n\
+         [text, ro, os.path.exists('{hidden}/secret.txt')]",
+        shown = shown.path().display(),
+        out = out.path().display(),
+        hidden = hidden.path().display(),
+    );
+    let done = Command::new(binary())
+        .arg("--base")
+        .arg(library.path())
+        .args([
+            "--no-semantic",
+            "--executor",
+            "container",
+            "--image",
+            &image(),
+        ])
+        .arg("--allow-read")
+        .arg(shown.path())
+        .arg("--allow-write")
+        .arg(out.path())
+        .args(["run", "-c", &code])
+        .output()
+        .expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&done.stdout),
+        "['from the host', 'OSError', False]\n",
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("result.txt")).expect("written through"),
+        "from the host"
+    );
+}
