@@ -137,14 +137,18 @@ def test_a_long_run_reports_progress(binary: str, library: Path) -> None:
 
     async def scenario(url: str) -> None:
         async with connect(url) as session:
-            result = await session.call_tool(
-                "run_code", {"code": "import time\ntime.sleep(2.5)\n'done'"}, progress_callback=on_progress
-            )
-            assert text(result) == "'done'"
+            code = "import os, time\nprint('step one', flush=True)\nos.system('echo from a child')\ntime.sleep(2.5)\n'done'"
+            result = await session.call_tool("run_code", {"code": code}, progress_callback=on_progress)
+            assert "'done'" in text(result)
             assert len(progress) >= 2, progress
             assert progress[0][1].startswith("running for")
             values = [value for value, _ in progress]
             assert values == sorted(values)
+            # The output so far comes with the progress, before the result,
+            # once: what was printed since the last notification.
+            said = "".join(message or "" for _, message in progress)
+            assert said.count("step one\n") == 1, progress
+            assert said.count("from a child\n") == 1, progress
 
     with http_server(binary, library) as server:
         asyncio.run(scenario(server.url))

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
@@ -59,6 +59,15 @@ def server_pid() -> str:
 def env_names() -> list[str]:
     """The names of the server's environment variables, sorted."""
     return sorted(os.environ)
+
+
+@server.tool()
+async def chatty(steps: int, ctx: Context) -> str:
+    """Report progress and log a line at each step, then say how many steps."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+        await ctx.info(f"working on step {step}")
+    return f"{steps} steps"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 //! Load on `serve --http` beside `serve` (stdio), with a lean client (raw
 //! JSON-RPC over reqwest / pipes, not an MCP SDK):
 //! - `run_code("1+1")` back to back with 1, 10 and 50 sessions: p50, p99, calls/s;
-//! - 10 sessions offering 1,000 calls/s in all: p50, p99;
+//! - 10 sessions offering 1,000 calls/s in all: p50, p99; with the sessions'
+//!   ticks spread evenly (a call every millisecond) and all together (bursts
+//!   of ten every 10 ms, the worst case on two cores);
 //! - resident memory per idle session (server and workers, from `/proc`);
 //! - time from `initialize` to the first `run_code` result of a new session;
 //! - the client's floor: the same HTTP load against a do-nothing server.
@@ -209,15 +211,34 @@ fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
     }
 }
 
-/// Every session calls back to back (`pace` None) or at `pace` each, for [`PHASE`].
-async fn load<C: Caller>(sessions: &[Arc<C>], pace: Option<Duration>) -> anyhow::Result<Figures> {
+/// How the sessions of a load call.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// Each calls again as soon as its last call returned.
+    BackToBack,
+    /// Each calls every period, the sessions' ticks together.
+    Together(Duration),
+    /// Each calls every period, the sessions' ticks spread evenly over it.
+    Spread(Duration),
+}
+
+/// Every session calls at `pace` for [`PHASE`].
+async fn load<C: Caller>(sessions: &[Arc<C>], pace: Pace) -> anyhow::Result<Figures> {
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for session in sessions {
+    let n = u32::try_from(sessions.len())?;
+    for (i, session) in (0..n).zip(sessions) {
         let session = Arc::clone(session);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut ticks = pace.map(tokio::time::interval);
+            let mut ticks = match pace {
+                Pace::BackToBack => None,
+                Pace::Together(period) => Some(tokio::time::interval(period)),
+                Pace::Spread(period) => Some(tokio::time::interval_at(
+                    tokio::time::Instant::now() + period * i / n,
+                    period,
+                )),
+            };
             while started.elapsed() < PHASE {
                 if let Some(ticks) = &mut ticks {
                     ticks.tick().await;
@@ -365,18 +386,18 @@ async fn main() -> anyhow::Result<()> {
         for _ in 0..n {
             http.push(Arc::new(HttpSession::open(&client, &url).await?));
         }
-        let h = load(&http, None).await?;
+        let h = load(&http, Pace::BackToBack).await?;
         let mut stdio = Vec::new();
         for _ in 0..n {
             stdio.push(Arc::new(StdioSession::open(&binary, base.path()).await?));
         }
-        let s = load(&stdio, None).await?;
+        let s = load(&stdio, Pace::BackToBack).await?;
         drop(stdio);
         let mut floor = Vec::new();
         for _ in 0..n {
             floor.push(Arc::new(HttpSession::open(&client, &floor_url).await?));
         }
-        let f = load(&floor, None).await?;
+        let f = load(&floor, Pace::BackToBack).await?;
         let row = |f: &Figures| format!("{} / {} / {:.0}", ms(f.p50), ms(f.p99), f.per_sec);
         println!(
             "{n:>9} | {:>36} | {:>36} | {:>36}",
@@ -394,22 +415,28 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..10 {
         http.push(Arc::new(HttpSession::open(&client, &url).await?));
     }
-    let paced = load(&http, Some(Duration::from_millis(10))).await?;
     let mut stdio = Vec::new();
     for _ in 0..10 {
         stdio.push(Arc::new(StdioSession::open(&binary, base.path()).await?));
     }
-    let paced_stdio = load(&stdio, Some(Duration::from_millis(10))).await?;
+    let period = Duration::from_millis(10);
+    for (what, pace) in [
+        ("ticks spread evenly", Pace::Spread(period)),
+        ("ticks together     ", Pace::Together(period)),
+    ] {
+        let paced = load(&http, pace).await?;
+        let paced_stdio = load(&stdio, pace).await?;
+        println!(
+            "{what}: HTTP  {} / {} / {:.0}/s   stdio {} / {} / {:.0}/s",
+            ms(paced.p50),
+            ms(paced.p99),
+            paced.per_sec,
+            ms(paced_stdio.p50),
+            ms(paced_stdio.p99),
+            paced_stdio.per_sec
+        );
+    }
     drop(stdio);
-    println!(
-        "HTTP  {} / {} / {:.0}/s\nstdio {} / {} / {:.0}/s",
-        ms(paced.p50),
-        ms(paced.p99),
-        paced.per_sec,
-        ms(paced_stdio.p50),
-        ms(paced_stdio.p99),
-        paced_stdio.per_sec
-    );
     for session in &http {
         session.close().await;
     }

@@ -146,7 +146,7 @@ impl CodeModeServer {
             .map(|s| py_code_mode::timeout_secs("timeout", s))
             .transpose()
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
-        let ticker = surface::progress(&context);
+        let ticker = surface::progress(&context, &self.session);
         // Dropping the run future stops the run: the executor kills the worker
         // and its whole tree, and the next run gets a fresh one.
         let result = tokio::select! {

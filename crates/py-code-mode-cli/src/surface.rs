@@ -6,8 +6,8 @@
     reason = "logging is in the 2025-11-25 revision clients speak today"
 )]
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use py_code_mode::{ExecutionResult, Session};
@@ -133,12 +133,21 @@ impl Drop for Ticker {
     }
 }
 
-/// Starts a [`Ticker`] for `context` (a no-op without a progress token).
-pub fn progress(context: &RequestContext<RoleServer>) -> Ticker {
+/// The most output one progress notification carries: the newest, as a tail;
+/// the reply has all of it.
+pub const MAX_PROGRESS_OUTPUT: usize = 4 * 1024;
+
+/// Starts a [`Ticker`] for `context` (a no-op without a progress token): each
+/// tick says how long the run has been going and what it printed since the
+/// last tick.
+pub fn progress(context: &RequestContext<RoleServer>, session: &Arc<Session>) -> Ticker {
     let Some(token) = context.meta.get_progress_token() else {
         return Ticker(None);
     };
     let peer = context.peer.clone();
+    let host = Arc::clone(session.host());
+    // Output of an earlier run nobody took is not this run's.
+    host.take_partial_output();
     Ticker(Some(tokio::spawn(async move {
         let started = Instant::now();
         let mut ticks = tokio::time::interval(PROGRESS_EVERY);
@@ -146,11 +155,26 @@ pub fn progress(context: &RequestContext<RoleServer>) -> Ticker {
         loop {
             ticks.tick().await;
             let secs = started.elapsed().as_secs_f64();
-            let note = ProgressNotificationParam::new(token.clone(), secs.floor())
-                .with_message(format!("running for {secs:.0}s"));
+            let mut message = format!("running for {secs:.0}s");
+            let output = host.take_partial_output();
+            if !output.stdout.is_empty() {
+                message.push_str("; output so far:\n");
+                message.push_str(tail(&output.stdout, MAX_PROGRESS_OUTPUT));
+            }
+            let note =
+                ProgressNotificationParam::new(token.clone(), secs.floor()).with_message(message);
             if peer.notify_progress(note).await.is_err() {
                 return;
             }
         }
     })))
+}
+
+/// The last `max` bytes of `text` or fewer, from a character boundary.
+fn tail(text: &str, max: usize) -> &str {
+    let mut at = text.len().saturating_sub(max);
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    &text[at..]
 }

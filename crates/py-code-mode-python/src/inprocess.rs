@@ -510,21 +510,34 @@ struct HostHandler {
 #[pymethods]
 impl HostHandler {
     fn __call__(&self, py: Python<'_>, method: &str, params: &str) -> String {
-        let outcome = match parse_call(method, params) {
+        let (outcome, notices) = match parse_call(method, params) {
             // Rust works with the GIL released: agent threads and the caller's
             // event loop keep running meanwhile.
-            Ok(call) => py.detach(|| self.handle.block_on(self.host.handle(call))),
-            Err(message) => CallOutcome::Error(CallError {
-                kind: "TypeError".into(),
-                message,
-            }),
+            Ok(call) => py.detach(|| self.handle.block_on(self.host.handle_noticed(call))),
+            Err(message) => (
+                CallOutcome::Error(CallError {
+                    kind: "TypeError".into(),
+                    message,
+                }),
+                Vec::new(),
+            ),
         };
-        serde_json::to_string(&outcome).unwrap_or_else(|e| {
+        serde_json::to_string(&Reply { outcome, notices }).unwrap_or_else(|e| {
             format!(
                 r#"{{"error":{{"type":"CodeModeError","message":"cannot encode a reply: {e}"}}}}"#
             )
         })
     }
+}
+
+/// A call's answer as the runtime reads it: `{"ok": ...}` or `{"error": ...}`,
+/// with `notices` (what tools said during the call) when there are any.
+#[derive(serde::Serialize)]
+struct Reply {
+    #[serde(flatten)]
+    outcome: CallOutcome,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notices: Vec<String>,
 }
 
 fn parse_call(method: &str, params: &str) -> Result<HostCall, String> {

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 PROTOCOL_VERSION = 2
 
+# How often a long run's new output goes to the host before its result.
+OUTPUT_EVERY = 0.5
 # Captured stdout/stderr per run are capped so a print loop cannot exhaust host memory.
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 
@@ -239,6 +241,11 @@ class DirectTransport:
 
 
 def _unwrap(response: dict[str, Any]) -> Any:
+    notices = response.get("notices")
+    if notices:
+        # What tools said during the call (an MCP server's progress and log
+        # messages) goes where a program's diagnostics go: the run's stderr.
+        sys.stderr.write("".join(f"{line}\n" for line in notices if isinstance(line, str)))
     if "error" in response:
         raise _host_error(response["error"])
     return response.get("ok")
@@ -694,6 +701,10 @@ class _Capture(io.TextIOBase):
             self._dropped += size - len(kept.encode())
         return len(text)
 
+    def since(self, index: int) -> tuple[str, int]:
+        """The text written after the first `index` writes, and the writes so far."""
+        return "".join(self._parts[index:]), len(self._parts)
+
     def getvalue(self) -> str:
         text = "".join(self._parts)
         if self._dropped:
@@ -1068,6 +1079,12 @@ class _FdCapture:
         self._decoders = [codecs.getincrementaldecoder("utf-8")("replace") for _ in self._readers]
         self._targets: list[Any] = [None, None]
         self._streams: tuple[Any, Any, Any] | None = None
+        # Output of a long run goes to the host as it comes (an `output`
+        # message at most every OUTPUT_EVERY seconds), so a client sees it
+        # before the result: (transport, run id), and how much was sent.
+        self._stream: tuple[Any, int] | None = None
+        self._sent = [0, 0]
+        self._since = 0.0
         import _thread
 
         self._lock = _thread.allocate_lock()
@@ -1094,11 +1111,18 @@ class _FdCapture:
             io.FileIO(fd, "wb", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
         )
 
+    def stream_to(self, transport: Any, run_id: int) -> None:
+        """Send the next run's output to the host as it comes, as run `run_id`."""
+        with self._lock:
+            self._stream = (transport, run_id)
+            self._since = time.monotonic()
+
     def begin(self, stdout: "_Capture", stderr: "_Capture") -> None:
         # The fds were put back after the last run (`restore`), off the path
         # the host waits on.
         with self._lock:
             self._targets = [stdout, stderr]
+            self._sent = [0, 0]
 
     def end(self) -> None:
         streams = self._streams or ()
@@ -1115,13 +1139,36 @@ class _FdCapture:
             for fd in ready:
                 self._read_available(self._readers.index(fd))
             self._targets = [None, None]
+            self._stream = None
 
     def _drain_loop(self) -> None:
+        due = None
         while True:
-            ready, _, _ = select.select(self._readers, [], [])
+            ready, _, _ = select.select(self._readers, [], [], due)
             with self._lock:
                 for fd in ready:
                     self._read_available(self._readers.index(fd))
+                due = self._stream_out()
+
+    def _stream_out(self) -> float | None:
+        """Sends the run's new output if OUTPUT_EVERY passed since the last
+        send; returns how long until output not sent yet is due (None: none)."""
+        if self._stream is None or None in self._targets:
+            return None
+        if not any(len(t._parts) > sent for t, sent in zip(self._targets, self._sent)):
+            return None
+        wait = self._since + OUTPUT_EVERY - time.monotonic()
+        if wait > 0:
+            return wait
+        (stdout, out_at), (stderr, err_at) = (t.since(sent) for t, sent in zip(self._targets, self._sent))
+        self._sent = [out_at, err_at]
+        self._since = time.monotonic()
+        transport, run_id = self._stream
+        try:
+            transport.send({"kind": "output", "id": run_id, "stdout": stdout, "stderr": stderr})
+        except BaseException:  # noqa: BLE001 - best effort: the result carries all the output anyway
+            pass
+        return None
 
     def _read_available(self, index: int) -> None:
         while True:
@@ -1217,6 +1264,7 @@ def _serve() -> None:
         if message is None:
             return
         if message["kind"] == "execute":
+            fds.stream_to(transport, message["id"])
             result = runtime.execute(message["code"])
         elif message["kind"] == "reset":
             runtime.reset()

@@ -12,6 +12,7 @@ use crate::deps::{DepsError, DepsManager};
 use crate::drift::ToolSignatures;
 use crate::error::SkillError;
 use crate::error::{Error, Result};
+use crate::partial::{PartialOutput, PartialSink};
 use crate::protocol::{CallError, CallOutcome, CaseOutcome, HostCall};
 use crate::recorded::{self, Capture, Case, CaseReport, Cases, MAX_CASES};
 use crate::search::{SearchDoc, SearchMode, Searcher};
@@ -45,6 +46,8 @@ pub struct Host {
     deps: Option<Arc<DepsManager>>,
     /// A skill test being recorded or replayed (see [`crate::recorded`]).
     capture: Mutex<Option<Capture>>,
+    /// The run's output as the worker streams it, until taken.
+    partial: PartialSink,
 }
 
 impl Host {
@@ -61,6 +64,7 @@ impl Host {
             searcher,
             deps: None,
             capture: Mutex::default(),
+            partial: PartialSink::default(),
         }
     }
 
@@ -94,6 +98,26 @@ impl Host {
 
     pub fn searcher(&self) -> &Arc<dyn Searcher> {
         &self.searcher
+    }
+
+    /// Keeps output the worker streamed before the run's result.
+    pub(crate) fn stream_output(&self, stdout: &str, stderr: &str) {
+        self.partial.push(stdout, stderr);
+    }
+
+    /// Output of a long run written since last taken (see [`PartialOutput`]).
+    pub fn take_partial_output(&self) -> PartialOutput {
+        self.partial.take()
+    }
+
+    /// [`Host::handle`], with what tools said during a tool call (an MCP
+    /// server's progress and log messages), for the run's stderr.
+    pub async fn handle_noticed(&self, call: HostCall) -> (CallOutcome, Vec<String>) {
+        if matches!(call, HostCall::ToolsCall { .. }) {
+            crate::tools::notices::collect(self.handle(call)).await
+        } else {
+            (self.handle(call).await, Vec::new())
+        }
     }
 
     /// Answers one call from agent code, errors included, in wire form.

@@ -27,6 +27,7 @@ mod error;
 mod executor;
 mod host;
 mod names;
+mod partial;
 pub mod protocol;
 pub mod recorded;
 pub mod sandbox;
@@ -59,6 +60,7 @@ pub use executor::{
 pub use executor::{MAX_POOL_SIZE, WorkerPool, runtime_bytecode_cached};
 pub use host::{Host, Scored, tool_doc};
 pub use names::{RESERVED_SKILL_NAMES, validate_artifact_name, validate_skill_name};
+pub use partial::{MAX_PARTIAL_OUTPUT, PartialOutput};
 pub use search::{
     LexicalSearcher, Ranking, SearchDoc, SearchHit, SearchMode, Searcher, terms, tokenize, top_hits,
 };

@@ -28,6 +28,10 @@ pub enum HostMessage {
         id: u64,
         #[serde(flatten)]
         outcome: CallOutcome,
+        /// What tools said during the call (an MCP server's progress and log
+        /// messages), for the run's stderr; absent when nothing.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notices: Vec<String>,
     },
 }
 
@@ -49,6 +53,16 @@ pub enum RuntimeMessage {
     },
     /// The outcome of an `execute` or `reset`.
     Result { id: u64, result: RawRunResult },
+    /// Output of the run in flight written since the last `output` (a long
+    /// run's, at most twice a second), before its `result` — which still
+    /// carries all of it.
+    Output {
+        id: u64,
+        #[serde(default)]
+        stdout: String,
+        #[serde(default)]
+        stderr: String,
+    },
 }
 
 /// The result of a cell as the runtime reports it; the host adds what only it knows.
@@ -279,6 +293,7 @@ mod tests {
         let ok = HostMessage::Response {
             id: 1,
             outcome: CallOutcome::Ok(json!([1, 2])),
+            notices: Vec::new(),
         };
         assert_eq!(
             serde_json::to_value(&ok)?,
@@ -290,10 +305,12 @@ mod tests {
                 kind: "ToolError".into(),
                 message: "boom".into(),
             }),
+            notices: vec!["[tools.t] info: working".into()],
         };
         assert_eq!(
             serde_json::to_value(&err)?,
-            json!({"kind": "response", "id": 2, "error": {"type": "ToolError", "message": "boom"}})
+            json!({"kind": "response", "id": 2, "error": {"type": "ToolError", "message": "boom"},
+                   "notices": ["[tools.t] info: working"]})
         );
         Ok(())
     }

@@ -1048,9 +1048,15 @@ async fn read_protocol(
                 let host = Arc::clone(&host);
                 let replies = replies.clone();
                 calls.spawn(async move {
-                    let outcome = host.handle(call).await;
+                    let (outcome, notices) = host.handle_noticed(call).await;
                     drop(permit);
-                    let _ = replies.send(HostMessage::Response { id, outcome }).await;
+                    let _ = replies
+                        .send(HostMessage::Response {
+                            id,
+                            outcome,
+                            notices,
+                        })
+                        .await;
                 });
             }
             Ok(RuntimeMessage::Result { id, result }) => {
@@ -1061,6 +1067,15 @@ async fn read_protocol(
                 }
                 if events.send(Event::Result(result)).await.is_err() {
                     return;
+                }
+            }
+            // Only the run in flight streams; a late or forged message for
+            // another run is dropped (its output is in that run's result).
+            Ok(RuntimeMessage::Output { id, stdout, stderr }) => {
+                if id != 0 && in_flight.load(Ordering::Acquire) == id {
+                    host.stream_output(&stdout, &stderr);
+                } else {
+                    tracing::debug!(id, "output for a run not in flight, dropped");
                 }
             }
             Ok(RuntimeMessage::Ready {
@@ -1087,7 +1102,11 @@ async fn read_protocol(
                         message: format!("the host cannot read this call: {error}"),
                     });
                     if replies
-                        .send(HostMessage::Response { id, outcome })
+                        .send(HostMessage::Response {
+                            id,
+                            outcome,
+                            notices: Vec::new(),
+                        })
                         .await
                         .is_err()
                     {

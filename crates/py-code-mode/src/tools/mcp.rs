@@ -25,8 +25,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
-use rmcp::service::{RoleClient, RunningService, ServiceError, ServiceExt as _};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientRequest, RequestId, ServerResult, Tool,
+};
+use rmcp::service::{
+    Peer, PeerRequestOptions, RoleClient, RunningService, ServiceError, ServiceExt as _,
+};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde::Deserialize;
@@ -35,7 +40,8 @@ use tokio::io::AsyncBufReadExt as _;
 use tokio::sync::{Mutex, RwLock};
 
 use super::http::http_client;
-use super::mcp_client::{McpClient, python_name};
+use super::mcp_client::{Listeners, McpClient, python_name};
+use super::notices;
 use super::sse::SseTransport;
 use super::{
     CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, ToolKind, cap_value, parse_timeout,
@@ -135,6 +141,8 @@ struct Server {
     connection: Mutex<Option<Connection>>,
     /// The server's tools as last listed; kept across reconnects.
     tools: RwLock<Option<Arc<Vec<Tool>>>>,
+    /// Calls whose progress and log messages agent code collects.
+    listeners: Arc<Listeners>,
 }
 
 #[derive(Debug)]
@@ -232,6 +240,7 @@ impl Server {
             timeout,
             connection: Mutex::new(None),
             tools: RwLock::new(None),
+            listeners: Arc::default(),
         })
     }
 
@@ -243,7 +252,7 @@ impl Server {
     }
 
     /// A peer on a live connection, opening (or replacing) the connection first.
-    async fn peer(&self) -> Result<rmcp::Peer<RoleClient>, ToolError> {
+    async fn peer(&self) -> Result<Peer<RoleClient>, ToolError> {
         let mut slot = self.connection.lock().await;
         if let Some(connection) = slot.as_ref() {
             if !connection.service.is_transport_closed() {
@@ -313,7 +322,7 @@ impl Server {
                         }
                     });
                 }
-                let service = McpClient::new(&self.spec.name)
+                let service = McpClient::new(&self.spec.name, Arc::clone(&self.listeners))
                     .serve(child)
                     .await
                     .map_err(|e| {
@@ -330,7 +339,7 @@ impl Server {
                 let transport = SseTransport::connect(http_client(), &url, headers)
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
-                let service = McpClient::new(&self.spec.name)
+                let service = McpClient::new(&self.spec.name, Arc::clone(&self.listeners))
                     .serve(transport)
                     .await
                     .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
@@ -350,7 +359,7 @@ impl Server {
                             .collect(),
                     );
                 let transport = StreamableHttpClientTransport::with_client(http_client(), config);
-                let service = McpClient::new(&self.spec.name)
+                let service = McpClient::new(&self.spec.name, Arc::clone(&self.listeners))
                     .serve(transport)
                     .await
                     .map_err(|e| unreachable(format!("`{url}`: {e}")))?;
@@ -446,7 +455,8 @@ impl Server {
         };
         let peer = self.peer().await?;
         let request = CallToolRequestParams::new(callable.clone()).with_arguments(args);
-        let result = match tokio::time::timeout(self.timeout, peer.call_tool(request)).await {
+        let result = match tokio::time::timeout(self.timeout, self.call_tool(&peer, request)).await
+        {
             Err(_) => {
                 return Err(ToolError::Timeout {
                     tool: format!("{}.{callable}", self.spec.name),
@@ -468,10 +478,55 @@ impl Server {
         )?)
     }
 
+    /// `tools/call`, with the server's progress and log messages for it sent
+    /// to the agent code that made the call; dropped (a timeout, a stopped
+    /// run), the request is cancelled at the server.
+    async fn call_tool(
+        &self,
+        peer: &Peer<RoleClient>,
+        params: CallToolRequestParams,
+    ) -> Result<CallToolResult, ServiceError> {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let handle = peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await?;
+        let _listening =
+            notices::current().map(|n| self.listeners.listen(handle.progress_token.clone(), n));
+        let mut abandoned = Abandoned(Some((peer.clone(), handle.id.clone())));
+        let response = handle.await_response().await;
+        abandoned.0 = None;
+        match response? {
+            ServerResult::CallToolResult(result) => Ok(result),
+            // A result with nothing in it (`{}`): a tool that returns nothing.
+            ServerResult::EmptyResult(_) => Ok(CallToolResult::default()),
+            _ => Err(ServiceError::UnexpectedResponse),
+        }
+    }
+
     async fn close(&self) {
         if let Some(connection) = self.connection.lock().await.take() {
             connection.shut_down().await;
         }
+    }
+}
+
+/// A request in flight: dropped before its answer, it is cancelled at the server.
+struct Abandoned(Option<(Peer<RoleClient>, RequestId)>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let Some((peer, id)) = self.0.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let reason = "the call was abandoned (a timeout or a stopped run)".to_owned();
+            let _ = peer
+                .notify_cancelled(CancelledNotificationParam::new(Some(id), Some(reason)))
+                .await;
+        });
     }
 }
 

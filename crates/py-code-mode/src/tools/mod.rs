@@ -11,6 +11,7 @@ mod function;
 mod http;
 mod mcp;
 mod mcp_client;
+pub mod notices;
 mod output;
 mod sse;
 mod yaml_bounds;

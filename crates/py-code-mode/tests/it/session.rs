@@ -256,3 +256,39 @@ async fn interrupt_stops_the_running_cell_and_keeps_the_variables() {
     assert_eq!(ok(&session, "kept").await.repr.as_deref(), Some("'yes'"));
     assert!(!session.interrupt(), "the cell is over");
 }
+
+/// A long run's output reaches the host before its result (the MCP server's
+/// progress notifications carry it); fd-level output of a child process too.
+#[tokio::test]
+async fn a_long_runs_output_can_be_taken_before_its_result() {
+    let library = TempLibrary::new();
+    let session = Arc::new(session(&library).await);
+    let run = tokio::spawn({
+        let session = Arc::clone(&session);
+        async move {
+            session
+                .run("import os, time\nprint('first')\nos.system('echo from-a-child')\ntime.sleep(30)")
+                .await
+        }
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !(seen.contains("first\n") && seen.contains("from-a-child\n")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {seen:?} before the deadline"
+        );
+        assert!(!run.is_finished(), "the run ended first");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        seen.push_str(&session.host().take_partial_output().stdout);
+    }
+    run.abort();
+    // The next run streams only its own output.
+    let _ = run.await;
+    let result = session
+        .run("print('next')")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(result.stdout, "next\n");
+    session.close().await;
+}

@@ -79,3 +79,67 @@ out
     );
     session.close().await;
 }
+
+/// An MCP server's progress and log messages during a call reach agent code
+/// on the run's stderr, in order, over stdio and streamable HTTP; a call with
+/// nothing to say adds nothing.
+#[tokio::test]
+async fn what_a_tool_server_says_during_a_call_reaches_the_runs_stderr() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let tools = dir.path().join("tools");
+    std::fs::create_dir_all(&tools).unwrap_or_else(|e| panic!("{e}"));
+    let server = ServerProcess::mcp_test_server("streamable-http");
+    let script =
+        py_code_mode_test_support::servers::repo_root().join("tests/servers/mcp_test_server.py");
+    let files = [
+        (
+            "local.yaml",
+            format!(
+                "name: local\ntype: mcp\ntransport: stdio\ncommand: {}\nargs: [{}, stdio]\ndescription: test server\n",
+                q(&venv_python()),
+                q(&script)
+            ),
+        ),
+        (
+            "remote.yaml",
+            format!(
+                "name: remote\ntype: mcp\ntransport: streamable-http\nurl: http://127.0.0.1:{}/mcp\ndescription: test server\n",
+                server.port
+            ),
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(tools.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let storage = Arc::new(FileStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}")));
+    let session = Session::builder(storage)
+        .executor(SubprocessConfig {
+            python: Some(venv_python()),
+            ..SubprocessConfig::default()
+        })
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for server in ["local", "remote"] {
+        let result = session
+            .run(&format!(
+                "print('before', flush=True)\nr = tools.{server}.chatty(steps=2)\ntools.{server}.echo(text='quiet')\nr"
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(result.value, Some(json!("2 steps")), "{result:?}");
+        assert_eq!(result.stdout, "before\n");
+        let said: Vec<&str> = result.stderr.lines().collect();
+        assert_eq!(
+            said,
+            [
+                format!("[tools.{server}] progress 1/2: step 1"),
+                format!("[tools.{server}] info: working on step 1"),
+                format!("[tools.{server}] progress 2/2: step 2"),
+                format!("[tools.{server}] info: working on step 2"),
+            ],
+            "{server}: {result:?}"
+        );
+    }
+    session.close().await;
+}
