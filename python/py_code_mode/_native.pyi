@@ -469,6 +469,10 @@ class Session:
         """Make kept version `version` current again (saved as a new version)."""
     async def test_skill(self, name: str) -> list[CaseReport]:
         """Replay the skill's recorded cases, tools answered from the recordings."""
+    async def record_skill(self, name: str, case: str, /, **kwargs: Any) -> ExecutionResult:
+        """Run skill `name` with `kwargs`, recording its tool calls and outcome as
+        case `case` (agent code's `skills.record`). The skill's return value is the
+        result's `value`; an exception it raised is the result's `error`."""
     async def add_skill(self, name: str, source: str, description: str = "") -> Skill:
         """Save a skill. Its source is parsed, never executed, on the host."""
     async def remove_skill(self, name: str) -> bool:

@@ -33,3 +33,14 @@ async def test_a_recorded_case_is_tested_from_the_facade(session: Session) -> No
     listed = {s["name"]: s for s in await session.list_skills()}
     assert listed["shout"]["stale"] is None
     assert listed["shout"]["version"] == 2
+
+
+async def test_record_skill_records_a_case_from_the_facade(session: Session) -> None:
+    # `name` and `case` are positional-only: the skill takes parameters of those names.
+    await session.add_skill(
+        "label", "def run(name: str, case: str):\n    return tools.echo(text=name + '/' + case).strip()\n"
+    )
+    recorded = await session.record_skill("label", "first", name="a", case="b")
+    assert recorded.error is None, recorded.error
+    assert recorded.value == "a/b"
+    assert await session.test_skill("label") == [{"case": "first", "ok": True, "diff": ""}]

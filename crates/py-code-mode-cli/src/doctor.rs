@@ -58,7 +58,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(check: impl Into<String>, status: Status, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(check: impl Into<String>, status: Status, detail: impl Into<String>) -> Self {
         Self {
             check: check.into(),
             status,
@@ -89,7 +89,7 @@ impl Check {
     }
 
     /// Sets the hint unless the check already has one.
-    fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
         if self.hint.is_empty() {
             self.hint = hint.into();
         }
@@ -150,6 +150,7 @@ pub async fn checks(library: &LibraryArgs) -> Vec<Check> {
         Ok((storage, check)) => {
             checks.push(check);
             checks.extend(library_contents(storage.as_ref()).await);
+            checks.extend(crate::doctor_stale::stale_skills(storage, REACH_TIMEOUT).await);
         }
         Err(check) => checks.push(check),
     }

@@ -9,6 +9,7 @@ mod config;
 mod container;
 mod deps_tools;
 mod doctor;
+mod doctor_stale;
 mod env_vars;
 mod http;
 mod human;

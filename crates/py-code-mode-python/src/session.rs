@@ -436,6 +436,31 @@ impl Session {
         to_python(&reports)
     }
 
+    /// Runs skill `name` with `kwargs`, recording its tool calls and outcome
+    /// as case `case` (agent code's `skills.record`); the run's result, the
+    /// skill's return value in `value`. Positional-only, so a skill may take
+    /// parameters named `name` or `case`.
+    #[pyo3(signature = (name, case, /, **kwargs))]
+    async fn record_skill(
+        &self,
+        name: String,
+        case: String,
+        kwargs: Option<Py<pyo3::types::PyDict>>,
+    ) -> PyResult<ExecutionResult> {
+        let kwargs = Python::attach(|py| match kwargs {
+            None => Ok(serde_json::Map::new()),
+            Some(k) => match convert::to_json(py, k.bind(py).as_any())? {
+                Value::Object(map) => Ok(map),
+                _ => Err(PyTypeError::new_err("the keyword arguments must be a dict")),
+            },
+        })?;
+        let result = with_session(&self.inner, move |s| async move {
+            s.record_skill(&name, &case, &kwargs).await
+        })
+        .await?;
+        Python::attach(|py| ExecutionResult::from_core(py, result))
+    }
+
     /// Saves a skill (validated and parsed, never executed on the host).
     #[pyo3(signature = (name, source, description = String::new()))]
     async fn add_skill(

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use py_code_mode::{FileStorage, RedisStorage, Session, Storage, SubprocessConfig};
 use py_code_mode_test_support::{RedisServer, python};
 
-/// Listings measured per row (the mean is printed).
-const LISTINGS: u32 = 20;
+/// Listings per burst (the burst's mean is one sample).
+const LISTINGS: u32 = 5;
+/// Bursts per library, alternating between the two (the median is printed).
+const LIST_ROUNDS: usize = 15;
 /// Rounds per backend (the median is printed).
 const ROUNDS: usize = 3;
 /// Replays measured (the mean is printed).
@@ -26,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
     let skills: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
     let server = RedisServer::start();
     let dir = tempfile::tempdir()?;
-    println!("{skills} skills; mean latency per call");
+    println!("{skills} skills; mean latency per call (median of the rounds)");
     println!(
         "{:<8} {:<12} {:>12} {:>12} {:>12}",
         "backend", "saves", "create", "update", "list"
@@ -35,7 +37,8 @@ async fn main() -> anyhow::Result<()> {
         // Rounds alternate the two ways of saving, each on fresh storage, and
         // the median of each column is printed: the machine is shared, so a
         // single pass would measure its neighbours as much as the code.
-        let mut rows: [Vec<[Duration; 3]>; 2] = [Vec::new(), Vec::new()];
+        let mut rows: [Vec<[Duration; 2]>; 2] = [Vec::new(), Vec::new()];
+        let mut last: [Option<Session>; 2] = [None, None];
         for round in 0..ROUNDS {
             for versioned in [false, true] {
                 let label = format!("{backend}-{round}-{versioned}");
@@ -43,21 +46,48 @@ async fn main() -> anyhow::Result<()> {
                     "file" => Arc::new(FileStorage::open(dir.path().join(&label))?),
                     _ => Arc::new(RedisStorage::connect(&server.url(), &label).await?),
                 };
-                rows[usize::from(versioned)].push(measure(storage, skills, versioned).await?);
+                let (row, session) = fill(storage, skills, versioned).await?;
+                rows[usize::from(versioned)].push(row);
+                if let Some(old) = last[usize::from(versioned)].replace(session) {
+                    old.close().await;
+                }
             }
         }
+        // Listings of the two libraries alternate in short bursts, so both
+        // sides see the same neighbours; the median burst is printed.
+        let mut lists: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..LIST_ROUNDS {
+            for (side, session) in last.iter().enumerate() {
+                let Some(session) = session else { continue };
+                let started = Instant::now();
+                for _ in 0..LISTINGS {
+                    let listed = session.list_skills().await?;
+                    assert_eq!(listed.len(), skills);
+                }
+                lists[side].push(started.elapsed() / LISTINGS);
+            }
+        }
+        let mut listed = [Duration::ZERO; 2];
         for (versioned, label) in [(0, "no history"), (1, "versioned")] {
-            let median = |column: usize| {
-                let mut values: Vec<Duration> = rows[versioned].iter().map(|r| r[column]).collect();
+            let median = |mut values: Vec<Duration>| {
                 values.sort();
                 values[values.len() / 2]
             };
+            let column = |c: usize| median(rows[versioned].iter().map(|r| r[c]).collect());
+            listed[versioned] = median(lists[versioned].clone());
             println!(
                 "{backend:<8} {label:<12} {:>12} {:>12} {:>12}",
-                fmt(median(0)),
-                fmt(median(1)),
-                fmt(median(2))
+                fmt(column(0)),
+                fmt(column(1)),
+                fmt(listed[versioned])
             );
+        }
+        println!(
+            "{backend:<8} listing versioned / no history: {:+.1} %",
+            (listed[1].as_secs_f64() / listed[0].as_secs_f64() - 1.0) * 100.0
+        );
+        for session in last.into_iter().flatten() {
+            session.close().await;
         }
     }
     println!();
@@ -69,19 +99,19 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Mean create, update and list latency.
-async fn measure(
+/// Mean create and update latency, and the session over the filled library.
+async fn fill(
     storage: Arc<dyn Storage>,
     skills: usize,
     versioned: bool,
-) -> anyhow::Result<[Duration; 3]> {
+) -> anyhow::Result<([Duration; 2], Session)> {
     let session = Session::builder(storage).build().await?;
     let source = |i: usize, v: usize| {
         format!(
             "\"\"\"Skill {i}: fetch and summarise item {i}.\"\"\"\n\ndef run(x: int = {v}):\n    return x + {i}\n"
         )
     };
-    let mut row = [Duration::ZERO; 3];
+    let mut row = [Duration::ZERO; 2];
     for (column, v) in [(0, 1), (1, 2)] {
         let started = Instant::now();
         for i in 0..skills {
@@ -98,14 +128,9 @@ async fn measure(
         }
         row[column] = started.elapsed() / u32::try_from(skills)?;
     }
-    let started = Instant::now();
-    for _ in 0..LISTINGS {
-        let listed = session.list_skills().await?;
-        assert_eq!(listed.len(), skills);
-    }
-    row[2] = started.elapsed() / LISTINGS;
-    session.close().await;
-    Ok(row)
+    // The first listing parses every source; later ones hit the cache.
+    session.list_skills().await?;
+    Ok((row, session))
 }
 
 /// Mean time of `Session::test_skill` for a skill with one recorded case.

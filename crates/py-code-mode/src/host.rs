@@ -23,7 +23,7 @@ use crate::tools::{ToolInfo, ToolRegistry};
 /// The cache entry of the tools each skill's recorded cases called: derived
 /// from the cases (rebuilt by the next recording), read once per listing
 /// instead of every skill's cases.
-const RECORDED_DEPS_KEY: &str = "recorded-tool-deps.json";
+pub(crate) const RECORDED_DEPS_KEY: &str = "recorded-tool-deps.json";
 
 /// A search result: the listing of the thing plus its score.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -77,8 +77,8 @@ pub use spawn::{
 pub use storage::sync::{StoreDiff, StoreItem, SyncReport, diff_stores, sync_stores};
 pub use storage::{
     FileStorage, ItemKind, MAX_ARTIFACT_BYTES, MAX_CACHE_BYTES, MAX_META_BYTES, MAX_SKILL_BYTES,
-    MAX_SKILL_HISTORY, MAX_TOOL_FILE_BYTES, Provenance, SkillRecord, SkillVersion, Storage,
-    StorageProblem, ToolSource,
+    MAX_SKILL_HISTORY, MAX_TOOL_FILE_BYTES, Provenance, SkillEntry, SkillRecord, SkillVersion,
+    Storage, StorageProblem, ToolSource,
 };
 #[cfg(feature = "redis")]
 pub use storage::{RedisStorage, redact_url};

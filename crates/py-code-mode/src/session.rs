@@ -138,6 +138,7 @@ impl SessionBuilder {
             timeout: self.timeout,
             capabilities,
             runs: std::sync::atomic::AtomicU64::new(0),
+            run_gate: tokio::sync::Mutex::new(()),
         })
     }
 }
@@ -164,6 +165,27 @@ pub struct Session {
     capabilities: Vec<Capability>,
     /// Runs so far: numbers the run ids provenance records.
     runs: std::sync::atomic::AtomicU64,
+    /// Held by a run from before its run id and recording state are set
+    /// until after they are cleared: the host keeps that state for the one
+    /// run in progress, so two overlapping calls of [`Session::run`] (two
+    /// MCP requests, `asyncio.gather` in the facade) must not interleave
+    /// their setup and teardown with each other's code (the executor runs
+    /// one cell at a time anyway).
+    run_gate: tokio::sync::Mutex<()>,
+}
+
+/// Ends a run's state on the host when the run ends, also when its future
+/// is dropped (a cancelled run), before the run gate it holds is released.
+struct RunScope<'a> {
+    host: &'a Host,
+    _gate: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl Drop for RunScope<'_> {
+    fn drop(&mut self) {
+        self.host.skills().set_run(None);
+        self.host.clear_capture();
+    }
 }
 
 impl Session {
@@ -199,14 +221,16 @@ impl Session {
         let n = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         // `<session>/<n>`: which run of which session saved a skill version.
         let run = format!("{}/{n}", self.host.skills().session());
+        let _scope = RunScope {
+            _gate: self.run_gate.lock().await,
+            host: &self.host,
+        };
         self.host.clear_capture();
         self.host.skills().set_run(Some(run));
         let result = self
             .executor
             .run(code, timeout.unwrap_or(self.timeout))
             .await;
-        self.host.skills().set_run(None);
-        self.host.clear_capture();
         Ok(result?)
     }
 

@@ -17,7 +17,9 @@ use serde_json::Value;
 use crate::error::{Result, SkillError};
 use crate::names::validate_skill_name;
 use crate::search::SearchDoc;
-use crate::storage::{MAX_SKILL_HISTORY, Provenance, SkillRecord, SkillVersion, Storage};
+use crate::storage::{
+    MAX_SKILL_HISTORY, Provenance, SkillEntry, SkillRecord, SkillVersion, Storage,
+};
 use crate::tools::ToolInfo;
 
 /// A parameter of a skill's `run()` or of a tool callable.
@@ -48,13 +50,16 @@ pub struct SkillInfo {
     /// without history.
     #[serde(default)]
     pub version: Option<u64>,
-    /// The session that saved this version (see [`Provenance`]).
+    /// The session that saved this version (see [`Provenance`]); shown by
+    /// `get`, `None` in listings and search (they read the lean
+    /// [`SkillEntry`]).
     #[serde(default)]
     pub session: Option<String>,
-    /// The run of agent code that saved this version.
+    /// The run of agent code that saved this version; shown by `get`, `None`
+    /// in listings and search.
     #[serde(default)]
     pub run: Option<String>,
-    /// `sha256:<hex>` of the source.
+    /// `sha256:<hex>` of the source; shown by `get`, empty in listings and search.
     #[serde(default)]
     pub hash: String,
     /// Why the skill may no longer work (a tool it uses changed or is gone);
@@ -485,11 +490,14 @@ impl SkillLibrary {
             .unzip())
     }
 
+    /// The listing reads the lean [`SkillEntry`]: the version and the tools
+    /// drift needs, not the rest of the provenance (`session`, `run` and
+    /// `hash` are shown by `get` and the history).
     async fn list_parsed(&self) -> Result<Vec<(SkillInfo, Arc<ParsedSkill>)>> {
-        let records = self.storage.list_skills().await?;
-        Ok(records
-            .iter()
-            .filter_map(|r| match self.parsed_info(r) {
+        let entries = self.storage.list_skill_entries().await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| match self.entry_info(e) {
                 Ok(pair) => Some(pair),
                 Err(e) => {
                     tracing::warn!("{e}");
@@ -561,6 +569,31 @@ impl SkillLibrary {
     pub async fn delete(&self, name: &str) -> Result<bool> {
         validate_skill_name(name)?;
         Ok(self.storage.delete_skill(name).await?)
+    }
+
+    /// A listing's view of a skill, from its lean entry.
+    fn entry_info(&self, entry: SkillEntry) -> Result<(SkillInfo, Arc<ParsedSkill>), SkillError> {
+        let parsed = self.parse(&entry.name, &entry.source)?;
+        let description = if entry.description.is_empty() {
+            parsed.docstring.clone()
+        } else {
+            entry.description
+        };
+        let info = SkillInfo {
+            name: entry.name,
+            description,
+            parameters: parsed.parameters.clone(),
+            is_async: parsed.is_async,
+            created_at: entry.created_at,
+            updated_at: entry.updated_at,
+            version: entry.version,
+            session: None,
+            run: None,
+            hash: String::new(),
+            stale: None,
+            tools: entry.tools,
+        };
+        Ok((info, parsed))
     }
 
     fn info(&self, record: &SkillRecord) -> Result<SkillInfo, SkillError> {

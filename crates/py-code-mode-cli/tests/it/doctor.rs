@@ -299,3 +299,63 @@ fn an_interpreter_older_than_3_10_fails() {
     assert!(detail.ends_with("(Python 3.9.18)"), "{detail}");
     assert_eq!(code, Some(1));
 }
+
+/// A skill saved against `echo(text)`, then the tool's parameter renamed:
+/// `doctor` lists the skill as stale with the reason (JSON and text), and a
+/// warning alone still exits zero.
+#[test]
+fn a_skill_whose_tool_changed_is_listed_as_stale_with_the_reason() {
+    let tool = |param: &str| {
+        format!(
+            "name: echo\ntype: cli\ncommand: echo\nargs: \"{{{param}}}\"\ndescription: Echo text\n"
+        )
+    };
+    let library = TempLibrary::new().with_tool("echo.yaml", &tool("text"));
+    let mut command = std::process::Command::new(binary());
+    command
+        .arg("--base")
+        .arg(library.path())
+        .args(["--no-semantic", "run", "-c"])
+        .arg("skills.create('shout', 'def run(text: str):\\n    return tools.echo(text=text)')")
+        .env("HF_HUB_OFFLINE", "1");
+    if let Some(p) = python() {
+        command.env("PY_CODE_MODE_PYTHON", p);
+    }
+    let saved = command.output().expect("run py-code-mode run");
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let (code, checks) = doctor_json(&library, &["--no-semantic"]);
+    assert!(
+        !checks.iter().any(|c| c["check"] == "skill shout"),
+        "fresh: {checks:#?}"
+    );
+    assert_eq!(code, Some(0));
+
+    std::fs::write(library.path().join("tools/echo.yaml"), tool("words")).expect("rename");
+    let (code, checks) = doctor_json(&library, &["--no-semantic"]);
+    assert_eq!(
+        find(&checks, "skill shout"),
+        (
+            "warn",
+            "stale: tool `echo` changed: `echo(text?: string)` is now `echo(words?: string)`"
+        )
+    );
+    assert_eq!(code, Some(0), "a stale skill is a warning");
+    let out = doctor(&library, &["--no-semantic"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("skill shout"))
+        .unwrap_or_else(|| panic!("no line for the skill in:\n{text}"));
+    assert!(
+        line.starts_with("warn") && line.contains("stale: tool `echo` changed"),
+        "{line}"
+    );
+    assert!(
+        text.contains("hint: run `py-code-mode skills test shout`"),
+        "{text}"
+    );
+}

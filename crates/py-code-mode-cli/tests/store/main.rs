@@ -378,3 +378,113 @@ fn the_password_comes_from_the_environment_or_a_file() -> TestResult {
     );
     Ok(())
 }
+
+/// A skill's kept versions (with their provenance) and its recorded cases
+/// travel with it, folder -> Redis -> folder; the cases replay in the
+/// target, and a second push finds nothing to do.
+#[tokio::test]
+async fn store_push_and_pull_move_history_and_recorded_cases() -> TestResult {
+    let server = RedisServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir()?;
+    let base = dir.path().join("lib");
+    let folder = FileStorage::open(&base)?;
+    folder
+        .put_tool(
+            "echo.yaml",
+            "name: echo\ntype: cli\ncommand: echo\nargs: \"{text}\"\ndescription: Print text\n",
+        )
+        .await?;
+    let lib = base.to_str().unwrap_or_default();
+    let agent = |backend: &[&str], code: &str| -> anyhow::Result<String> {
+        let mut args = backend.to_vec();
+        args.extend([
+            "--session-id",
+            "agent-a",
+            "--no-semantic",
+            "run",
+            "-c",
+            code,
+        ]);
+        let output = run(&args)?;
+        anyhow::ensure!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let in_folder = ["--base", lib];
+    let in_redis = ["--redis", url.as_str(), "--prefix", "team"];
+    agent(
+        &in_folder,
+        "skills.create('shout', 'def run(text: str):\\n    return tools.echo(text=text).strip()', 'Echo')\n\
+         skills.create('shout', 'def run(text: str):\\n    return tools.echo(text=text).strip().upper()', 'Shout')\n\
+         skills.record('shout', 'hi', text='hi')",
+    )?;
+    let both: Vec<&str> = in_folder.iter().chain(&in_redis).copied().collect();
+    let sync = |verb: &str| -> anyhow::Result<(Option<i32>, String)> {
+        let mut args = both.clone();
+        args.extend(["store", verb]);
+        Ok(report(&run(&args)?, &base, &url))
+    };
+    let pushed = sync("push")?;
+    assert_eq!(pushed.0, Some(0), "{}", pushed.1);
+
+    let redis = py_code_mode::RedisStorage::connect(&url, "team").await?;
+    let versions = |history: Vec<py_code_mode::SkillVersion>| -> Vec<(u64, String, String)> {
+        history
+            .into_iter()
+            .map(|v| (v.provenance.version, v.description, v.provenance.session))
+            .collect()
+    };
+    let expected = vec![
+        (2, "Shout".to_owned(), "agent-a".to_owned()),
+        (1, "Echo".to_owned(), "agent-a".to_owned()),
+    ];
+    assert_eq!(versions(redis.skill_history("shout").await?), expected);
+    let cases = folder.skill_cases("shout").await?;
+    assert!(cases.is_some(), "the case was recorded in the folder");
+    assert_eq!(redis.skill_cases("shout").await?, cases);
+    let deps = redis
+        .cache_get("recorded-tool-deps.json")
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    assert!(
+        deps.contains("\"shout\"") && deps.contains("\"echo\""),
+        "{deps}"
+    );
+    assert_eq!(
+        sync("push")?,
+        (
+            Some(0),
+            "push 0 new, 0 changed, 2 unchanged: folder `[BASE]` -> Redis `[URL] (prefix `team`)`\n"
+                .to_owned()
+        ),
+        "nothing left to copy"
+    );
+
+    // The recorded case replays in Redis; a new version there comes back
+    // with a pull, the whole history with it.
+    assert_eq!(
+        agent(
+            &in_redis,
+            "[(t['case'], t['ok']) for t in skills.test('shout')]"
+        )?,
+        "[('hi', True)]"
+    );
+    agent(
+        &in_redis,
+        "skills.create('shout', 'def run(text: str):\\n    return tools.echo(text=text).strip() + \"!\"', 'Bang')",
+    )?;
+    let pulled = sync("pull")?;
+    assert_eq!(pulled.0, Some(0), "{}", pulled.1);
+    assert!(pulled.1.starts_with("~ skill `shout`\n"), "{}", pulled.1);
+    let mut expected = expected;
+    expected.insert(0, (3, "Bang".to_owned(), "agent-a".to_owned()));
+    assert_eq!(versions(folder.skill_history("shout").await?), expected);
+    assert_eq!(folder.skill_cases("shout").await?, cases);
+    assert_eq!(sync("diff")?.0, Some(0), "the two libraries agree");
+    Ok(())
+}

@@ -37,9 +37,10 @@ use serde_json::{Map, Value};
 
 use super::fsx::{self, Folder, Kind, TMP_DIR};
 use super::{
-    ItemKind, MAX_ARTIFACT_BYTES, MAX_CACHE_BYTES, MAX_CASES_BYTES, MAX_META_BYTES,
-    MAX_SKILL_BYTES, MAX_TOOL_FILE_BYTES, Provenance, SkillRecord, SkillVersion, Storage,
-    StorageProblem, ToolSource, WarnOnce, validate_cache_key, validate_tool_file_name,
+    ItemKind, ListedProvenance, MAX_ARTIFACT_BYTES, MAX_CACHE_BYTES, MAX_CASES_BYTES,
+    MAX_META_BYTES, MAX_SKILL_BYTES, MAX_SKILL_HISTORY, MAX_TOOL_FILE_BYTES, Provenance,
+    SkillEntry, SkillRecord, SkillVersion, Storage, StorageProblem, ToolSource, WarnOnce,
+    validate_cache_key, validate_tool_file_name,
 };
 use crate::artifacts::{ArtifactKind, ArtifactMeta};
 use crate::error::StorageError;
@@ -86,6 +87,17 @@ struct SkillMeta {
     updated_at: jiff::Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     provenance: Option<Provenance>,
+}
+
+/// A skill's metadata as a listing reads it (see [`SkillEntry`]).
+#[derive(Deserialize)]
+struct ListedMeta {
+    #[serde(default)]
+    description: String,
+    created_at: jiff::Timestamp,
+    updated_at: jiff::Timestamp,
+    #[serde(default)]
+    provenance: Option<ListedProvenance>,
 }
 
 /// The folder of kept versions, under the skills folder (hidden: not a skill).
@@ -203,7 +215,12 @@ impl Inner {
 
     // ----- skills -------------------------------------------------------
 
-    fn read_skill(root: &Folder, name: &str) -> Result<Option<SkillRecord>, StorageError> {
+    /// A skill file's text (its header line and the source), with its path
+    /// and modification time.
+    fn read_skill_text(
+        root: &Folder,
+        name: &str,
+    ) -> Result<Option<(PathBuf, String, jiff::Timestamp)>, StorageError> {
         let file = format!("{name}.py");
         // The header line and the source together.
         let Some(loaded) = fsx::read_file(root, &file, MAX_SKILL_BYTES + MAX_META_BYTES)? else {
@@ -214,6 +231,44 @@ impl Inner {
             path: path.clone(),
             message: format!("not UTF-8: {}", e.utf8_error()),
         })?;
+        Ok(Some((path, text, loaded.modified)))
+    }
+
+    /// A skill as a listing reads it: the header's provenance is skipped but
+    /// for the version and tools (see [`SkillEntry`]).
+    fn read_skill_entry(root: &Folder, name: &str) -> Result<Option<SkillEntry>, StorageError> {
+        let Some((path, mut text, _)) = Self::read_skill_text(root, name)? else {
+            return Ok(None);
+        };
+        let Some(rest) = text.strip_prefix(SKILL_HEADER) else {
+            // Written by an earlier version or by hand: rare, read whole.
+            return Ok(Self::read_skill(root, name)?.map(SkillEntry::from));
+        };
+        let (json, header_len) = match rest.find('\n') {
+            Some(end) => (&rest[..end], SKILL_HEADER.len() + end + 1),
+            None => (rest, text.len()),
+        };
+        let meta: ListedMeta = parse_json(&path, json.as_bytes())?;
+        // The source is what follows the header line, moved down in place.
+        text.drain(..header_len);
+        let (version, tools) = meta
+            .provenance
+            .map_or((None, Default::default()), |p| (Some(p.version), p.tools));
+        Ok(Some(SkillEntry {
+            name: name.to_owned(),
+            source: text,
+            description: meta.description,
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            version,
+            tools,
+        }))
+    }
+
+    fn read_skill(root: &Folder, name: &str) -> Result<Option<SkillRecord>, StorageError> {
+        let Some((path, text, modified)) = Self::read_skill_text(root, name)? else {
+            return Ok(None);
+        };
         if let Some(rest) = text.strip_prefix(SKILL_HEADER) {
             let (json, source) = rest.split_once('\n').unwrap_or((rest, ""));
             let meta: SkillMeta = parse_json(&path, json.as_bytes())?;
@@ -242,7 +297,7 @@ impl Inner {
         };
         let (description, created_at, updated_at) = match legacy {
             Some(m) => (m.description, m.created_at, m.updated_at),
-            None => (String::new(), loaded.modified, loaded.modified),
+            None => (String::new(), modified, modified),
         };
         Ok(Some(SkillRecord {
             name: name.to_owned(),
@@ -263,10 +318,18 @@ impl Inner {
     }
 
     fn scan_skills(&self) -> Result<(Vec<SkillRecord>, Vec<StorageProblem>), StorageError> {
-        let mut skills = Vec::new();
+        self.scan_skills_with(Self::read_skill)
+    }
+
+    /// Every skill read by `read`, sorted by name, and the ones it could not read.
+    fn scan_skills_with<T>(
+        &self,
+        read: fn(&Folder, &str) -> Result<Option<T>, StorageError>,
+    ) -> Result<(Vec<T>, Vec<StorageProblem>), StorageError> {
+        let mut skills: Vec<(String, T)> = Vec::new();
         let mut problems = Vec::new();
         let Some(root) = fsx::open_root(&self.skills, false)? else {
-            return Ok((skills, problems));
+            return Ok((Vec::new(), problems));
         };
         let mut problem = |location: &Path, reason: String| {
             problems.push(StorageProblem {
@@ -303,14 +366,14 @@ impl Inner {
                 problem(&path, entry.kind.refusal());
                 continue;
             }
-            match Self::read_skill(&root, name) {
-                Ok(Some(skill)) => skills.push(skill),
+            match read(&root, name) {
+                Ok(Some(skill)) => skills.push((name.to_owned(), skill)),
                 Ok(None) => {} // deleted between listing and reading: simply gone
                 Err(e) => problem(&path, reason(&e)),
             }
         }
-        skills.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok((skills, problems))
+        skills.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((skills.into_iter().map(|(_, s)| s).collect(), problems))
     }
 
     fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError> {
@@ -397,7 +460,10 @@ impl Inner {
             path: self.skills.join(HISTORY_DIR).join(&skill.name),
             source: std::io::ErrorKind::NotFound.into(),
         })?;
-        let history_tmp = tmp_dir(&dir)?;
+        // Version files are written through the skills folder's `.tmp` too
+        // (a rename across folders of one file system): a history folder of
+        // its own would cost a new skill one more folder and sync.
+        let history_tmp = &tmp;
         // Held until the skill file is renamed into place: the next writer
         // reads the version this one committed.
         let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
@@ -419,7 +485,7 @@ impl Inner {
                 hash: crate::skills::source_hash(&old.source),
                 ..Provenance::default()
             });
-            write_skill_file(&history_tmp, &dir, &version_file(next), &archived)?;
+            write_skill_file(history_tmp, &dir, &version_file(next), &archived)?;
             next += 1;
         }
         let now = skill.updated_at;
@@ -432,7 +498,7 @@ impl Inner {
             ..skill.clone()
         };
         // The version first, then the skill: the skill's rename commits both.
-        write_skill_file(&history_tmp, &dir, &version_file(next), &record)?;
+        write_skill_file(history_tmp, &dir, &version_file(next), &record)?;
         write_skill_file(&tmp, &root, &file, &record)?;
         remove_legacy_meta(&root, &[], &format!("{}.json", skill.name));
         let mut numbers: Vec<u64> = kept.iter().copied().filter(|&v| v < next).collect();
@@ -462,6 +528,46 @@ impl Inner {
             versions.retain(|v| v.provenance.version <= current.version);
         }
         Ok(versions)
+    }
+
+    /// Replaces the version files of skill `name` under its history lock:
+    /// each file is written atomically, the set is not (a sync that stops
+    /// half-way is completed by the next one, which sees the difference).
+    fn put_skill_history(&self, name: &str, versions: &[SkillVersion]) -> Result<(), StorageError> {
+        validate_skill_name(name)?;
+        let versions = &versions[..versions.len().min(MAX_SKILL_HISTORY)];
+        let root = open_root_for_write(&self.skills)?;
+        let tmp = tmp_dir(&root)?;
+        let dir = Self::history_dir(&root, name, true)?.ok_or_else(|| StorageError::Io {
+            action: "create",
+            path: self.skills.join(HISTORY_DIR).join(name),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
+        let keep: Vec<u64> = versions.iter().map(|v| v.provenance.version).collect();
+        for old in Self::version_numbers(&dir)? {
+            if !keep.contains(&old) {
+                fsx::remove(&dir, &version_file(old))?;
+            }
+        }
+        for version in versions {
+            let record = SkillRecord {
+                name: name.to_owned(),
+                source: version.source.clone(),
+                description: version.description.clone(),
+                created_at: version.created_at,
+                updated_at: version.created_at,
+                provenance: Some(version.provenance.clone()),
+            };
+            self.refuse_oversized(&record, &version_file(version.provenance.version))?;
+            write_skill_file(
+                &tmp,
+                &dir,
+                &version_file(version.provenance.version),
+                &record,
+            )?;
+        }
+        Ok(())
     }
 
     fn purge_skill(&self, name: &str) -> Result<bool, StorageError> {
@@ -957,6 +1063,15 @@ impl Storage for FileStorage {
         .await
     }
 
+    async fn list_skill_entries(&self) -> Result<Vec<SkillEntry>, StorageError> {
+        self.blocking(|inner| {
+            let (skills, problems) = inner.scan_skills_with(Inner::read_skill_entry)?;
+            inner.warned.warn(&problems);
+            Ok(skills)
+        })
+        .await
+    }
+
     async fn get_skill(&self, name: &str) -> Result<Option<SkillRecord>, StorageError> {
         let name = name.to_owned();
         self.blocking(move |inner| inner.get_skill(&name)).await
@@ -986,6 +1101,20 @@ impl Storage for FileStorage {
     async fn skill_history(&self, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
         let name = name.to_owned();
         self.blocking(move |inner| inner.skill_history(&name)).await
+    }
+
+    fn keeps_history(&self) -> bool {
+        true
+    }
+
+    async fn put_skill_history(
+        &self,
+        name: &str,
+        versions: &[SkillVersion],
+    ) -> Result<(), StorageError> {
+        let (name, versions) = (name.to_owned(), versions.to_vec());
+        self.blocking(move |inner| inner.put_skill_history(&name, &versions))
+            .await
     }
 
     async fn purge_skill(&self, name: &str) -> Result<bool, StorageError> {

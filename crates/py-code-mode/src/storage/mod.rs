@@ -164,6 +164,53 @@ pub struct Provenance {
     pub rollback_of: Option<u64>,
 }
 
+/// What a listing reads of a stored skill: the record without its
+/// provenance, except the two parts a listing shows or needs (the version,
+/// and the tools drift compares, see [`crate::drift`]). Backends read it
+/// without parsing the rest of the provenance (`session`, `run`, `hash`):
+/// listing 1,000 versioned skills costs what listing them without history
+/// does. `skills.get` and the history read the whole [`SkillRecord`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkillEntry {
+    pub name: String,
+    pub source: String,
+    /// The description given at creation; empty means "use the docstring".
+    pub description: String,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+    /// The current version; `None` for a skill saved without history.
+    pub version: Option<u64>,
+    /// The tools the current version uses, each with its signature when saved.
+    pub tools: std::collections::BTreeMap<String, String>,
+}
+
+impl From<SkillRecord> for SkillEntry {
+    fn from(record: SkillRecord) -> Self {
+        let (version, tools) = record
+            .provenance
+            .map_or((None, Default::default()), |p| (Some(p.version), p.tools));
+        Self {
+            name: record.name,
+            source: record.source,
+            description: record.description,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            version,
+            tools,
+        }
+    }
+}
+
+/// The part of a stored [`Provenance`] a listing reads; serde skips the
+/// other fields without allocating them.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListedProvenance {
+    #[serde(default)]
+    pub(crate) version: u64,
+    #[serde(default)]
+    pub(crate) tools: std::collections::BTreeMap<String, String>,
+}
+
 /// One entry of a skill's history: a version as it was saved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkillVersion {
@@ -213,6 +260,16 @@ pub trait Storage: Send + Sync + Debug {
     }
 
     async fn list_skills(&self) -> Result<Vec<SkillRecord>, StorageError>;
+    /// Every skill as a listing reads it (see [`SkillEntry`]), sorted by
+    /// name. Backends override it to skip what a listing does not show.
+    async fn list_skill_entries(&self) -> Result<Vec<SkillEntry>, StorageError> {
+        Ok(self
+            .list_skills()
+            .await?
+            .into_iter()
+            .map(SkillEntry::from)
+            .collect())
+    }
     async fn get_skill(&self, name: &str) -> Result<Option<SkillRecord>, StorageError>;
     async fn put_skill(&self, skill: &SkillRecord) -> Result<(), StorageError>;
     /// Returns whether the skill existed.
@@ -254,6 +311,26 @@ pub trait Storage: Send + Sync + Debug {
     /// Replaces the recorded tests of a skill.
     async fn put_skill_cases(&self, name: &str, json: &str) -> Result<(), StorageError> {
         let _ = json;
+        Err(self.no_history(name))
+    }
+
+    /// Whether this backend keeps skill histories and recorded tests (the
+    /// methods above work); `py-code-mode store push|pull` moves them
+    /// between two that do.
+    fn keeps_history(&self) -> bool {
+        false
+    }
+
+    /// Replaces the kept versions of a skill with `versions` (newest first,
+    /// at most [`MAX_SKILL_HISTORY`] of them kept): how a sync copies a
+    /// history from another storage. The current skill is written apart
+    /// ([`Storage::put_skill`], its provenance included).
+    async fn put_skill_history(
+        &self,
+        name: &str,
+        versions: &[SkillVersion],
+    ) -> Result<(), StorageError> {
+        let _ = versions;
         Err(self.no_history(name))
     }
 

@@ -37,9 +37,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError};
 
 use super::{
-    ItemKind, MAX_ARTIFACT_BYTES, MAX_CASES_BYTES, MAX_SKILL_BYTES, MAX_TOOL_FILE_BYTES,
-    Provenance, SkillRecord, SkillVersion, Storage, StorageProblem, ToolSource, WarnOnce,
-    is_key_safe, validate_cache_key, validate_tool_file_name,
+    ItemKind, ListedProvenance, MAX_ARTIFACT_BYTES, MAX_CASES_BYTES, MAX_SKILL_BYTES,
+    MAX_SKILL_HISTORY, MAX_TOOL_FILE_BYTES, Provenance, SkillEntry, SkillRecord, SkillVersion,
+    Storage, StorageProblem, ToolSource, WarnOnce, is_key_safe, validate_cache_key,
+    validate_tool_file_name,
 };
 use crate::artifacts::ArtifactMeta;
 use crate::error::StorageError;
@@ -59,6 +60,16 @@ const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const MAX_PREFIX: usize = 100;
 /// Cache keys fetched by one `MGET`.
 const CACHE_MGET_CHUNK: usize = 512;
+
+/// The fields of a skill's hash a listing reads, in the order
+/// `entry_from_fields` takes them.
+const LISTED_FIELDS: [&str; 5] = [
+    "source",
+    "description",
+    "created_at",
+    "updated_at",
+    "provenance",
+];
 
 /// Commits a version of a skill in one server-side step, so two hosts never
 /// take the same number and the skill and its history never disagree.
@@ -358,6 +369,92 @@ impl RedisStorage {
         }))
     }
 
+    /// A skill as a listing reads it from the fields [`LISTED_FIELDS`] (see
+    /// [`SkillEntry`]): the provenance is skipped but for version and tools.
+    fn entry_from_fields(
+        &self,
+        name: &str,
+        fields: Vec<Option<Vec<u8>>>,
+    ) -> Result<Option<SkillEntry>, StorageError> {
+        let key = self.skill_key(name);
+        let mut fields = fields.into_iter();
+        let mut next = || fields.next().flatten();
+        let (source, description, created_at, updated_at, provenance) =
+            (next(), next(), next(), next(), next());
+        let Some(source) = source else {
+            return Ok(None);
+        };
+        let text = |field: &str, bytes: Vec<u8>| {
+            String::from_utf8(bytes)
+                .map_err(|_| self.corrupt(&key, format!("`{field}` is not UTF-8")))
+        };
+        let time = |field: &str, bytes: Option<Vec<u8>>| {
+            let bytes = bytes.ok_or_else(|| self.corrupt(&key, format!("`{field}` is missing")))?;
+            std::str::from_utf8(&bytes)
+                .map_err(|_| self.corrupt(&key, format!("`{field}` is not UTF-8")))?
+                .parse::<jiff::Timestamp>()
+                .map_err(|e| self.corrupt(&key, format!("`{field}`: {e}")))
+        };
+        let created_at = time("created_at", created_at)?;
+        let updated_at = time("updated_at", updated_at)?;
+        let (version, tools) = match provenance {
+            Some(bytes) => {
+                let p = serde_json::from_slice::<ListedProvenance>(&bytes)
+                    .map_err(|e| self.corrupt(&key, format!("`provenance`: {e}")))?;
+                (Some(p.version), p.tools)
+            }
+            None => (None, Default::default()),
+        };
+        Ok(Some(SkillEntry {
+            name: name.to_owned(),
+            source: text("source", source)?,
+            description: text("description", description.unwrap_or_default())?,
+            created_at,
+            updated_at,
+            version,
+            tools,
+        }))
+    }
+
+    /// Every skill as a listing reads it: `HMGET` of [`LISTED_FIELDS`] only.
+    async fn scan_skill_entries(
+        &self,
+    ) -> Result<(Vec<SkillEntry>, Vec<StorageProblem>), StorageError> {
+        let mut problems = Vec::new();
+        let names = self
+            .index(
+                ItemKind::Skill,
+                &self.skills_index(),
+                validate_skill_name,
+                &mut problems,
+            )
+            .await?;
+        if names.is_empty() {
+            return Ok((Vec::new(), problems));
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.cmd("HMGET")
+                .arg(self.skill_key(name))
+                .arg(&LISTED_FIELDS[..]);
+        }
+        let rows: Vec<Vec<Option<Vec<u8>>>> = self.pipe("list skills", &pipe).await?;
+        let mut skills = Vec::with_capacity(names.len());
+        for (name, fields) in names.iter().zip(rows) {
+            match self.entry_from_fields(name, fields) {
+                Ok(Some(skill)) => skills.push(skill),
+                // Deleted between reading the index and the items: simply gone.
+                Ok(None) => {}
+                Err(e) => problems.push(StorageProblem {
+                    kind: ItemKind::Skill,
+                    location: self.skill_key(name),
+                    reason: Self::problem_reason(&e),
+                }),
+            }
+        }
+        Ok((skills, problems))
+    }
+
     fn parse_meta(&self, name: &str, bytes: &[u8]) -> Result<ArtifactMeta, StorageError> {
         let mut meta: ArtifactMeta = serde_json::from_slice(bytes)
             .map_err(|e| self.corrupt(&self.artifact_key(name), format!("`meta`: {e}")))?;
@@ -555,6 +652,12 @@ impl Storage for RedisStorage {
         Ok(skills)
     }
 
+    async fn list_skill_entries(&self) -> Result<Vec<SkillEntry>, StorageError> {
+        let (skills, problems) = self.scan_skill_entries().await?;
+        self.warned.warn(&problems);
+        Ok(skills)
+    }
+
     async fn get_skill(&self, name: &str) -> Result<Option<SkillRecord>, StorageError> {
         validate_skill_name(name)?;
         let hash: HashMap<String, Vec<u8>> = self
@@ -668,6 +771,32 @@ impl Storage for RedisStorage {
             }
         }
         Ok(versions)
+    }
+
+    fn keeps_history(&self) -> bool {
+        true
+    }
+
+    async fn put_skill_history(
+        &self,
+        name: &str,
+        versions: &[SkillVersion],
+    ) -> Result<(), StorageError> {
+        validate_skill_name(name)?;
+        let key = self.history_key(name);
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key).ignore();
+        for version in versions.iter().take(MAX_SKILL_HISTORY) {
+            self.check_size("skill", name, version.source.len(), MAX_SKILL_BYTES)?;
+            let entry = serde_json::to_string(version).map_err(|e| StorageError::Backend {
+                backend: self.location(),
+                message: format!("cannot encode a version of skill `{name}`: {e}"),
+                source: None,
+            })?;
+            pipe.rpush(&key, entry).ignore();
+        }
+        self.pipe(&format!("save the history of skill `{name}`"), &pipe)
+            .await
     }
 
     async fn purge_skill(&self, name: &str) -> Result<bool, StorageError> {

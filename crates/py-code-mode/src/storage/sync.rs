@@ -5,13 +5,22 @@
 //! missing or different in the target. It never deletes: items only the target
 //! has stay, and [`diff_stores`] lists them. Running it twice changes nothing the
 //! second time.
+//!
+//! Between two storages that keep histories (folder and Redis both do), a
+//! skill also brings its kept versions (with their provenance) and its
+//! recorded test cases: a skill whose history or cases differ counts as
+//! different, and copying it replaces the target's history of it with the
+//! source's and its cases with the source's (cases only the target has stay).
+//! The tools the copied cases called go with them, so drift sees them. A
+//! skill deleted in the source (its history kept until purged) is not listed,
+//! so not copied.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
-use super::{SkillRecord, Storage};
+use super::{SkillRecord, SkillVersion, Storage};
 use crate::artifacts::ArtifactMeta;
 use crate::error::StorageError;
 
@@ -114,6 +123,60 @@ async fn artifacts_differ(
     Ok(left != right)
 }
 
+/// What a sync compares of a skill's history: each version's number, source,
+/// description, session and run.
+type VersionKey = (u64, String, String, String, Option<String>);
+
+/// A skill's kept versions and recorded cases, when `storage` keeps them.
+async fn extras(
+    storage: &dyn Storage,
+    name: &str,
+) -> Result<Option<(Vec<VersionKey>, Option<String>)>, StorageError> {
+    if !storage.keeps_history() {
+        return Ok(None);
+    }
+    let history = storage
+        .skill_history(name)
+        .await?
+        .into_iter()
+        .map(|v: SkillVersion| {
+            (
+                v.provenance.version,
+                v.source,
+                v.description,
+                v.provenance.session,
+                v.provenance.run,
+            )
+        })
+        .collect();
+    Ok(Some((history, storage.skill_cases(name).await?)))
+}
+
+/// Whether a skill present in both differs: its source, description or
+/// version, or (when both keep them) its history or the source's cases.
+async fn skills_differ(
+    source: &dyn Storage,
+    target: &dyn Storage,
+    x: &SkillRecord,
+    y: &SkillRecord,
+) -> Result<bool, StorageError> {
+    let version = |r: &SkillRecord| r.provenance.as_ref().map(|p| p.version);
+    if x.source != y.source || x.description != y.description || version(x) != version(y) {
+        return Ok(true);
+    }
+    Ok(
+        match (
+            extras(source, &x.name).await?,
+            extras(target, &y.name).await?,
+        ) {
+            (Some((history_x, cases_x)), Some((history_y, cases_y))) => {
+                history_x != history_y || (cases_x.is_some() && cases_x != cases_y)
+            }
+            _ => false,
+        },
+    )
+}
+
 /// Compares two libraries item by item.
 pub async fn diff_stores(
     source: &dyn Storage,
@@ -140,14 +203,15 @@ pub async fn diff_stores(
             x != y,
         );
     }
-    for name in a
+    let names: Vec<&String> = a
         .skills
         .keys()
         .chain(b.skills.keys().filter(|k| !a.skills.contains_key(*k)))
-    {
+        .collect();
+    for name in names {
         let (x, y) = (a.skills.get(name), b.skills.get(name));
         let differs = match (x, y) {
-            (Some(x), Some(y)) => x.source != y.source || x.description != y.description,
+            (Some(x), Some(y)) => skills_differ(source, target, x, y).await?,
             _ => false,
         };
         classify(
@@ -205,6 +269,16 @@ pub async fn sync_stores(
     for item in report.created.iter().chain(&report.updated) {
         copy_item(source, target, item).await?;
     }
+    let skills: Vec<&str> = report
+        .created
+        .iter()
+        .chain(&report.updated)
+        .filter_map(|item| match item {
+            StoreItem::Skill(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    copy_recorded_deps(source, target, &skills).await?;
     Ok(report)
 }
 
@@ -222,6 +296,15 @@ async fn copy_item(
         }
         StoreItem::Skill(name) => {
             if let Some(skill) = source.get_skill(name).await? {
+                if source.keeps_history() && target.keeps_history() {
+                    // The history first: the skill written last commits it
+                    // (a folder hides versions above the current one).
+                    let history = source.skill_history(name).await?;
+                    target.put_skill_history(name, &history).await?;
+                    if let Some(cases) = source.skill_cases(name).await? {
+                        target.put_skill_cases(name, &cases).await?;
+                    }
+                }
                 target.put_skill(&skill).await?;
             }
         }
@@ -230,6 +313,42 @@ async fn copy_item(
                 target.put_artifact(&meta, &data).await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The tools the copied skills' recorded cases called (the host's cache entry
+/// [`crate::host::RECORDED_DEPS_KEY`], skill -> tool -> signature): the
+/// source's entries of `skills` replace the target's.
+async fn copy_recorded_deps(
+    source: &dyn Storage,
+    target: &dyn Storage,
+    skills: &[&str],
+) -> Result<(), StorageError> {
+    type Deps = BTreeMap<String, BTreeMap<String, String>>;
+    let key = crate::host::RECORDED_DEPS_KEY;
+    let read = |bytes: Option<Vec<u8>>| -> Deps {
+        bytes
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    if skills.is_empty() || !(source.keeps_history() && target.keeps_history()) {
+        return Ok(());
+    }
+    let from = read(source.cache_get(key).await?);
+    let mut into = read(target.cache_get(key).await?);
+    let mut changed = false;
+    for skill in skills {
+        if let Some(deps) = from.get(*skill)
+            && into.get(*skill) != Some(deps)
+        {
+            into.insert((*skill).to_owned(), deps.clone());
+            changed = true;
+        }
+    }
+    if changed {
+        let json = serde_json::to_vec(&into).unwrap_or_default();
+        target.cache_put(key, &json).await?;
     }
     Ok(())
 }

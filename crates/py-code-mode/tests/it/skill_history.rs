@@ -8,7 +8,9 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
 use pretty_assertions::assert_eq;
-use py_code_mode::{FileStorage, MAX_SKILL_HISTORY, Session, Storage, SubprocessConfig};
+use py_code_mode::{
+    FileStorage, FunctionTool, MAX_SKILL_HISTORY, Session, Storage, SubprocessConfig,
+};
 use py_code_mode_test_support::{TempLibrary, python};
 use serde_json::{Value, json};
 
@@ -414,5 +416,88 @@ async fn a_tool_reached_only_by_a_recorded_call_makes_the_skill_stale_when_it_ch
         "the recording still answers: {}",
         reports[0].diff
     );
+    session.close().await;
+}
+
+/// Two overlapping `Session::run` calls (as two MCP requests or
+/// `asyncio.gather` in the facade make them): the second, started while the
+/// first is recording a case and waiting in a tool, must neither clear the
+/// first's recording nor lend it its run id. Without the session's run gate
+/// the second call's setup does both at its first poll.
+#[tokio::test]
+async fn an_overlapping_run_does_not_mix_recording_state_or_run_ids() {
+    let library = TempLibrary::new();
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let released = Arc::clone(&release);
+    let gate = FunctionTool::new("gate", move |_| {
+        let (entered, release) = (entered_tx.clone(), Arc::clone(&released));
+        async move {
+            let _ = entered.send(());
+            release.notified().await;
+            Ok(json!("open"))
+        }
+    })
+    .description("Waits until the test opens it");
+    let storage = Arc::new(FileStorage::open(library.path()).expect("open storage"));
+    let session = Session::builder(storage)
+        .executor(SubprocessConfig {
+            python: python(),
+            ..SubprocessConfig::default()
+        })
+        .session_id("agent-a")
+        .function(gate)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .expect("build session");
+    session
+        .add_skill(
+            "slow",
+            "def run():\n    return tools.gate()\n",
+            "Waits for the gate",
+        )
+        .await
+        .expect("add skill");
+    let first = session.run(
+        "r = skills.record('slow', 'c1')\nskills.create('made_by_first', 'def run():\\n    return 1')\nr",
+    );
+    let second = session.run("skills.create('made_by_second', 'def run():\\n    return 2')");
+    let mut first = std::pin::pin!(first);
+    let mut second = std::pin::pin!(second);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::select! {
+            r = &mut first => panic!("the first run ended before its tool call: {r:?}"),
+            _ = entered.recv() => {}
+        }
+        // The second run starts (one poll) while the first waits in `gate`.
+        tokio::select! {
+            biased;
+            r = &mut second => panic!("the second run ended while the first ran: {r:?}"),
+            () = std::future::ready(()) => {}
+        }
+        release.notify_one();
+        let (first, second) = tokio::join!(first, second);
+        let first = first.expect("first run");
+        assert!(first.is_ok(), "first run: {}", first.to_text());
+        assert_eq!(first.value, Some(json!("open")));
+        let second = second.expect("second run");
+        assert!(second.is_ok(), "second run: {}", second.to_text());
+    })
+    .await
+    .expect("the runs end within a minute");
+    let cases = session.host().cases("slow").await.expect("cases");
+    assert_eq!(
+        cases.cases.keys().collect::<Vec<_>>(),
+        ["c1"],
+        "the first run's recording was kept"
+    );
+    for (skill, run) in [
+        ("made_by_first", "agent-a/1"),
+        ("made_by_second", "agent-a/2"),
+    ] {
+        let saved = session.get_skill(skill).await.expect("get skill");
+        assert_eq!(saved.info.run.as_deref(), Some(run), "the run of `{skill}`");
+    }
     session.close().await;
 }
