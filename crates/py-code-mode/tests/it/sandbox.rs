@@ -50,7 +50,13 @@ impl Targets {
     fn new() -> Self {
         let library = TempLibrary::new().with_tool("t.yaml", "name: t\ntype: cli\ncommand: echo\n");
         let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
-        let secret = home.join(format!(".py-code-mode-escape-test-{}", std::process::id()));
+        // One secret per suite run: the suites run in parallel in one process.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let secret = home.join(format!(
+            ".py-code-mode-escape-test-{}-{n}",
+            std::process::id()
+        ));
         let mut file = std::fs::File::create(&secret).expect("plant the secret");
         file.write_all(b"TOP-SECRET").expect("write the secret");
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644))
