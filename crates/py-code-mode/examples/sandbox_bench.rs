@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .block_on(bench())
 }
 
+#[expect(clippy::too_many_lines, reason = "one benchmark, read top to bottom")]
 async fn bench() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let python = std::env::var_os("PY_CODE_MODE_PYTHON").map(Into::into);

@@ -411,7 +411,7 @@ mod tests {
         };
         let made = v2::create(&parent, "py-code-mode-1-0", limits).expect("create");
         let dir = own.join("py-code-mode-1-0");
-        assert_eq!(made.dirs(), [dir.clone()]);
+        assert_eq!(made.dirs(), std::slice::from_ref(&dir));
         assert_eq!(read(dir.join("memory.max")), (256_u64 << 20).to_string());
         assert_eq!(read(dir.join("memory.swap.max")), "0");
         assert_eq!(read(dir.join("pids.max")), "64");

@@ -48,10 +48,10 @@ struct Targets {
 
 impl Targets {
     fn new() -> Self {
-        let library = TempLibrary::new().with_tool("t.yaml", "name: t\ntype: cli\ncommand: echo\n");
-        let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
         // One secret per suite run: the suites run in parallel in one process.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let library = TempLibrary::new().with_tool("t.yaml", "name: t\ntype: cli\ncommand: echo\n");
+        let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let secret = home.join(format!(
             ".py-code-mode-escape-test-{}-{n}",
