@@ -61,6 +61,7 @@ pub fn main() -> ExitCode {
     // First, while the process has one thread: as the sandbox launcher this
     // applies the sandbox and becomes the worker.
     py_code_mode::sandbox::launcher_main();
+    sandboxing::use_small_launcher();
     match run(std::env::args_os()) {
         Ok(code) => code,
         Err(error) => {

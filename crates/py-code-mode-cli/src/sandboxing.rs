@@ -12,6 +12,28 @@ use py_code_mode::sandbox::{Launcher, probe};
 use crate::config::ExecutorKind;
 use crate::isolation::IsolationArgs;
 
+/// The launcher that ships next to the `py-code-mode` binary.
+pub const SMALL_LAUNCHER: &str = "py-code-mode-sandbox";
+
+/// Starts sandboxed workers through [`SMALL_LAUNCHER`] when it is installed
+/// next to this binary (`cargo install` puts it there): this binary's size
+/// costs milliseconds of loading at each worker start. Without it, this
+/// binary launches.
+pub fn use_small_launcher() {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let Some(small) = exe.parent().map(|dir| dir.join(SMALL_LAUNCHER)) else {
+        return;
+    };
+    if small.is_file() {
+        Launcher::set_small(Launcher {
+            program: small,
+            args: Vec::new(),
+        });
+    }
+}
+
 /// The executor when `--executor` is not given.
 pub async fn default_executor(isolation: &IsolationArgs) -> anyhow::Result<ExecutorKind> {
     let reason = match Launcher::current_exe() {

@@ -1,7 +1,12 @@
 //! Subprocess vs sandbox, side by side in one run: worker start to `ready`
-//! (session `start`) and `run("1+1")`, as medians, interleaved so both see
-//! the same machine load. This binary is its own sandbox launcher.
+//! (session `start`) and `run("1+1")`, as medians, interleaved so all see
+//! the same machine load. The "sandbox" column launches through this
+//! (large) binary, as the CLI did before it shipped `py-code-mode-sandbox`;
+//! the "small" column through that launcher, when built
+//! (`cargo build -p py-code-mode-cli --bin py-code-mode-sandbox`, the same
+//! profile) and named in `SMALL_LAUNCHER` (default: next to `examples/`).
 //!
+//!     cargo build --release -p py-code-mode-cli --bin py-code-mode-sandbox
 //!     PY_CODE_MODE_PYTHON=.venv/bin/python cargo run --release -p py-code-mode --example sandbox_bench
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
@@ -27,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .block_on(bench())
 }
 
+#[expect(clippy::too_many_lines, reason = "one benchmark, read top to bottom")]
 async fn bench() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let python = std::env::var_os("PY_CODE_MODE_PYTHON").map(Into::into);
@@ -37,6 +43,22 @@ async fn bench() -> anyhow::Result<()> {
     let sandbox = || SandboxConfig {
         python: python.clone(),
         ..SandboxConfig::default()
+    };
+    let small_program = std::env::var_os("SMALL_LAUNCHER")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            Some(exe.parent()?.parent()?.join("py-code-mode-sandbox"))
+        })
+        .filter(|p| p.is_file());
+    let small = || {
+        small_program.clone().map(|program| SandboxConfig {
+            launcher: Some(py_code_mode::sandbox::Launcher {
+                program,
+                args: Vec::new(),
+            }),
+            ..sandbox()
+        })
     };
     let build = |executor: Box<dyn ExecutorFactory>| {
         let path = dir.path().to_owned();
@@ -53,15 +75,28 @@ async fn bench() -> anyhow::Result<()> {
     warm.start().await?;
     let first = probe.elapsed();
     warm.close().await;
+    if let Some(config) = small() {
+        let warm = build(Box::new(config)).await?;
+        warm.start().await?;
+        warm.close().await;
+    }
 
-    let (mut sub_starts, mut box_starts) = (Vec::new(), Vec::new());
+    let (mut sub_starts, mut box_starts, mut small_starts) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..STARTS {
-        for (starts, sandboxed) in [(&mut sub_starts, false), (&mut box_starts, true)] {
-            let session = if sandboxed {
-                build(Box::new(sandbox())).await?
-            } else {
-                build(Box::new(subprocess())).await?
+        for (starts, kind) in [
+            (&mut sub_starts, 0),
+            (&mut box_starts, 1),
+            (&mut small_starts, 2),
+        ] {
+            let config: Box<dyn ExecutorFactory> = match kind {
+                0 => Box::new(subprocess()),
+                1 => Box::new(sandbox()),
+                _ => match small() {
+                    Some(config) => Box::new(config),
+                    None => continue,
+                },
             };
+            let session = build(config).await?;
             let t = Instant::now();
             session.start().await?;
             starts.push(t.elapsed());
@@ -87,11 +122,16 @@ async fn bench() -> anyhow::Result<()> {
         "first sandbox start (probe + interpreter folders + start): {:.1} ms",
         first.as_secs_f64() * 1000.0
     );
-    println!("                     subprocess   sandbox");
+    println!("                     subprocess   sandbox   sandbox, small launcher");
     println!(
-        "start to ready (ms)  {:>10.1} {:>9.1}   (median of {STARTS})",
+        "start to ready (ms)  {:>10.1} {:>9.1} {:>9.1}   (median of {STARTS})",
         median(sub_starts),
-        median(box_starts)
+        median(box_starts),
+        if small_starts.is_empty() {
+            f64::NAN
+        } else {
+            median(small_starts)
+        }
     );
     println!(
         "run `1+1` (ms)       {:>10.3} {:>9.3}   (median of {RUNS})",

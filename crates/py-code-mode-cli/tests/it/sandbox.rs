@@ -135,3 +135,65 @@ fn collect(dir: &Path, prefix: &str, depth: usize, found: &mut Vec<std::path::Pa
         }
     }
 }
+
+/// `PY_CODE_MODE_SANDBOX_OFF` switches layers off for diagnostics: the
+/// status and `doctor` say so, and agent code runs under what is left
+/// (Landlock alone still hides the library, as on a machine whose
+/// namespaces are blocked).
+#[test]
+fn layers_switched_off_by_the_environment_are_reported_and_left_off() {
+    let library = TempLibrary::new();
+    let off = |args: &[&str], layers: &str| {
+        command(&library, args)
+            .env("PY_CODE_MODE_SANDBOX_OFF", layers)
+            .output()
+            .expect("run py-code-mode")
+    };
+    let out = off(&["sandbox"], "namespaces, seccomp");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for layer in ["namespaces", "seccomp"] {
+        assert_eq!(
+            status[layer],
+            serde_json::json!({"active": false, "detail": "switched off (`PY_CODE_MODE_SANDBOX_OFF`)"}),
+            "{status}"
+        );
+    }
+    assert_eq!(status["landlock"]["active"], true, "{status}");
+    let out = off(&["doctor"], "namespaces,seccomp");
+    assert!(
+        text(&out.stdout).contains("namespaces: switched off (`PY_CODE_MODE_SANDBOX_OFF`)"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Landlock alone: the library is hidden, the scratch folder is the
+    // working directory (no `/tmp` of its own).
+    let code = format!(
+        "import os\ntry:\n    os.listdir({:?}); seen = True\nexcept OSError:\n    seen = False\nseen, os.getcwd() == '/tmp'",
+        library.path().display().to_string()
+    );
+    let out = off(&["run", "-c", &code], "namespaces,seccomp");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "(False, False)\n".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
+    // No view layer left: not a sandbox, so the default falls back with its
+    // notice, and a misspelt layer is refused.
+    let out = off(&["sandbox"], "namespaces,landlock");
+    assert_eq!(out.status.code(), Some(1));
+    let out = off(&["run", "-c", "1"], "namespaces,landlock");
+    assert!(
+        text(&out.stderr).contains("notice: agent code runs without a sandbox"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = off(&["sandbox"], "network");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("no sandbox layer `network`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

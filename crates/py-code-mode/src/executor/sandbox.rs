@@ -21,7 +21,8 @@ use crate::error::ExecutorError;
 use crate::host::Host;
 use crate::sandbox::cgroups::{Limits, WorkerCgroups};
 use crate::sandbox::{
-    LAUNCHER_MARKER, Launcher, Rlimits, SANDBOX_TMP, SandboxStatus, Spec, probe, sandbox_error,
+    LAUNCHER_MARKER, Launcher, LayersOff, OFF_ENV, Rlimits, SANDBOX_TMP, SandboxStatus, Spec,
+    probe_machine, sandbox_error,
 };
 use crate::spawn::Spawn;
 
@@ -84,6 +85,9 @@ pub struct SandboxConfig {
     /// Sandboxed workers started ahead of need, shared with every session of
     /// the same config that holds a clone of this pool; default none.
     pub pool: Option<super::WorkerPool>,
+    /// Layers left off even where they work: diagnostics and tests only
+    /// (also [`crate::sandbox::OFF_ENV`]); default none.
+    pub layers_off: LayersOff,
 }
 
 impl Default for SandboxConfig {
@@ -103,6 +107,7 @@ impl Default for SandboxConfig {
             open_files: DEFAULT_OPEN_FILES,
             launcher: None,
             pool: None,
+            layers_off: LayersOff::default(),
         }
     }
 }
@@ -118,18 +123,23 @@ impl ExecutorFactory for SandboxConfig {
     /// only by a cgroup's quota, so only where one can be made.
     fn capabilities(&self) -> Vec<super::Capability> {
         use super::Capability;
+        let off = self
+            .layers_off
+            .or(LayersOff::from_env().unwrap_or_default());
         let mut capabilities = vec![
             Capability::Timeout,
             Capability::ProcessIsolation,
-            Capability::FilesystemIsolation,
             Capability::MemoryLimit,
             Capability::Reset,
             Capability::DepsInstall,
         ];
+        if !(off.namespaces && off.landlock) {
+            capabilities.push(Capability::FilesystemIsolation);
+        }
         if !self.network {
             capabilities.push(Capability::NetworkIsolation);
         }
-        if crate::sandbox::cgroups::probe().active {
+        if !off.cgroups && crate::sandbox::cgroups::probe().active {
             capabilities.push(Capability::CpuLimit);
         }
         capabilities.sort();
@@ -189,6 +199,7 @@ impl SandboxExecutor {
             file_size: config.file_size,
             scratch_size: config.scratch_size,
             open_files: config.open_files,
+            layers_off: config.layers_off,
             prepared: OnceCell::new(),
         });
         let subprocess = SubprocessConfig {
@@ -208,9 +219,10 @@ impl SandboxExecutor {
         })
     }
 
-    /// The layers in force (probed at the first start).
+    /// The layers in force: those that work here, less those switched off
+    /// (`layers_off`, [`OFF_ENV`]).
     pub async fn status(&self) -> Result<SandboxStatus, ExecutorError> {
-        probe(&self.launcher.launcher).await
+        Ok(self.launcher.layers().await?.0)
     }
 }
 
@@ -267,6 +279,7 @@ struct SandboxLauncher {
     file_size: u64,
     scratch_size: u64,
     open_files: u64,
+    layers_off: LayersOff,
     prepared: OnceCell<Prepared>,
 }
 
@@ -277,15 +290,37 @@ struct Prepared {
 }
 
 impl SandboxLauncher {
+    /// The layers this launcher applies, and whether the machine had a
+    /// filesystem layer before any was switched off.
+    async fn layers(&self) -> Result<(SandboxStatus, bool), ExecutorError> {
+        let machine = probe_machine(&self.launcher).await?;
+        let env = LayersOff::from_env().map_err(sandbox_error)?;
+        let mut status = machine.clone();
+        env.apply(&mut status, &format!("`{OFF_ENV}`"));
+        self.layers_off
+            .apply(&mut status, "`layers_off` of the sandbox config");
+        Ok((status, machine.usable()))
+    }
+
     async fn prepared(&self, python: &Path) -> Result<&Prepared, ExecutorError> {
         self.prepared
             .get_or_try_init(|| async {
-                let status = probe(&self.launcher).await?;
-                if !status.usable() {
+                let (status, machine_usable) = self.layers().await?;
+                // seccomp alone is no sandbox; it runs only when asked for on
+                // purpose (the view layers switched off where they work), to
+                // show what seccomp holds by itself.
+                let seccomp_on_purpose = machine_usable && status.seccomp.active;
+                if !status.usable() && !seccomp_on_purpose {
                     return Err(sandbox_error(format!(
                         "no sandbox layer works here ({})\nhint: `--executor subprocess` runs agent code without a sandbox",
                         status.summary()
                     )));
+                }
+                if self.layers_off.or(LayersOff::from_env().unwrap_or_default()).any() {
+                    tracing::warn!(
+                        "sandbox layers switched off for diagnostics: {}",
+                        status.summary()
+                    );
                 }
                 let mut read_only = crate::sandbox::launcher_system_paths();
                 read_only.extend(python_paths(python).await?);
@@ -384,7 +419,7 @@ impl WorkerLauncher for SandboxLauncher {
     /// Every setting of the sandbox: workers of equal configs are alike.
     fn pool_key(&self) -> Option<String> {
         Some(format!(
-            "sandbox {:?} {:?} {:?} {:?} {} {} {} {}",
+            "sandbox {:?} {:?} {:?} {:?} {} {} {} {} {:?}",
             self.launcher,
             self.read_only,
             self.writable,
@@ -392,7 +427,8 @@ impl WorkerLauncher for SandboxLauncher {
             self.network,
             self.file_size,
             self.scratch_size,
-            self.open_files
+            self.open_files,
+            self.layers_off
         ))
     }
 }

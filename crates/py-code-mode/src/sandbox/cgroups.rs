@@ -1,9 +1,14 @@
-//! Memory, process and CPU limits through cgroup v1 (as on these machines):
-//! the host makes one cgroup per worker under its own in each controller,
-//! the launcher joins them before anything else, and the host removes them
-//! once the worker's tree is dead. Where they are not writable (no root, a
-//! read-only `/sys/fs/cgroup`, cgroup v2 only) the launcher falls back to
-//! rlimits, which the status says.
+//! Memory, process and CPU limits through cgroups: the host makes one cgroup
+//! per worker under its own, the launcher joins it before anything else, and
+//! the host removes it once the worker's tree is dead. Where none can be made
+//! (no root, a read-only `/sys/fs/cgroup`, controllers not delegated) the
+//! launcher falls back to rlimits, which the status says.
+//!
+//! - cgroup v1 (as on the machines this is tested on): one cgroup in each of
+//!   the `memory`, `pids` and `cpu` hierarchies, under the host's own.
+//! - cgroup v2 (the unified hierarchy, [`v2`]): one cgroup with `memory.max`,
+//!   `pids.max` and `cpu.max` under the host's own cgroup, whose controllers
+//!   must be delegated to it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +43,11 @@ pub(crate) struct Limits {
 #[derive(Debug)]
 pub(crate) struct WorkerCgroups {
     dirs: Vec<PathBuf>,
-    memory: Option<PathBuf>,
+    /// The controllers that hold a limit.
+    held: Vec<&'static str>,
+    /// The file with the `oom_kill` count (`memory.oom_control` in v1,
+    /// `memory.events` in v2).
+    oom_file: Option<PathBuf>,
 }
 
 impl WorkerCgroups {
@@ -49,9 +58,14 @@ impl WorkerCgroups {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
+        if v2::unified(Path::new(ROOT)) {
+            let parent = v2::parent().map_err(std::io::Error::other)?;
+            return v2::create(parent, &name, limits);
+        }
         let mut made = Self {
             dirs: Vec::new(),
-            memory: None,
+            held: Vec::new(),
+            oom_file: None,
         };
         for controller in CONTROLLERS {
             let Some(parent) = own_cgroup(controller) else {
@@ -60,25 +74,18 @@ impl WorkerCgroups {
             let dir = parent.join(&name);
             std::fs::create_dir(&dir)?;
             made.dirs.push(dir.clone());
+            made.held.push(*controller);
             match *controller {
                 "memory" => {
                     write(&dir, "memory.limit_in_bytes", limits.memory)?;
                     // Swap counts too where the kernel accounts it.
                     let _ = write(&dir, "memory.memsw.limit_in_bytes", limits.memory);
-                    made.memory = Some(dir);
+                    made.oom_file = Some(dir.join("memory.oom_control"));
                 }
                 "pids" => write(&dir, "pids.max", limits.pids)?,
                 "cpu" => {
                     write(&dir, "cpu.cfs_period_us", CPU_PERIOD_US)?;
-                    let quota = (limits.cpus * CPU_PERIOD_US as f64).round();
-                    // At least 1 ms per period, the kernel's minimum.
-                    #[expect(
-                        clippy::cast_possible_truncation,
-                        clippy::cast_sign_loss,
-                        reason = "cpus is validated finite and positive; the product fits"
-                    )]
-                    let quota = (quota as u64).max(1000);
-                    write(&dir, "cpu.cfs_quota_us", quota)?;
+                    write(&dir, "cpu.cfs_quota_us", cpu_quota(limits.cpus))?;
                 }
                 _ => {}
             }
@@ -94,10 +101,10 @@ impl WorkerCgroups {
     /// Whether the kernel killed a process of this worker for going over
     /// the memory limit (`oom_kill` in `memory.oom_control`).
     pub(crate) fn oom_killed(&self) -> bool {
-        let Some(dir) = &self.memory else {
+        let Some(file) = &self.oom_file else {
             return false;
         };
-        std::fs::read_to_string(dir.join("memory.oom_control"))
+        std::fs::read_to_string(file)
             .ok()
             .and_then(|text| {
                 text.lines()
@@ -107,11 +114,9 @@ impl WorkerCgroups {
             .is_some_and(|kills| kills > 0)
     }
 
-    /// Whether every controller had a cgroup made.
+    /// Whether `controller` holds a limit of this worker.
     pub(crate) fn has(&self, controller: &str) -> bool {
-        self.dirs
-            .iter()
-            .any(|d| d.starts_with(Path::new(ROOT).join(controller)))
+        self.held.contains(&controller)
     }
 }
 
@@ -159,6 +164,19 @@ fn write(dir: &Path, file: &str, value: u64) -> std::io::Result<()> {
     std::fs::write(dir.join(file), value.to_string())
 }
 
+/// The CPU quota per [`CPU_PERIOD_US`] for `cpus`: at least 1 ms, the
+/// kernel's minimum.
+fn cpu_quota(cpus: f64) -> u64 {
+    let quota = (cpus * CPU_PERIOD_US as f64).round();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "cpus is validated finite and positive; the product fits"
+    )]
+    let quota = quota as u64;
+    quota.max(1000)
+}
+
 /// This process's own cgroup in `controller` (v1), when it is mounted.
 fn own_cgroup(controller: &str) -> Option<PathBuf> {
     let mount = Path::new(ROOT).join(controller);
@@ -189,13 +207,280 @@ pub(crate) fn probe() -> LayerStatus {
             LayerStatus::off("no cgroup v1 controller mounted; rlimits instead")
         }
         Ok(made) => {
+            let version = if v2::unified(Path::new(ROOT)) {
+                "v2"
+            } else {
+                "v1"
+            };
             let names: Vec<&str> = CONTROLLERS
                 .iter()
                 .copied()
                 .filter(|c| made.has(c))
                 .collect();
-            LayerStatus::on(format!("v1: {}", names.join(", ")))
+            LayerStatus::on(format!("{version}: {}", names.join(", ")))
         }
         Err(e) => LayerStatus::off(format!("cgroups not writable ({e}); rlimits instead")),
+    }
+}
+
+/// The unified hierarchy (cgroup v2). Not run against a real kernel on the
+/// machines this is developed on (cgroup v1, whose controllers cannot be
+/// bound to a v2 mount at once): its tests use a folder laid out like
+/// cgroupfs.
+mod v2 {
+    use std::path::{Path, PathBuf};
+    use std::sync::OnceLock;
+
+    use super::{CONTROLLERS, CPU_PERIOD_US, Limits, ROOT, WorkerCgroups, cpu_quota, write};
+
+    /// The leaf the host moves itself into when its own cgroup must hand
+    /// its controllers down (a cgroup with processes cannot, the root aside).
+    pub(super) const HOST_LEAF: &str = "py-code-mode-host";
+
+    /// Where worker cgroups go, and which controllers they get.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(super) struct Parent {
+        pub dir: PathBuf,
+        pub controllers: Vec<&'static str>,
+    }
+
+    /// Whether `root` is a cgroup v2 (unified) mount.
+    pub(super) fn unified(root: &Path) -> bool {
+        root.join("cgroup.controllers").exists()
+    }
+
+    /// This process's parent for worker cgroups, set up once (the setup
+    /// may move the process, after which `/proc/self/cgroup` names the leaf).
+    pub(super) fn parent() -> Result<&'static Parent, String> {
+        static PARENT: OnceLock<Result<Parent, String>> = OnceLock::new();
+        PARENT
+            .get_or_init(|| {
+                let own = std::fs::read_to_string("/proc/self/cgroup")
+                    .map_err(|e| format!("cannot read `/proc/self/cgroup`: {e}"))?;
+                setup(Path::new(ROOT), &own, std::process::id())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Makes `root`'s cgroup of this process (named in `own`, the text of
+    /// `/proc/self/cgroup`) a parent for worker cgroups: the controllers
+    /// delegated to it are enabled for its children. A cgroup that holds
+    /// processes cannot enable them (the root aside), so the host moves
+    /// itself into a leaf of its own first, but only when it is alone there:
+    /// it never moves other processes.
+    pub(super) fn setup(root: &Path, own: &str, pid: u32) -> Result<Parent, String> {
+        let path = own
+            .lines()
+            .find_map(|line| line.strip_prefix("0::"))
+            .ok_or("`/proc/self/cgroup` names no cgroup v2")?
+            .trim();
+        let dir = root.join(path.trim_start_matches('/'));
+        let read = |file: &str| {
+            std::fs::read_to_string(dir.join(file))
+                .map_err(|e| format!("cannot read `{}`: {e}", dir.join(file).display()))
+        };
+        let available = read("cgroup.controllers")?;
+        let controllers: Vec<&'static str> = CONTROLLERS
+            .iter()
+            .copied()
+            .filter(|c| available.split_whitespace().any(|a| a == *c))
+            .collect();
+        if controllers.is_empty() {
+            return Err(format!(
+                "no memory, pids or cpu controller delegated to `{}`",
+                dir.display()
+            ));
+        }
+        let enabled = read("cgroup.subtree_control")?;
+        if controllers
+            .iter()
+            .all(|c| enabled.split_whitespace().any(|e| e == *c))
+        {
+            return Ok(Parent { dir, controllers });
+        }
+        if path != "/" {
+            let procs = read("cgroup.procs")?;
+            let others = procs
+                .split_whitespace()
+                .filter(|p| p.parse::<u32>().ok() != Some(pid))
+                .count();
+            if others > 0 {
+                return Err(format!(
+                    "`{}` holds {others} other processes, so it cannot hand its controllers to workers",
+                    dir.display()
+                ));
+            }
+            let leaf = dir.join(HOST_LEAF);
+            match std::fs::create_dir(&leaf) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("cannot make `{}`: {e}", leaf.display())),
+            }
+            std::fs::write(leaf.join("cgroup.procs"), pid.to_string())
+                .map_err(|e| format!("cannot move into `{}`: {e}", leaf.display()))?;
+        }
+        let wanted: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+        std::fs::write(dir.join("cgroup.subtree_control"), wanted.join(" ")).map_err(|e| {
+            format!(
+                "cannot enable {} for `{}`'s children: {e}",
+                controllers.join(", "),
+                dir.display()
+            )
+        })?;
+        Ok(Parent { dir, controllers })
+    }
+
+    /// One worker's cgroup under `parent`, with `limits`.
+    pub(super) fn create(
+        parent: &Parent,
+        name: &str,
+        limits: Limits,
+    ) -> std::io::Result<WorkerCgroups> {
+        let dir = parent.dir.join(name);
+        std::fs::create_dir(&dir)?;
+        let mut made = WorkerCgroups {
+            dirs: vec![dir.clone()],
+            held: Vec::new(),
+            oom_file: None,
+        };
+        for controller in &parent.controllers {
+            match *controller {
+                "memory" => {
+                    write(&dir, "memory.max", limits.memory)?;
+                    // No swap: the limit is the worker's memory, as in v1
+                    // where swap counts; absent without swap accounting.
+                    let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+                    made.oom_file = Some(dir.join("memory.events"));
+                }
+                "pids" => write(&dir, "pids.max", limits.pids)?,
+                "cpu" => std::fs::write(
+                    dir.join("cpu.max"),
+                    format!("{} {CPU_PERIOD_US}", cpu_quota(limits.cpus)),
+                )?,
+                _ => continue,
+            }
+            made.held.push(*controller);
+        }
+        Ok(made)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder laid out like a cgroup2 mount with the host in
+    /// `/app.slice/host.scope`, alone unless `others` are given.
+    fn fake_cgroupfs(delegated: &str, others: &[u32]) -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            root.path().join("cgroup.controllers"),
+            "cpuset cpu io memory hugetlb pids rdma misc",
+        )
+        .expect("write");
+        let own = root.path().join("app.slice/host.scope");
+        std::fs::create_dir_all(&own).expect("mkdir");
+        std::fs::write(own.join("cgroup.controllers"), delegated).expect("write");
+        std::fs::write(own.join("cgroup.subtree_control"), "").expect("write");
+        let procs: Vec<String> = std::iter::once(4242)
+            .chain(others.iter().copied())
+            .map(|p| p.to_string())
+            .collect();
+        std::fs::write(own.join("cgroup.procs"), procs.join("\n")).expect("write");
+        (root, own)
+    }
+
+    #[test]
+    fn v2_moves_a_lone_host_into_a_leaf_and_gives_workers_the_controllers() {
+        let (root, own) = fake_cgroupfs("cpu io memory pids", &[]);
+        assert!(v2::unified(root.path()));
+        let parent = v2::setup(root.path(), "0::/app.slice/host.scope\n", 4242).expect("setup");
+        assert_eq!(parent.dir, own);
+        assert_eq!(parent.controllers, ["memory", "pids", "cpu"]);
+        let read = |path: PathBuf| std::fs::read_to_string(path).expect("read");
+        assert_eq!(read(own.join(v2::HOST_LEAF).join("cgroup.procs")), "4242");
+        assert_eq!(
+            read(own.join("cgroup.subtree_control")),
+            "+memory +pids +cpu"
+        );
+        let limits = Limits {
+            memory: 256 << 20,
+            pids: 64,
+            cpus: 0.5,
+        };
+        let made = v2::create(&parent, "py-code-mode-1-0", limits).expect("create");
+        let dir = own.join("py-code-mode-1-0");
+        assert_eq!(made.dirs(), std::slice::from_ref(&dir));
+        assert_eq!(read(dir.join("memory.max")), (256_u64 << 20).to_string());
+        assert_eq!(read(dir.join("memory.swap.max")), "0");
+        assert_eq!(read(dir.join("pids.max")), "64");
+        assert_eq!(read(dir.join("cpu.max")), "50000 100000");
+        assert!(made.has("memory") && made.has("pids") && made.has("cpu"));
+        assert!(!made.oom_killed());
+        std::fs::write(
+            dir.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .expect("write");
+        assert!(made.oom_killed());
+        // The fake's files keep the folder from being removed as cgroupfs would.
+        std::mem::forget(made);
+    }
+
+    #[test]
+    fn v2_uses_the_controllers_delegated_and_already_enabled_as_they_are() {
+        let (root, own) = fake_cgroupfs("memory pids", &[]);
+        std::fs::write(own.join("cgroup.subtree_control"), "memory pids").expect("write");
+        let parent = v2::setup(root.path(), "0::/app.slice/host.scope", 4242).expect("setup");
+        assert_eq!(parent.controllers, ["memory", "pids"]);
+        assert!(!own.join(v2::HOST_LEAF).exists(), "nothing moved");
+        let made = v2::create(
+            &parent,
+            "w",
+            Limits {
+                memory: 1,
+                pids: 2,
+                cpus: 1.0,
+            },
+        )
+        .expect("create");
+        assert!(made.has("pids") && !made.has("cpu"));
+        assert!(!own.join("w/cpu.max").exists());
+        std::mem::forget(made);
+    }
+
+    #[test]
+    fn v2_refuses_to_move_other_processes_or_to_work_without_controllers() {
+        let (root, own) = fake_cgroupfs("cpu memory pids", &[77, 78]);
+        let error = v2::setup(root.path(), "0::/app.slice/host.scope", 4242).expect_err("shared");
+        assert!(error.contains("holds 2 other processes"), "{error}");
+        assert!(!own.join(v2::HOST_LEAF).exists());
+        assert_eq!(
+            std::fs::read_to_string(own.join("cgroup.subtree_control")).expect("read"),
+            ""
+        );
+        let (root, _) = fake_cgroupfs("io cpuset", &[]);
+        let error = v2::setup(root.path(), "0::/app.slice/host.scope", 4242).expect_err("none");
+        assert!(
+            error.contains("no memory, pids or cpu controller"),
+            "{error}"
+        );
+        let error = v2::setup(root.path(), "1:name=systemd:/x", 4242).expect_err("v1 only");
+        assert!(error.contains("no cgroup v2"), "{error}");
+    }
+
+    #[test]
+    fn v2_in_the_root_cgroup_enables_the_controllers_without_moving() {
+        let (root, _) = fake_cgroupfs("", &[]);
+        std::fs::write(root.path().join("cgroup.subtree_control"), "").expect("write");
+        std::fs::write(root.path().join("cgroup.procs"), "1\n4242").expect("write");
+        let parent = v2::setup(root.path(), "0::/", 4242).expect("setup");
+        assert_eq!(parent.dir, root.path());
+        assert!(!root.path().join(v2::HOST_LEAF).exists());
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("cgroup.subtree_control")).expect("read"),
+            "+memory +pids +cpu"
+        );
     }
 }

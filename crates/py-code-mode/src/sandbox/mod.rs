@@ -31,6 +31,7 @@ mod landlock;
 mod launcher;
 mod namespaces;
 mod seccomp;
+mod switches;
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use launcher::launch_from_args;
 pub(crate) use launcher::system_paths as launcher_system_paths;
+pub use switches::{ENV as OFF_ENV, LayersOff};
 
 /// The first argument that turns a binary calling [`launcher_main`] into the
 /// sandbox launcher. Long and odd so no user command line starts with it.
@@ -77,6 +79,8 @@ pub struct Launcher {
 
 /// The launcher named by [`Launcher::set_default`].
 static DEFAULT_LAUNCHER: std::sync::OnceLock<Launcher> = std::sync::OnceLock::new();
+/// The launcher named by [`Launcher::set_small`].
+static SMALL_LAUNCHER: std::sync::OnceLock<Launcher> = std::sync::OnceLock::new();
 
 impl Launcher {
     /// This process's launcher: this binary when it called [`launcher_main`],
@@ -84,6 +88,9 @@ impl Launcher {
     /// names its interpreter and native module).
     pub fn current_exe() -> Option<Self> {
         if SELF_LAUNCHER.load(Ordering::Acquire) {
+            if let Some(small) = SMALL_LAUNCHER.get() {
+                return Some(small.clone());
+            }
             return Some(Self {
                 // The binary itself even if its file was replaced since it started.
                 program: PathBuf::from("/proc/self/exe"),
@@ -97,6 +104,15 @@ impl Launcher {
     /// the first call wins.
     pub fn set_default(launcher: Self) {
         let _ = DEFAULT_LAUNCHER.set(launcher);
+    }
+
+    /// Names a smaller program, built from the same sources, that a binary
+    /// calling [`launcher_main`] starts instead of itself: a large binary
+    /// costs milliseconds to load at every worker start, which a program
+    /// that only launches does not (the CLI ships `py-code-mode-sandbox`
+    /// for this). The first call wins.
+    pub fn set_small(launcher: Self) {
+        let _ = SMALL_LAUNCHER.set(launcher);
     }
 }
 
@@ -219,6 +235,7 @@ pub(crate) struct Rlimits {
 pub(crate) const SANDBOX_TMP: &str = "/tmp";
 
 pub use probe_impl::probe;
+pub(crate) use probe_impl::probe_machine;
 
 mod probe_impl {
     use std::collections::HashMap;
@@ -233,10 +250,19 @@ mod probe_impl {
 
     static CACHE: Mutex<Option<HashMap<Launcher, SandboxStatus>>> = Mutex::new(None);
 
+    /// Which sandbox layers `launcher` applies here: those that work (see
+    /// [`probe_machine`]) less those [`super::OFF_ENV`] switches off.
+    pub async fn probe(launcher: &Launcher) -> Result<SandboxStatus, ExecutorError> {
+        let off = super::LayersOff::from_env().map_err(sandbox_error)?;
+        let mut status = probe_machine(launcher).await?;
+        off.apply(&mut status, &format!("`{}`", super::OFF_ENV));
+        Ok(status)
+    }
+
     /// Which sandbox layers `launcher` can apply here: runs it once in probe
     /// mode (every layer tried, the result reported) and caches the answer
     /// for the life of the process. Logged once at `info`.
-    pub async fn probe(launcher: &Launcher) -> Result<SandboxStatus, ExecutorError> {
+    pub(crate) async fn probe_machine(launcher: &Launcher) -> Result<SandboxStatus, ExecutorError> {
         if let Some(status) = cached(launcher) {
             return Ok(status);
         }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use py_code_mode::sandbox::Launcher;
+use py_code_mode::sandbox::{Launcher, LayersOff};
 use py_code_mode::{ExecutorFactory, FileStorage, SandboxConfig, Session, SubprocessConfig};
 use py_code_mode_test_support::{TempLibrary, binary, python};
 
@@ -48,9 +48,15 @@ struct Targets {
 
 impl Targets {
     fn new() -> Self {
+        // One secret per suite run: the suites run in parallel in one process.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let library = TempLibrary::new().with_tool("t.yaml", "name: t\ntype: cli\ncommand: echo\n");
         let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
-        let secret = home.join(format!(".py-code-mode-escape-test-{}", std::process::id()));
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let secret = home.join(format!(
+            ".py-code-mode-escape-test-{}-{n}",
+            std::process::id()
+        ));
         let mut file = std::fs::File::create(&secret).expect("plant the secret");
         file.write_all(b"TOP-SECRET").expect("write the secret");
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644))
@@ -298,6 +304,75 @@ async fn the_subprocess_executor_does_not_stop_these_attacks() {
     assert_eq!(stopped, ["read the host's environ"]);
 }
 
+/// The suite under the sandbox with `off` switched off; the attacks that escaped.
+async fn escapes_without(off: LayersOff) -> Vec<&'static str> {
+    let targets = Targets::new();
+    let session = session_over(
+        targets.library.path(),
+        SandboxConfig {
+            memory: MEMORY,
+            pids_limit: PIDS,
+            cpus: CPUS,
+            scratch_size: SCRATCH,
+            layers_off: off,
+            ..sandbox_config()
+        },
+    )
+    .await;
+    let escaped = escapes(&session, &targets).await;
+    session.close().await;
+    escaped
+}
+
+/// Landlock alone, as where namespaces are blocked (AppArmor): the file,
+/// TCP, signal and ptrace attacks still fail. What gets out is what only
+/// seccomp stops (a new user namespace, `keyctl`) and the disk: without a
+/// `/tmp` of its own the scratch folder is the host's disk, bounded per
+/// file only (`file_size`).
+#[tokio::test]
+async fn landlock_alone_stops_the_file_network_and_signal_escapes() {
+    let escaped = escapes_without(LayersOff {
+        namespaces: true,
+        seccomp: true,
+        ..LayersOff::default()
+    })
+    .await;
+    assert_eq!(
+        escaped,
+        [
+            "unshare a user namespace",
+            "a seccomp-denied call through ctypes (keyctl)",
+            "fill the disk"
+        ]
+    );
+}
+
+/// seccomp alone (namespaces and Landlock switched off, a diagnostic only):
+/// the TCP, ptrace, namespace, mount and `keyctl` attacks fail; the file
+/// and signal attacks, which the Landlock-only test sees stopped, get out:
+/// that is the proof they are real.
+#[tokio::test]
+async fn seccomp_alone_stops_sockets_and_syscalls_but_not_the_file_escapes() {
+    let escaped = escapes_without(LayersOff {
+        namespaces: true,
+        landlock: true,
+        ..LayersOff::default()
+    })
+    .await;
+    assert_eq!(
+        escaped,
+        [
+            "see the host process",
+            "read a secret in the home",
+            "list the library",
+            "write outside the scratch folder",
+            "write into the library's tools",
+            "signal the host",
+            "fill the disk"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn going_over_the_memory_limit_is_reported_as_out_of_memory() {
     let library = TempLibrary::new();
@@ -322,6 +397,77 @@ async fn going_over_the_memory_limit_is_reported_as_out_of_memory() {
     assert!(result.state_reset);
     let after = session.run("1+1").await.expect("run");
     assert_eq!(after.value, Some(serde_json::json!(2)));
+    session.close().await;
+}
+
+/// The process limit: the start past it fails in the cell (`EAGAIN`, as
+/// `BlockingIOError`), which ends the run with that error and keeps the
+/// worker; a `reset` gives a fresh one with the whole limit free.
+/// The CPU limit throttles (the escape suite's spin): a run that spins
+/// anyway ends at its timeout, with a fresh worker for the next run.
+#[tokio::test]
+async fn going_over_the_process_or_cpu_limit_ends_the_run_and_the_session_goes_on() {
+    let library = TempLibrary::new();
+    let session = session_over(
+        library.path(),
+        SandboxConfig {
+            pids_limit: PIDS,
+            cpus: CPUS,
+            ..sandbox_config()
+        },
+    )
+    .await;
+    let result = session
+        .run(&format!(
+            "import subprocess\nkept = 1\nprocs = [subprocess.Popen(['sleep', '120']) for _ in range({})]",
+            PIDS * 2
+        ))
+        .await
+        .expect("run");
+    let error = result.error.expect("the process bomb must not succeed");
+    assert_eq!(error.kind, "BlockingIOError", "{}", error.traceback);
+    assert!(
+        error.message.contains("Resource temporarily unavailable"),
+        "{}",
+        error.message
+    );
+    assert!(!result.state_reset);
+    let after = session.run("kept + 1").await.expect("run");
+    assert_eq!(
+        after.value,
+        Some(serde_json::json!(2)),
+        "{}",
+        after.to_text()
+    );
+    session.reset().await.expect("reset");
+    let fresh = session
+        .run("import subprocess\nsubprocess.run(['true']).returncode")
+        .await
+        .expect("run");
+    assert_eq!(
+        fresh.value,
+        Some(serde_json::json!(0)),
+        "{}",
+        fresh.to_text()
+    );
+
+    let spin = session
+        .run_with_timeout("kept = 1\nwhile True: pass", Some(Duration::from_secs(2)))
+        .await
+        .expect("run");
+    let error = spin.error.expect("the spin must be stopped");
+    assert_eq!(error.kind, "TimeoutError", "{}", error.message);
+    assert!(spin.state_reset);
+    let after = session
+        .run("'kept' in globals(), 1 + 1")
+        .await
+        .expect("run");
+    assert_eq!(
+        after.value,
+        Some(serde_json::json!([false, 2])),
+        "{}",
+        after.to_text()
+    );
     session.close().await;
 }
 
