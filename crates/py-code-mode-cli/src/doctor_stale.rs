@@ -13,10 +13,9 @@ use crate::doctor::{Check, Status};
 /// (`stale` in its detail); none when every skill is fresh. Asking the tools
 /// for their signatures (an MCP server lists its tools) is bounded by `limit`.
 pub(crate) async fn stale_skills(storage: Arc<dyn Storage>, limit: Duration) -> Vec<Check> {
-    let tools = match ToolRegistry::load(storage.as_ref()).await {
-        Ok(tools) => tools,
-        // The tool definitions' own checks say what is wrong with them.
-        Err(_) => return Vec::new(),
+    // The tool definitions' own checks say what is wrong with them.
+    let Ok(tools) = ToolRegistry::load(storage.as_ref()).await else {
+        return Vec::new();
     };
     let host = Host::new(storage, tools, Arc::new(LexicalSearcher));
     let listed = tokio::time::timeout(limit, host.list_skills()).await;

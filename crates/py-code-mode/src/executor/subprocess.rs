@@ -1006,6 +1006,10 @@ fn line_cap(output_limit: usize) -> usize {
 /// Reads the worker's protocol: serves calls (bounded), passes on its `ready`
 /// and the one result of the run in flight, and reports anything else as a
 /// violation. Returning drops the calls in flight, which aborts them.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one match over every message the worker may send, each arm short"
+)]
 async fn read_protocol(
     mut reader: BufReader<WorkerStdout>,
     host: Arc<Host>,

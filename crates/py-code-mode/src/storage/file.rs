@@ -253,7 +253,9 @@ impl Inner {
         text.drain(..header_len);
         let (version, tools) = meta
             .provenance
-            .map_or((None, Default::default()), |p| (Some(p.version), p.tools));
+            .map_or((None, std::collections::BTreeMap::default()), |p| {
+                (Some(p.version), p.tools)
+            });
         Ok(Some(SkillEntry {
             name: name.to_owned(),
             source: text,

@@ -188,7 +188,9 @@ impl From<SkillRecord> for SkillEntry {
     fn from(record: SkillRecord) -> Self {
         let (version, tools) = record
             .provenance
-            .map_or((None, Default::default()), |p| (Some(p.version), p.tools));
+            .map_or((None, std::collections::BTreeMap::default()), |p| {
+                (Some(p.version), p.tools)
+            });
         Self {
             name: record.name,
             source: record.source,

@@ -403,7 +403,7 @@ impl RedisStorage {
                     .map_err(|e| self.corrupt(&key, format!("`provenance`: {e}")))?;
                 (Some(p.version), p.tools)
             }
-            None => (None, Default::default()),
+            None => (None, std::collections::BTreeMap::default()),
         };
         Ok(Some(SkillEntry {
             name: name.to_owned(),

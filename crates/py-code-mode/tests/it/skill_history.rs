@@ -465,7 +465,7 @@ async fn an_overlapping_run_does_not_mix_recording_state_or_run_ids() {
     let second = session.run("skills.create('made_by_second', 'def run():\\n    return 2')");
     let mut first = std::pin::pin!(first);
     let mut second = std::pin::pin!(second);
-    tokio::time::timeout(Duration::from_secs(60), async {
+    tokio::time::timeout(Duration::from_mins(1), async {
         tokio::select! {
             r = &mut first => panic!("the first run ended before its tool call: {r:?}"),
             _ = entered.recv() => {}
