@@ -159,7 +159,7 @@ pub fn progress(context: &RequestContext<RoleServer>, session: &Arc<Session>) ->
             let output = host.take_partial_output();
             if !output.stdout.is_empty() {
                 message.push_str("; output so far:\n");
-                message.push_str(tail(&output.stdout, MAX_PROGRESS_OUTPUT));
+                message.push_str(output.stdout_tail(MAX_PROGRESS_OUTPUT));
             }
             let note =
                 ProgressNotificationParam::new(token.clone(), secs.floor()).with_message(message);
@@ -168,13 +168,4 @@ pub fn progress(context: &RequestContext<RoleServer>, session: &Arc<Session>) ->
             }
         }
     })))
-}
-
-/// The last `max` bytes of `text` or fewer, from a character boundary.
-fn tail(text: &str, max: usize) -> &str {
-    let mut at = text.len().saturating_sub(max);
-    while !text.is_char_boundary(at) {
-        at += 1;
-    }
-    &text[at..]
 }

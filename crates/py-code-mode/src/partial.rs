@@ -21,6 +21,11 @@ impl PartialOutput {
     pub fn is_empty(&self) -> bool {
         self.stdout.is_empty() && self.stderr.is_empty()
     }
+
+    /// The last `max` bytes of stdout or fewer, from a character boundary.
+    pub fn stdout_tail(&self, max: usize) -> &str {
+        crate::tools::tail(&self.stdout, max)
+    }
 }
 
 /// The host's side: filled by the executor, taken by whoever reports progress.
@@ -45,15 +50,9 @@ impl PartialSink {
 /// Cuts `text` to its last `max` bytes or fewer, at a character boundary;
 /// returns how many bytes were cut.
 fn keep_tail(text: &mut String, max: usize) -> usize {
-    if text.len() <= max {
-        return 0;
-    }
-    let mut at = text.len() - max;
-    while !text.is_char_boundary(at) {
-        at += 1;
-    }
-    text.drain(..at);
-    at
+    let cut = text.len() - crate::tools::tail(text, max).len();
+    text.drain(..cut);
+    cut
 }
 
 #[cfg(test)]
