@@ -465,7 +465,7 @@ impl Server {
                 .into());
             }
             Ok(Err(e)) => return Err(self.request_failed(&e).await.into()),
-            Ok(Ok(result)) => result,
+            Ok(Ok(result)) => tool_result(&format!("{}.{callable}", self.spec.name), result)?,
         };
         let wrapped = tools
             .iter()
@@ -485,7 +485,7 @@ impl Server {
         &self,
         peer: &Peer<RoleClient>,
         params: CallToolRequestParams,
-    ) -> Result<CallToolResult, ServiceError> {
+    ) -> Result<ServerResult, ServiceError> {
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let handle = peer
             .send_request_with_option(request, PeerRequestOptions::no_options())
@@ -495,12 +495,7 @@ impl Server {
         let mut abandoned = Abandoned(Some((peer.clone(), handle.id.clone())));
         let response = handle.await_response().await;
         abandoned.0 = None;
-        match response? {
-            ServerResult::CallToolResult(result) => Ok(result),
-            // A result with nothing in it (`{}`): a tool that returns nothing.
-            ServerResult::EmptyResult(_) => Ok(CallToolResult::default()),
-            _ => Err(ServiceError::UnexpectedResponse),
-        }
+        response
     }
 
     async fn close(&self) {
@@ -653,6 +648,59 @@ fn wraps_result(tool: &Tool) -> bool {
 }
 
 /// Structured content as data; text content as `str`; a tool error as [`ToolError`].
+/// The answer to `tools/call` as a tool result. Results that carry no content
+/// field (`{}`, `{"_meta": …}`, `{"resultType": "complete"}`) are a tool that
+/// returned nothing; a task (the server chose to run the call as one) is
+/// refused with what happened, since this client does not poll tasks.
+fn tool_result(tool: &str, answer: ServerResult) -> Result<CallToolResult, ToolError> {
+    let failed = |message: String| ToolError::Failed {
+        tool: tool.to_owned(),
+        message,
+    };
+    let nothing = |meta| {
+        let mut result = CallToolResult::default();
+        result.meta = meta;
+        Ok(result)
+    };
+    match answer {
+        ServerResult::CallToolResult(result) => Ok(result),
+        ServerResult::EmptyResult(_) => nothing(None),
+        // `resultType: "complete"` and nothing else (rmcp reads that as a task ack).
+        ServerResult::TaskAckResult(ack) => nothing(ack.meta),
+        ServerResult::CustomResult(custom) => {
+            let object = custom.0.as_object();
+            let complete = object.is_some_and(|o| {
+                o.keys().all(|k| k == "_meta" || k == "resultType")
+                    && o.get("resultType").is_none_or(|t| t == "complete")
+            });
+            if complete {
+                let meta = object
+                    .and_then(|o| o.get("_meta"))
+                    .and_then(|m| serde_json::from_value(m.clone()).ok());
+                return nothing(meta);
+            }
+            let task = object.is_some_and(|o| {
+                o.contains_key("task") || o.get("resultType").is_some_and(|t| t == "task")
+            });
+            Err(failed(if task {
+                "the server answered with a task to poll; this client does not support \
+                 tasks, so the call's result is not available"
+                    .to_owned()
+            } else {
+                let shown = super::truncate_text(custom.0.to_string(), 200);
+                format!("the server's answer is not a tool result: {shown}")
+            }))
+        }
+        other => Err(failed(format!(
+            "the server's answer is not a tool result: {}",
+            super::truncate_text(
+                serde_json::to_string(&other).unwrap_or_else(|_| "?".to_owned()),
+                200
+            )
+        ))),
+    }
+}
+
 fn convert_result(tool: &str, result: CallToolResult, wrapped: bool) -> Result<Value, ToolError> {
     let blocks: Vec<Value> = result
         .content
@@ -696,6 +744,41 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn answer(wire: &str) -> Result<Value, ToolError> {
+        let answer: ServerResult = serde_json::from_str(wire).unwrap();
+        tool_result("srv.t", answer).and_then(|r| convert_result("srv.t", r, false))
+    }
+
+    #[test]
+    fn results_without_content_are_a_tool_that_returned_nothing() {
+        for wire in [
+            "{}",
+            r#"{"_meta": {"progressToken": 1}}"#,
+            r#"{"resultType": "complete"}"#,
+            r#"{"_meta": {"k": "v"}, "resultType": "complete"}"#,
+        ] {
+            assert_eq!(answer(wire).unwrap(), json!(""), "{wire}");
+        }
+        assert_eq!(
+            answer(r#"{"content": [{"type": "text", "text": "hi"}]}"#).unwrap(),
+            json!("hi")
+        );
+    }
+
+    #[test]
+    fn a_task_or_a_foreign_answer_is_a_clear_tool_error() {
+        let task = answer(r#"{"resultType": "task", "task": {"taskId": "t1"}}"#).unwrap_err();
+        assert!(
+            task.to_string().contains("does not support tasks"),
+            "{task}"
+        );
+        let foreign = answer(r#"{"tools": []}"#).unwrap_err();
+        assert!(
+            foreign.to_string().contains("not a tool result"),
+            "{foreign}"
+        );
+    }
 
     #[test]
     fn parameters_come_from_the_input_schema() {
