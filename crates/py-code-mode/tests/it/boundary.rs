@@ -177,6 +177,48 @@ async fn a_forged_result_for_the_next_run_is_a_violation() {
 }
 
 #[tokio::test]
+async fn forged_output_is_bounded_and_output_for_another_run_is_dropped() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    ok(&session, "x = 1").await;
+    // 4 MiB of `output` for the run in flight, then output claiming to be
+    // the next runs' (and a run that never was): the host keeps the newest
+    // 64 KiB of the first and none of the rest.
+    let code = format!(
+        r#"{FIND_PROTOCOL}
+def forge_output(run_id, text):
+    os.write(_transport._wfd, (json.dumps({{"kind": "output", "id": run_id, "stdout": text}}) + "\n").encode())
+for _ in range(64):
+    forge_output(_message['id'], 'x' * 65536)
+for i in [0] + list(range(1, 20)):
+    forge_output(_message['id'] + i if i else 0, 'FORGED')
+time.sleep(0.5)
+print('real')
+x + 1"#
+    );
+    let result = ok(&session, &code).await;
+    assert_eq!(result.value, Some(json!(2)));
+    assert_eq!(result.stdout, "real\n", "forged output entered the result");
+    let partial = session.host().take_partial_output();
+    assert!(
+        partial.stdout.len() <= py_code_mode::MAX_PARTIAL_OUTPUT,
+        "{} bytes kept",
+        partial.stdout.len()
+    );
+    assert!(
+        partial.dropped >= 4 * 1024 * 1024 - 64 * 1024,
+        "{} bytes dropped",
+        partial.dropped
+    );
+    assert!(
+        !partial.stdout.contains("FORGED"),
+        "output for another run was kept"
+    );
+    assert_eq!(ok(&session, "x").await.value, Some(json!(1)));
+    session.close().await;
+}
+
+#[tokio::test]
 async fn a_result_is_accepted_once_and_a_duplicate_replaces_the_worker() {
     let library = TempLibrary::new();
     let session = session(&library).await;
