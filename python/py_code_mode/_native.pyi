@@ -275,7 +275,7 @@ class ExecutionError:
 
     @property
     def type(self) -> str:
-        """The exception class (`ValueError`), or `TimeoutError` / `WorkerCrashed`."""
+        """The exception class (`ValueError`), or `TimeoutError` / `WorkerCrashed` / `ProtocolError` / `ResourceLimitError` when the worker was stopped or replaced."""
     @property
     def message(self) -> str: ...
     @property

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -406,6 +407,8 @@ impl WorkerLauncher for SandboxLauncher {
             guard: Some(Box::new(SandboxGuard {
                 cgroups,
                 memory: self.limits.memory,
+                pids: self.limits.pids,
+                forks_refused: AtomicU64::new(0),
             })),
         })
     }
@@ -437,6 +440,9 @@ impl WorkerLauncher for SandboxLauncher {
 struct SandboxGuard {
     cgroups: Option<WorkerCgroups>,
     memory: u64,
+    pids: u64,
+    /// Forks refused at the process limit, as of the last run's end.
+    forks_refused: AtomicU64,
 }
 
 #[async_trait]
@@ -451,6 +457,20 @@ impl WorkerGuard for SandboxGuard {
                     self.memory >> 20
                 )
             })
+    }
+
+    /// A fork refused at `pids.max` during the run: the processes the
+    /// worker keeps hold the limit, so it is replaced. (Under the rlimit
+    /// that stands in without a pids cgroup, the refusal is not seen here;
+    /// the code gets its `BlockingIOError` and the worker goes on.)
+    fn limit_reached(&self) -> Option<String> {
+        let refused = self.cgroups.as_ref()?.forks_refused();
+        (self.forks_refused.swap(refused, Ordering::Relaxed) < refused).then(|| {
+            format!(
+                "the run went over the worker's `pids_limit` of {} processes",
+                self.pids
+            )
+        })
     }
 }
 

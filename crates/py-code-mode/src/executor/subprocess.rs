@@ -70,6 +70,8 @@ const SPARE_DELAY: Duration = Duration::from_millis(50);
 const MAX_READY_LINE: usize = 4096;
 /// The error kind of a run whose worker broke the protocol.
 const PROTOCOL_ERROR: &str = "ProtocolError";
+/// The error kind of a run that went over a limit of its worker.
+const LIMIT_ERROR: &str = "ResourceLimitError";
 
 /// How to start the worker.
 #[derive(Debug, Clone)]
@@ -134,6 +136,13 @@ pub trait WorkerGuard: Send + Sync {
     /// start it); `None` otherwise.
     async fn explain_exit(&self, status: Option<ExitStatus>) -> Option<String> {
         let _ = status;
+        None
+    }
+
+    /// A limit the worker's last run went over that leaves it unfit to go
+    /// on (its process count: the processes it keeps hold the limit), said
+    /// for the run's error; the worker is then replaced. `None` otherwise.
+    fn limit_reached(&self) -> Option<String> {
         None
     }
 }
@@ -886,9 +895,16 @@ impl Executor for SubprocessExecutor {
         match outcome {
             Ok(Ok(raw)) => {
                 worker.in_flight.store(0, Ordering::Release);
-                *slot = Some(worker);
                 let mut result = raw.finish(duration_ms);
                 result.state_reset |= lost;
+                match worker.guard.as_ref().and_then(|g| g.limit_reached()) {
+                    None => *slot = Some(worker),
+                    Some(limit) => {
+                        drop(worker);
+                        self.replace(&mut slot).await;
+                        went_over(&mut result, &limit);
+                    }
+                }
                 Ok(result)
             }
             Ok(Err(Lost::Crashed)) => {
@@ -1169,6 +1185,27 @@ async fn log_stderr(stderr: ChildStderr, pid: u32) {
             Ok(CappedLine::Eof) | Err(_) => return,
         }
     }
+}
+
+/// A run that went over a limit of its worker: whatever it returned, it
+/// fails with [`LIMIT_ERROR`] saying which limit (the code's own error, such
+/// as the `BlockingIOError` of a refused fork, kept in the message), and the
+/// worker it leaves is replaced.
+fn went_over(result: &mut ExecutionResult, limit: &str) {
+    let fresh = "a new worker was started and all variables were reset";
+    let error = result.error.take();
+    let message = match &error {
+        Some(e) => format!("{limit} ({}: {}); {fresh}", e.kind, e.message),
+        None => format!("{limit}; {fresh}"),
+    };
+    result.error = Some(ExecutionError {
+        kind: LIMIT_ERROR.to_owned(),
+        message,
+        traceback: error.map(|e| e.traceback).unwrap_or_default(),
+    });
+    result.value = None;
+    result.repr = None;
+    result.state_reset = true;
 }
 
 fn stopped(kind: &str, message: String, duration_ms: f64) -> ExecutionResult {

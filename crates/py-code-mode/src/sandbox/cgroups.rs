@@ -48,6 +48,9 @@ pub(crate) struct WorkerCgroups {
     /// The file with the `oom_kill` count (`memory.oom_control` in v1,
     /// `memory.events` in v2).
     oom_file: Option<PathBuf>,
+    /// The file with the count of forks refused at `pids.max`
+    /// (`pids.events`, both versions).
+    pids_file: Option<PathBuf>,
 }
 
 impl WorkerCgroups {
@@ -66,6 +69,7 @@ impl WorkerCgroups {
             dirs: Vec::new(),
             held: Vec::new(),
             oom_file: None,
+            pids_file: None,
         };
         for controller in CONTROLLERS {
             let Some(parent) = own_cgroup(controller) else {
@@ -82,7 +86,10 @@ impl WorkerCgroups {
                     let _ = write(&dir, "memory.memsw.limit_in_bytes", limits.memory);
                     made.oom_file = Some(dir.join("memory.oom_control"));
                 }
-                "pids" => write(&dir, "pids.max", limits.pids)?,
+                "pids" => {
+                    write(&dir, "pids.max", limits.pids)?;
+                    made.pids_file = Some(dir.join("pids.events"));
+                }
                 "cpu" => {
                     write(&dir, "cpu.cfs_period_us", CPU_PERIOD_US)?;
                     write(&dir, "cpu.cfs_quota_us", cpu_quota(limits.cpus))?;
@@ -101,17 +108,13 @@ impl WorkerCgroups {
     /// Whether the kernel killed a process of this worker for going over
     /// the memory limit (`oom_kill` in `memory.oom_control`).
     pub(crate) fn oom_killed(&self) -> bool {
-        let Some(file) = &self.oom_file else {
-            return false;
-        };
-        std::fs::read_to_string(file)
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("oom_kill "))
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-            })
-            .is_some_and(|kills| kills > 0)
+        count(self.oom_file.as_deref(), "oom_kill ") > 0
+    }
+
+    /// How often a fork of this worker's tree was refused at the process
+    /// limit (`max` in `pids.events`), since the worker started.
+    pub(crate) fn forks_refused(&self) -> u64 {
+        count(self.pids_file.as_deref(), "max ")
     }
 
     /// Whether `controller` holds a limit of this worker.
@@ -151,6 +154,17 @@ impl Drop for WorkerCgroups {
             );
         });
     }
+}
+
+/// The number after `key` in a cgroup events file; 0 when absent.
+fn count(file: Option<&Path>, key: &str) -> u64 {
+    file.and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn remove_dir(dir: &Path) -> bool {
@@ -343,6 +357,7 @@ mod v2 {
             dirs: vec![dir.clone()],
             held: Vec::new(),
             oom_file: None,
+            pids_file: None,
         };
         for controller in &parent.controllers {
             match *controller {
@@ -353,7 +368,10 @@ mod v2 {
                     let _ = std::fs::write(dir.join("memory.swap.max"), "0");
                     made.oom_file = Some(dir.join("memory.events"));
                 }
-                "pids" => write(&dir, "pids.max", limits.pids)?,
+                "pids" => {
+                    write(&dir, "pids.max", limits.pids)?;
+                    made.pids_file = Some(dir.join("pids.events"));
+                }
                 "cpu" => std::fs::write(
                     dir.join("cpu.max"),
                     format!("{} {CPU_PERIOD_US}", cpu_quota(limits.cpus)),
@@ -424,6 +442,9 @@ mod tests {
         )
         .expect("write");
         assert!(made.oom_killed());
+        assert_eq!(made.forks_refused(), 0);
+        std::fs::write(dir.join("pids.events"), "max 7\n").expect("write");
+        assert_eq!(made.forks_refused(), 7);
         // The fake's files keep the folder from being removed as cgroupfs would.
         std::mem::forget(made);
     }

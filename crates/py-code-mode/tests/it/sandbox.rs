@@ -401,8 +401,9 @@ async fn going_over_the_memory_limit_is_reported_as_out_of_memory() {
 }
 
 /// The process limit: the start past it fails in the cell (`EAGAIN`, as
-/// `BlockingIOError`), which ends the run with that error and keeps the
-/// worker; a `reset` gives a fresh one with the whole limit free.
+/// `BlockingIOError`); the run then fails saying which limit it went over
+/// (even had the code caught the error), and the worker, whose processes
+/// hold the limit, is replaced: the next run has the whole limit free.
 /// The CPU limit throttles (the escape suite's spin): a run that spins
 /// anyway ends at its timeout, with a fresh worker for the next run.
 #[tokio::test]
@@ -417,39 +418,48 @@ async fn going_over_the_process_or_cpu_limit_ends_the_run_and_the_session_goes_o
         },
     )
     .await;
-    let result = session
-        .run(&format!(
-            "import subprocess\nkept = 1\nprocs = [subprocess.Popen(['sleep', '120']) for _ in range({})]",
+    let bomb = |caught: bool| {
+        let start = format!(
+            "procs = [subprocess.Popen(['sleep', '120']) for _ in range({})]",
             PIDS * 2
-        ))
-        .await
-        .expect("run");
-    let error = result.error.expect("the process bomb must not succeed");
-    assert_eq!(error.kind, "BlockingIOError", "{}", error.traceback);
-    assert!(
-        error.message.contains("Resource temporarily unavailable"),
-        "{}",
-        error.message
-    );
-    assert!(!result.state_reset);
-    let after = session.run("kept + 1").await.expect("run");
-    assert_eq!(
-        after.value,
-        Some(serde_json::json!(2)),
-        "{}",
-        after.to_text()
-    );
-    session.reset().await.expect("reset");
-    let fresh = session
-        .run("import subprocess\nsubprocess.run(['true']).returncode")
-        .await
-        .expect("run");
-    assert_eq!(
-        fresh.value,
-        Some(serde_json::json!(0)),
-        "{}",
-        fresh.to_text()
-    );
+        );
+        let start = if caught {
+            format!("try:\n    {start}\nexcept OSError:\n    pass\n'caught'")
+        } else {
+            start
+        };
+        format!("import subprocess\nkept = 1\n{start}")
+    };
+    for caught in [false, true] {
+        let result = session.run(&bomb(caught)).await.expect("run");
+        let error = result.error.expect("the process bomb must not succeed");
+        assert_eq!(error.kind, "ResourceLimitError", "{}", error.message);
+        assert!(
+            error
+                .message
+                .contains(&format!("`pids_limit` of {PIDS} processes")),
+            "{}",
+            error.message
+        );
+        if !caught {
+            assert!(
+                error.message.contains("BlockingIOError"),
+                "{}",
+                error.message
+            );
+        }
+        assert!(result.state_reset);
+        let fresh = session
+            .run("import subprocess\n'kept' in globals(), subprocess.run(['true']).returncode")
+            .await
+            .expect("run");
+        assert_eq!(
+            fresh.value,
+            Some(serde_json::json!([false, 0])),
+            "{}",
+            fresh.to_text()
+        );
+    }
 
     let spin = session
         .run_with_timeout("kept = 1\nwhile True: pass", Some(Duration::from_secs(2)))
