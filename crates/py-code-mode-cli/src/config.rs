@@ -329,7 +329,11 @@ impl LibraryArgs {
                 ..crate::sandboxing::sandbox_config(&self.isolation)
             }),
         };
-        Ok(builder.build().await?)
+        let started = crate::progress::while_slow(
+            "starting the session (the worker; missing dependencies are installed)",
+            builder.build(),
+        );
+        Ok(started.await?)
     }
 }
 

@@ -49,3 +49,35 @@ pub fn update(bar: &ProgressBar, progress: IndexProgress) {
     bar.set_length(progress.to_embed as u64);
     bar.set_position(progress.embedded as u64);
 }
+
+/// How long a step may take before [`while_slow`] shows a spinner.
+const SLOW: Duration = Duration::from_millis(500);
+
+/// Awaits `step`; a spinner with `message` appears if it takes longer than
+/// [`SLOW`] (a session start that installs the configured dependencies), and
+/// never for the quick case, so `run -c` at a terminal does not flicker.
+pub async fn while_slow<T>(message: &str, step: impl Future<Output = T>) -> T {
+    let mut step = std::pin::pin!(step);
+    if let Ok(done) = tokio::time::timeout(SLOW, &mut step).await {
+        return done;
+    }
+    let bar = spinner(message.to_owned());
+    let done = step.await;
+    bar.finish_and_clear();
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_step_gives_its_output_whether_quick_or_slow() {
+        assert_eq!(while_slow("quick", async { 1 }).await, 1);
+        let slow = async {
+            tokio::time::sleep(SLOW + Duration::from_millis(100)).await;
+            2
+        };
+        assert_eq!(while_slow("slow", slow).await, 2);
+    }
+}
