@@ -330,7 +330,7 @@ impl LibraryArgs {
             }),
         };
         let started = crate::progress::while_slow(
-            "starting the session (the worker; missing dependencies are installed)",
+            "preparing the session (installing the library's missing dependencies)",
             builder.build(),
         );
         Ok(started.await?)

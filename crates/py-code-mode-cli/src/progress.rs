@@ -54,7 +54,7 @@ pub fn update(bar: &ProgressBar, progress: IndexProgress) {
 const SLOW: Duration = Duration::from_millis(500);
 
 /// Awaits `step`; a spinner with `message` appears if it takes longer than
-/// [`SLOW`] (a session start that installs the configured dependencies), and
+/// [`SLOW`] (a session build that installs the library's dependencies), and
 /// never for the quick case, so `run -c` at a terminal does not flicker.
 pub async fn while_slow<T>(message: &str, step: impl Future<Output = T>) -> T {
     let mut step = std::pin::pin!(step);
