@@ -454,28 +454,25 @@ impl Server {
             .into());
         };
         let peer = self.peer().await?;
+        let qualified = format!("{}.{callable}", self.spec.name);
         let request = CallToolRequestParams::new(callable.clone()).with_arguments(args);
         let result = match tokio::time::timeout(self.timeout, self.call_tool(&peer, request)).await
         {
             Err(_) => {
                 return Err(ToolError::Timeout {
-                    tool: format!("{}.{callable}", self.spec.name),
+                    tool: qualified,
                     seconds: self.timeout.as_secs_f64(),
                 }
                 .into());
             }
             Ok(Err(e)) => return Err(self.request_failed(&e).await.into()),
-            Ok(Ok(result)) => tool_result(&format!("{}.{callable}", self.spec.name), result)?,
+            Ok(Ok(answer)) => tool_result(&qualified, answer)?,
         };
         let wrapped = tools
             .iter()
             .find(|t| t.name == callable)
             .is_some_and(wraps_result);
-        Ok(convert_result(
-            &format!("{}.{callable}", self.spec.name),
-            result,
-            wrapped,
-        )?)
+        Ok(convert_result(&qualified, result, wrapped)?)
     }
 
     /// `tools/call`, with the server's progress and log messages for it sent
@@ -647,7 +644,6 @@ fn wraps_result(tool: &Tool) -> bool {
         .is_some_and(|p| p.len() == 1 && p.contains_key("result"))
 }
 
-/// Structured content as data; text content as `str`; a tool error as [`ToolError`].
 /// The answer to `tools/call` as a tool result. Results that carry no content
 /// field (`{}`, `{"_meta": …}`, `{"resultType": "complete"}`) are a tool that
 /// returned nothing; a task (the server chose to run the call as one) is
@@ -662,45 +658,42 @@ fn tool_result(tool: &str, answer: ServerResult) -> Result<CallToolResult, ToolE
         result.meta = meta;
         Ok(result)
     };
-    match answer {
-        ServerResult::CallToolResult(result) => Ok(result),
-        ServerResult::EmptyResult(_) => nothing(None),
+    let foreign = match answer {
+        ServerResult::CallToolResult(result) => return Ok(result),
+        ServerResult::EmptyResult(_) => return nothing(None),
         // `resultType: "complete"` and nothing else (rmcp reads that as a task ack).
-        ServerResult::TaskAckResult(ack) => nothing(ack.meta),
+        ServerResult::TaskAckResult(ack) => return nothing(ack.meta),
         ServerResult::CustomResult(custom) => {
-            let object = custom.0.as_object();
-            let complete = object.is_some_and(|o| {
-                o.keys().all(|k| k == "_meta" || k == "resultType")
-                    && o.get("resultType").is_none_or(|t| t == "complete")
-            });
-            if complete {
-                let meta = object
-                    .and_then(|o| o.get("_meta"))
-                    .and_then(|m| serde_json::from_value(m.clone()).ok());
-                return nothing(meta);
+            if let Some(object) = custom.0.as_object() {
+                let complete = object.keys().all(|k| k == "_meta" || k == "resultType")
+                    && object.get("resultType").is_none_or(|t| t == "complete");
+                if complete {
+                    let meta = object
+                        .get("_meta")
+                        .and_then(|m| serde_json::from_value(m.clone()).ok());
+                    return nothing(meta);
+                }
+                if object.contains_key("task")
+                    || object.get("resultType").is_some_and(|t| t == "task")
+                {
+                    return Err(failed(
+                        "the server answered with a task to poll; this client does not \
+                         support tasks, so the call's result is not available"
+                            .to_owned(),
+                    ));
+                }
             }
-            let task = object.is_some_and(|o| {
-                o.contains_key("task") || o.get("resultType").is_some_and(|t| t == "task")
-            });
-            Err(failed(if task {
-                "the server answered with a task to poll; this client does not support \
-                 tasks, so the call's result is not available"
-                    .to_owned()
-            } else {
-                let shown = super::truncate_text(custom.0.to_string(), 200);
-                format!("the server's answer is not a tool result: {shown}")
-            }))
+            custom.0
         }
-        other => Err(failed(format!(
-            "the server's answer is not a tool result: {}",
-            super::truncate_text(
-                serde_json::to_string(&other).unwrap_or_else(|_| "?".to_owned()),
-                200
-            )
-        ))),
-    }
+        other => serde_json::to_value(&other).unwrap_or_default(),
+    };
+    Err(failed(format!(
+        "the server's answer is not a tool result: {}",
+        super::truncate_text(foreign.to_string(), 200)
+    )))
 }
 
+/// Structured content as data; text content as `str`; a tool error as [`ToolError`].
 fn convert_result(tool: &str, result: CallToolResult, wrapped: bool) -> Result<Value, ToolError> {
     let blocks: Vec<Value> = result
         .content
