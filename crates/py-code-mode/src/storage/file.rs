@@ -104,12 +104,31 @@ struct ListedMeta {
 const HISTORY_DIR: &str = ".history";
 /// The folder of recorded test cases, under the skills folder.
 const CASES_DIR: &str = ".tests";
-/// The lock file in a skill's history folder.
+/// The history folder's lock file: writers of one skill lock one byte of it
+/// (see [`lock_slot`]), so a skill costs no lock file of its own.
 const HISTORY_LOCK: &str = ".lock";
+/// The lock file an earlier build kept in each skill's own history folder.
+const OLD_HISTORY_LOCK: &str = ".lock";
 
-/// The file of version `v` in a history folder: zero-padded so names sort.
-fn version_file(v: u64) -> String {
-    format!("{v:010}.py")
+/// The file of version `v` of skill `name` in the history folder
+/// (`greet.0000000007.py`): zero-padded so names sort.
+fn version_file(name: &str, v: u64) -> String {
+    format!("{name}.{v:010}.py")
+}
+
+/// The empty file that says a deleted skill `name` has a history.
+fn deleted_marker(name: &str) -> String {
+    format!("{name}.deleted")
+}
+
+/// The byte of [`HISTORY_LOCK`] that writers of skill `name` lock: FNV-1a of
+/// the name, the same in every process and build. Two names on one byte
+/// only wait for each other.
+fn lock_slot(name: &str) -> u64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash % (1 << 31)
 }
 
 /// An artifact's metadata as its header line holds it (the name is the path and
@@ -384,66 +403,113 @@ impl Inner {
         self.refuse_oversized(skill, &file)?;
         let root = open_root_for_write(&self.skills)?;
         let tmp = tmp_dir(&root)?;
-        write_skill_file(&tmp, &root, &file, skill)?;
+        write_skill_file(&tmp, &root, &file, None, skill)?;
         remove_legacy_meta(&root, &[], &format!("{}.json", skill.name));
         Ok(())
     }
 
-    /// The history folder of skill `name`, made with `create`.
-    fn history_dir(
-        root: &Folder,
-        name: &str,
-        create: bool,
-    ) -> Result<Option<Folder>, StorageError> {
-        match fsx::open_dir(root, HISTORY_DIR, create)? {
-            Some(history) => fsx::open_dir(&history, name, create),
-            None => Ok(None),
-        }
+    /// The history folder, made with `create` (once per library, synced).
+    fn history_folder(root: &Folder, create: bool) -> Result<Option<Folder>, StorageError> {
+        fsx::open_dir(root, HISTORY_DIR, create)
     }
 
-    /// The version numbers in a history folder, by file name only (a save
-    /// reads no old version), unsorted.
-    fn version_numbers(dir: &Folder) -> Result<Vec<u64>, StorageError> {
+    /// Locks the history of skill `name` against other writers (processes
+    /// included) until dropped.
+    fn lock_history(history: &Folder, name: &str) -> Result<fsx::RangeLock, StorageError> {
+        fsx::lock_range(history, HISTORY_LOCK, lock_slot(name))
+    }
+
+    /// The kept versions of skill `name`, newest first; unreadable ones are
+    /// logged and left out (one bad file must not hide the rest). Reads the
+    /// history folder's whole listing: for history and rollback, never for a
+    /// save of a skill that exists.
+    fn read_versions(history: &Folder, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
+        let mut versions = Vec::new();
+        let mut read = |dir: &Folder, stem: &str, number: u64| match Self::read_skill(dir, stem) {
+            Ok(Some(record)) => {
+                let mut provenance = record.provenance.unwrap_or_default();
+                provenance.version = number;
+                versions.push(SkillVersion {
+                    source: record.source,
+                    description: record.description,
+                    created_at: record.updated_at,
+                    provenance,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("skipped a version of skill `{name}`: {e}"),
+        };
+        for (number, file) in Self::version_files(history, name)? {
+            read(history, file.trim_end_matches(".py"), number);
+        }
+        // Versions an earlier build kept in a folder of their own, until the
+        // skill's next save moves them.
+        if let Some(old) = fsx::open_dir(history, name, false)? {
+            for (number, file) in Self::version_files(&old, "")? {
+                read(&old, file.trim_end_matches(".py"), number);
+            }
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.provenance.version));
+        versions.dedup_by_key(|v| v.provenance.version);
+        Ok(versions)
+    }
+
+    /// The version files of skill `name` in `dir` (`<name>.<v>.py`; with an
+    /// empty `name`, `<v>.py` as an earlier build named them in a skill's own
+    /// folder), with their numbers, by name only.
+    fn version_files(dir: &Folder, name: &str) -> Result<Vec<(u64, String)>, StorageError> {
+        let prefix = if name.is_empty() {
+            String::new()
+        } else {
+            format!("{name}.")
+        };
         Ok(fsx::list(dir)?
             .into_iter()
             .filter(|e| e.kind == Kind::File)
             .filter_map(|e| e.name.ok())
-            .filter_map(|file| file.strip_suffix(".py")?.parse::<u64>().ok())
+            .filter_map(|file| {
+                let number = file.strip_prefix(&prefix)?.strip_suffix(".py")?;
+                // Digits only: `greet.py` is no version of `greet`, and the
+                // versions of `greet_v2` start with `greet_v2.`, not `greet.`.
+                if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some((number.parse().ok()?, file))
+            })
             .collect())
     }
 
-    /// The versions in a history folder, newest first; unreadable ones are
-    /// logged and left out (one bad file must not hide the rest).
-    fn read_versions(dir: &Folder, name: &str) -> Result<Vec<SkillVersion>, StorageError> {
-        let mut versions = Vec::new();
-        for entry in fsx::list(dir)? {
-            let Ok(file) = entry.name else { continue };
-            let Some(stem) = file.strip_suffix(".py") else {
-                continue;
-            };
-            let Ok(number) = stem.parse::<u64>() else {
-                continue;
-            };
-            if entry.kind != Kind::File {
-                continue;
-            }
-            match Self::read_skill(dir, stem) {
-                Ok(Some(record)) => {
-                    let mut provenance = record.provenance.unwrap_or_default();
-                    provenance.version = number;
-                    versions.push(SkillVersion {
-                        source: record.source,
-                        description: record.description,
-                        created_at: record.updated_at,
-                        provenance,
-                    });
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!("skipped a version of skill `{name}`: {e}"),
-            }
+    /// Moves the versions an earlier build kept in `.history/<name>/` to
+    /// `.history/<name>.<v>.py` and removes that folder; the caller holds the
+    /// skill's history lock.
+    fn move_old_history(history: &Folder, name: &str) -> Result<(), StorageError> {
+        let Some(old) = fsx::open_dir(history, name, false)? else {
+            return Ok(());
+        };
+        for (number, file) in Self::version_files(&old, "")? {
+            fsx::rename(&old, &file, history, &version_file(name, number))?;
         }
-        versions.sort_by_key(|v| std::cmp::Reverse(v.provenance.version));
-        Ok(versions)
+        fsx::unlink(&old, OLD_HISTORY_LOCK)?;
+        fsx::sync(history)?;
+        fsx::remove_dir(history, name)?;
+        Ok(())
+    }
+
+    /// The newest kept version of a skill with no current file: 0 when it
+    /// has no history. A skill deleted through the library leaves a marker
+    /// saying it has one; without it only version 1 is looked for, so that
+    /// creating a skill never reads the whole history folder.
+    fn newest_kept(history: &Folder, name: &str) -> Result<u64, StorageError> {
+        if !fsx::exists(history, &deleted_marker(name))
+            && !fsx::exists(history, &version_file(name, 1))
+        {
+            return Ok(0);
+        }
+        Ok(Self::version_files(history, name)?
+            .into_iter()
+            .map(|(v, _)| v)
+            .max()
+            .unwrap_or(0))
     }
 
     fn commit_skill(
@@ -453,42 +519,59 @@ impl Inner {
         keep: usize,
     ) -> Result<SkillRecord, StorageError> {
         validate_skill_name(&skill.name)?;
-        let file = format!("{}.py", skill.name);
+        let name = &skill.name;
+        let file = format!("{name}.py");
         self.refuse_oversized(skill, &file)?;
         let root = open_root_for_write(&self.skills)?;
         let tmp = tmp_dir(&root)?;
-        let dir = Self::history_dir(&root, &skill.name, true)?.ok_or_else(|| StorageError::Io {
+        let history = Self::history_folder(&root, true)?.ok_or_else(|| StorageError::Io {
             action: "create",
-            path: self.skills.join(HISTORY_DIR).join(&skill.name),
+            path: self.skills.join(HISTORY_DIR),
             source: std::io::ErrorKind::NotFound.into(),
         })?;
-        // Version files are written through the skills folder's `.tmp` too
-        // (a rename across folders of one file system): a history folder of
-        // its own would cost a new skill one more folder and sync.
-        let history_tmp = &tmp;
         // Held until the skill file is renamed into place: the next writer
         // reads the version this one committed.
-        let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
-        let current = Self::read_skill(&root, &skill.name)?;
-        let kept = Self::version_numbers(&dir)?;
-        let newest_kept = kept.iter().copied().max().unwrap_or(0);
+        let _lock = Self::lock_history(&history, name)?;
+        Self::move_old_history(&history, name)?;
+        let current = Self::read_skill(&root, name)?;
         let mut next = match current.as_ref().and_then(|c| c.provenance.as_ref()) {
-            // Versions above the current one are leftovers of a writer that
-            // died between its two renames: overwritten, never shown.
+            // A version above the current one is the leftover of a writer
+            // that died between its link and its rename: replaced, never shown.
             Some(p) => p.version + 1,
-            None => newest_kept + 1,
+            None => Self::newest_kept(&history, name)? + 1,
         };
-        if let Some(old) = current.as_ref().filter(|c| c.provenance.is_none()) {
-            // A skill written without history (by hand, or by an earlier
-            // version): kept as a version before it is replaced.
-            let mut archived = old.clone();
-            archived.provenance = Some(Provenance {
-                version: next,
-                hash: crate::skills::source_hash(&old.source),
-                ..Provenance::default()
-            });
-            write_skill_file(history_tmp, &dir, &version_file(next), &archived)?;
-            next += 1;
+        // Durability: the new version and the skill are one file under two
+        // names, linked into the history folder and then renamed over the
+        // skill, and only the skills folder is synced (one data sync and one
+        // folder sync, as a save without history). A journaling file system
+        // commits the link with the rename; where a crash loses the link
+        // anyway, the current version lives on in the skill file, history
+        // shows it from there, and the next save (here) keeps it as a version
+        // file before replacing it, durably.
+        if let Some(old) = current.as_ref() {
+            let archived = match &old.provenance {
+                Some(p) if fsx::exists(&history, &version_file(name, p.version)) => None,
+                Some(p) => Some(p.clone()),
+                // A skill written without history (by hand, or by an
+                // earlier version): kept as a version before it is replaced.
+                None => {
+                    let p = Provenance {
+                        version: next,
+                        hash: crate::skills::source_hash(&old.source),
+                        ..Provenance::default()
+                    };
+                    next += 1;
+                    Some(p)
+                }
+            };
+            if let Some(p) = archived {
+                let version = version_file(name, p.version);
+                let archived = SkillRecord {
+                    provenance: Some(p),
+                    ..old.clone()
+                };
+                write_skill_file(&tmp, &history, &version, None, &archived)?;
+            }
         }
         let now = skill.updated_at;
         let record = SkillRecord {
@@ -499,19 +582,18 @@ impl Inner {
             }),
             ..skill.clone()
         };
-        // The version first, then the skill: the skill's rename commits both.
-        write_skill_file(history_tmp, &dir, &version_file(next), &record)?;
-        write_skill_file(&tmp, &root, &file, &record)?;
-        remove_legacy_meta(&root, &[], &format!("{}.json", skill.name));
-        let mut numbers: Vec<u64> = kept.iter().copied().filter(|&v| v < next).collect();
-        numbers.push(next);
-        numbers.sort_unstable();
-        let excess = numbers.len().saturating_sub(keep.max(1));
-        for v in &numbers[..excess] {
-            fsx::remove(&dir, &version_file(*v))?;
+        let version = version_file(name, next);
+        write_skill_file(&tmp, &root, &file, Some((&history, &version)), &record)?;
+        remove_legacy_meta(&root, &[], &format!("{name}.json"));
+        // The version that fell out of the bound (one a save: the kept ones
+        // are consecutive) and a deletion marker go without a sync: one that
+        // comes back after a crash is removed by the next save.
+        let keep = u64::try_from(keep.max(1)).unwrap_or(u64::MAX);
+        if let Some(old) = next.checked_sub(keep).filter(|&v| v > 0) {
+            fsx::unlink(&history, &version_file(name, old))?;
         }
-        for v in kept.iter().copied().filter(|&v| v > next) {
-            fsx::remove(&dir, &version_file(v))?;
+        if current.is_none() {
+            fsx::unlink(&history, &deleted_marker(name))?;
         }
         Ok(record)
     }
@@ -521,13 +603,27 @@ impl Inner {
         let Some(root) = fsx::open_root(&self.skills, false)? else {
             return Ok(Vec::new());
         };
-        let Some(dir) = Self::history_dir(&root, name, false)? else {
-            return Ok(Vec::new());
+        let mut versions = match Self::history_folder(&root, false)? {
+            Some(history) => Self::read_versions(&history, name)?,
+            None => Vec::new(),
         };
-        let mut versions = Self::read_versions(&dir, name)?;
-        let current = Self::read_skill(&root, name)?.and_then(|c| c.provenance);
-        if let Some(current) = current {
-            versions.retain(|v| v.provenance.version <= current.version);
+        if let Some(current) = Self::read_skill(&root, name)?
+            && let Some(provenance) = current.provenance
+        {
+            versions.retain(|v| v.provenance.version <= provenance.version);
+            // Its version file lost in a crash (see `commit_skill`): the
+            // skill file holds the current version.
+            if versions.first().map(|v| v.provenance.version) != Some(provenance.version) {
+                versions.insert(
+                    0,
+                    SkillVersion {
+                        source: current.source,
+                        description: current.description,
+                        created_at: current.updated_at,
+                        provenance,
+                    },
+                );
+            }
         }
         Ok(versions)
     }
@@ -540,16 +636,17 @@ impl Inner {
         let versions = &versions[..versions.len().min(MAX_SKILL_HISTORY)];
         let root = open_root_for_write(&self.skills)?;
         let tmp = tmp_dir(&root)?;
-        let dir = Self::history_dir(&root, name, true)?.ok_or_else(|| StorageError::Io {
+        let history = Self::history_folder(&root, true)?.ok_or_else(|| StorageError::Io {
             action: "create",
-            path: self.skills.join(HISTORY_DIR).join(name),
+            path: self.skills.join(HISTORY_DIR),
             source: std::io::ErrorKind::NotFound.into(),
         })?;
-        let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
+        let _lock = Self::lock_history(&history, name)?;
+        Self::move_old_history(&history, name)?;
         let keep: Vec<u64> = versions.iter().map(|v| v.provenance.version).collect();
-        for old in Self::version_numbers(&dir)? {
+        for (old, file) in Self::version_files(&history, name)? {
             if !keep.contains(&old) {
-                fsx::remove(&dir, &version_file(old))?;
+                fsx::remove(&history, &file)?;
             }
         }
         for version in versions {
@@ -561,13 +658,9 @@ impl Inner {
                 updated_at: version.created_at,
                 provenance: Some(version.provenance.clone()),
             };
-            self.refuse_oversized(&record, &version_file(version.provenance.version))?;
-            write_skill_file(
-                &tmp,
-                &dir,
-                &version_file(version.provenance.version),
-                &record,
-            )?;
+            let file = version_file(name, version.provenance.version);
+            self.refuse_oversized(&record, &file)?;
+            write_skill_file(&tmp, &history, &file, None, &record)?;
         }
         Ok(())
     }
@@ -578,16 +671,13 @@ impl Inner {
             return Ok(false);
         };
         let mut any = false;
-        if let Some(dir) = Self::history_dir(&root, name, false)? {
-            let _lock = fsx::lock(&dir, HISTORY_LOCK)?;
-            for entry in fsx::list(&dir)? {
-                if let Ok(file) = entry.name
-                    && Path::new(&file).extension().is_some_and(|e| e == "py")
-                    && entry.kind == Kind::File
-                {
-                    any |= fsx::remove(&dir, &file)?;
-                }
+        if let Some(history) = Self::history_folder(&root, false)? {
+            let _lock = Self::lock_history(&history, name)?;
+            Self::move_old_history(&history, name)?;
+            for (_, file) in Self::version_files(&history, name)? {
+                any |= fsx::remove(&history, &file)?;
             }
+            fsx::unlink(&history, &deleted_marker(name))?;
         }
         if let Some(cases) = fsx::open_dir(&root, CASES_DIR, false)? {
             any |= fsx::remove(&cases, &format!("{name}.json"))?;
@@ -646,6 +736,12 @@ impl Inner {
         };
         let existed = fsx::remove(&root, &format!("{name}.py"))?;
         remove_legacy_meta(&root, &[], &format!("{name}.json"));
+        // Its history stays until purged; the marker tells the next save of
+        // this name to number on from it (see `newest_kept`).
+        if existed && let Some(history) = Self::history_folder(&root, false)? {
+            let tmp = tmp_dir(&root)?;
+            fsx::write(&tmp, &history, &deleted_marker(name), &[])?;
+        }
         Ok(existed)
     }
 
@@ -1276,11 +1372,14 @@ fn remove_legacy_meta(root: &Folder, parents: &[&str], file: &str) -> bool {
     })
 }
 
-/// Writes `skill` as the file `name` of `dir`: its header line, then its source.
+/// Writes `skill` as the file `name` of `dir`: its header line, then its
+/// source; with `copy`, the same file also under that folder and name (see
+/// [`fsx::write_linked`]).
 fn write_skill_file(
     tmp: &Folder,
     dir: &Folder,
     name: &str,
+    copy: Option<(&Folder, &str)>,
     skill: &SkillRecord,
 ) -> Result<(), StorageError> {
     let meta = SkillMeta {
@@ -1290,10 +1389,11 @@ fn write_skill_file(
         provenance: skill.provenance.clone(),
     };
     let header = skill_header(&meta);
-    fsx::write(
+    fsx::write_linked(
         tmp,
         dir,
         name,
+        copy,
         &[header.as_bytes(), skill.source.as_bytes()],
     )
 }

@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, openat, renameat};
+use nix::fcntl::{AtFlags, FcntlArg, Flock, FlockArg, OFlag, fcntl, openat, renameat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
-use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
+use nix::unistd::{UnlinkatFlags, fsync, linkat, unlinkat};
 
 use crate::error::StorageError;
 
@@ -430,11 +430,17 @@ pub(super) fn list(dir: &Folder) -> Result<Vec<Entry>, StorageError> {
 /// Removes the file (or link, or FIFO) `name` of `dir` and syncs `dir`;
 /// returns whether it existed. A folder in its place is refused.
 pub(super) fn remove(dir: &Folder, name: &str) -> Result<bool, StorageError> {
+    let removed = unlink(dir, name)?;
+    if removed {
+        fsync(dir.fd.as_fd()).map_err(|e| dir.io("sync", name, e))?;
+    }
+    Ok(removed)
+}
+
+/// [`remove`] without the sync: for a removal a crash may undo.
+pub(super) fn unlink(dir: &Folder, name: &str) -> Result<bool, StorageError> {
     match unlinkat(dir.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) => {
-            fsync(dir.fd.as_fd()).map_err(|e| dir.io("sync", name, e))?;
-            Ok(true)
-        }
+        Ok(()) => Ok(true),
         Err(Errno::ENOENT) => Ok(false),
         Err(Errno::EISDIR) => Err(dir.refused(name, Kind::Dir.refusal())),
         Err(e) => Err(dir.io("delete", name, e)),
@@ -451,6 +457,24 @@ pub(super) fn write(
     name: &str,
     parts: &[&[u8]],
 ) -> Result<(), StorageError> {
+    write_linked(tmp, dir, name, None, parts)
+}
+
+/// [`write`], and with `copy`, the same file also as `copy.1` in the folder
+/// `copy.0` (of the same file system): a hard link made before the rename,
+/// replacing whatever file is there. The data is written and synced once,
+/// and only `dir` is synced after: a journaling file system commits the link
+/// with the rename, and a caller must cope with a crash that keeps the item
+/// and loses the copy (a skill's history does: the skill file holds that
+/// version). Nothing of ours writes into a file in place, so the two names
+/// keep the same bytes.
+pub(super) fn write_linked(
+    tmp: &Folder,
+    dir: &Folder,
+    name: &str,
+    copy: Option<(&Folder, &str)>,
+    parts: &[&[u8]],
+) -> Result<(), StorageError> {
     for _ in 0..WRITE_ATTEMPTS {
         let temp = TempFile::create(tmp).map_err(|e| dir.io("write", name, e))?;
         let mut file = temp.file();
@@ -458,6 +482,21 @@ pub(super) fn write(
             file.write_all(part).map_err(|e| dir.io("write", name, e))?;
         }
         file.sync_data().map_err(|e| dir.io("write", name, e))?;
+        if let Some((copy_dir, copy_name)) = copy {
+            match link_replacing(tmp, &temp.name, copy_dir, copy_name) {
+                Ok(()) => {}
+                // Our file is still there: the copy's folder went away meanwhile.
+                Err(Errno::ENOENT) if exists(tmp, &temp.name) => {
+                    return Err(copy_dir.io("write", copy_name, Errno::ENOENT));
+                }
+                // Swept by a process opening the library before we held the lock.
+                Err(Errno::ENOENT) => continue,
+                Err(Errno::EISDIR) => {
+                    return Err(copy_dir.refused(copy_name, Kind::Dir.refusal()));
+                }
+                Err(e) => return Err(copy_dir.io("write", copy_name, e)),
+            }
+        }
         match renameat(tmp.fd.as_fd(), temp.name.as_str(), dir.fd.as_fd(), name) {
             Ok(()) => {
                 temp.persisted();
@@ -465,14 +504,7 @@ pub(super) fn write(
                 return Ok(());
             }
             // Our file is still there: the item's folder went away meanwhile.
-            Err(Errno::ENOENT)
-                if fstatat(
-                    tmp.fd.as_fd(),
-                    temp.name.as_str(),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .is_ok() =>
-            {
+            Err(Errno::ENOENT) if exists(tmp, &temp.name) => {
                 return Err(dir.io("write", name, Errno::ENOENT));
             }
             // Swept by a process opening the library before we held the lock.
@@ -488,6 +520,19 @@ pub(super) fn write(
         name,
         io::Error::other("its temporary file kept being removed by other processes"),
     ))
+}
+
+/// Links the file `from` of `tmp` as `to` in `dir`, removing a file already
+/// at `to` first (a folder there fails with `EISDIR`).
+fn link_replacing(tmp: &Folder, from: &str, dir: &Folder, to: &str) -> nix::Result<()> {
+    let link = || linkat(tmp.fd.as_fd(), from, dir.fd.as_fd(), to, AtFlags::empty());
+    match link() {
+        Err(Errno::EEXIST) => {
+            unlinkat(dir.fd.as_fd(), to, UnlinkatFlags::NoRemoveDir)?;
+            link()
+        }
+        done => done,
+    }
 }
 
 /// A temporary file in [`TMP_DIR`], locked while it lives, removed on drop
@@ -608,10 +653,13 @@ pub(super) fn sweep_tmp(root: &Folder) -> Result<usize, StorageError> {
     Ok(removed)
 }
 
-/// An exclusive lock on the file `name` of `dir` (made if missing, never
-/// through a link), held until dropped: serialises writers of one item
-/// across processes. Blocking: holders only do a few small writes.
-pub(super) fn lock(dir: &Folder, name: &str) -> Result<Flock<File>, StorageError> {
+/// An exclusive lock on one byte, at `slot`, of the file `name` of `dir`
+/// (made if missing, never through a link), held until dropped: serialises
+/// writers of one item across processes without a lock file per item. An
+/// open-file-description lock: released when its descriptor closes, never
+/// shared with another thread of this process, and honoured over NFS.
+/// Blocking: holders only do a few small writes.
+pub(super) fn lock_range(dir: &Folder, name: &str, slot: u64) -> Result<RangeLock, StorageError> {
     let fd = openat(
         dir.fd.as_fd(),
         name,
@@ -619,5 +667,58 @@ pub(super) fn lock(dir: &Folder, name: &str) -> Result<Flock<File>, StorageError
         Mode::from_bits_truncate(FILE_MODE),
     )
     .map_err(|e| refusal_or_io(dir, name, "lock", e))?;
-    Flock::lock(File::from(fd), FlockArg::LockExclusive).map_err(|(_, e)| dir.io("lock", name, e))
+    let file = File::from(fd);
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "F_WRLCK and SEEK_SET are small constants that `flock` holds as shorts"
+    )]
+    let range = nix::libc::flock {
+        l_type: nix::libc::F_WRLCK as nix::libc::c_short,
+        l_whence: nix::libc::SEEK_SET as nix::libc::c_short,
+        l_start: nix::libc::off_t::try_from(slot).unwrap_or(0),
+        l_len: 1,
+        l_pid: 0,
+    };
+    loop {
+        match fcntl(&file, FcntlArg::F_OFD_SETLKW(&range)) {
+            Ok(_) => return Ok(RangeLock { _file: file }),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(dir.io("lock", name, e)),
+        }
+    }
+}
+
+/// A lock taken by [`lock_range`]; closing its descriptor releases it.
+#[derive(Debug)]
+pub(super) struct RangeLock {
+    _file: File,
+}
+
+/// Whether `name` is in `dir` (not following a link).
+pub(super) fn exists(dir: &Folder, name: &str) -> bool {
+    fstatat(dir.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+}
+
+/// Renames the file `from` of `dir` to `to` in `into` (replacing a file
+/// there), without syncing: the caller syncs.
+pub(super) fn rename(
+    dir: &Folder,
+    from: &str,
+    into: &Folder,
+    to: &str,
+) -> Result<(), StorageError> {
+    renameat(dir.fd.as_fd(), from, into.fd.as_fd(), to).map_err(|e| into.io("move", to, e))
+}
+
+/// Syncs the folder `dir`: its entries' changes are durable after.
+pub(super) fn sync(dir: &Folder) -> Result<(), StorageError> {
+    fsync(dir.fd.as_fd()).map_err(|e| dir.io("sync", "", e))
+}
+
+/// Removes the empty subfolder `name` of `dir`, if there; not synced.
+pub(super) fn remove_dir(dir: &Folder, name: &str) -> Result<(), StorageError> {
+    match unlinkat(dir.fd.as_fd(), name, UnlinkatFlags::RemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(dir.io("delete", name, e)),
+    }
 }

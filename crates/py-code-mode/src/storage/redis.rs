@@ -4,7 +4,9 @@
 //! ```text
 //! <prefix>:skills              SET   names of the skills
 //! <prefix>:skill:<name>        HASH  source, description, created_at, updated_at,
-//!                                    provenance (JSON: version, session, run, hash, tools)
+//!                                    provenance (JSON: version, session, run, hash, tools),
+//!                                    listed (JSON: version and tools, what a listing reads; `null`
+//!                                    for a skill saved without history)
 //! <prefix>:skill-history:<name> LIST JSON of each kept version, newest first
 //! <prefix>:skill-cases:<name>  STRING the skill's recorded test cases (JSON)
 //! <prefix>:artifacts           SET   names of the artifacts
@@ -68,14 +70,15 @@ const LISTED_FIELDS: [&str; 5] = [
     "description",
     "created_at",
     "updated_at",
-    "provenance",
+    "listed",
 ];
 
 /// Commits a version of a skill in one server-side step, so two hosts never
 /// take the same number and the skill and its history never disagree.
 /// KEYS: skill hash, skills index, history list.
 /// ARGV: name, source, description, now, provenance and history entry JSON
-/// without their leading `{` (the script puts `{"version":N,` in front), keep.
+/// without their leading `{` (the script puts `{"version":N,` in front), keep,
+/// and the `listed` JSON without its leading `{` likewise.
 /// A skill saved without history is first kept as a version of its own.
 const COMMIT_SKILL_SCRIPT: &str = r#"
 local cur = redis.call('HMGET', KEYS[1], 'source', 'description', 'created_at', 'updated_at', 'provenance')
@@ -102,12 +105,18 @@ local created = cur[3] or ARGV[4]
 local head = '{"version":' .. string.format('%d', v) .. ','
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'source', ARGV[2], 'description', ARGV[3], 'created_at', created,
-  'updated_at', ARGV[4], 'provenance', head .. ARGV[5])
+  'updated_at', ARGV[4], 'provenance', head .. ARGV[5], 'listed', head .. ARGV[8])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('LPUSH', KEYS[3], head .. ARGV[6])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1)
 return {v, created}
 "#;
+
+/// What a listing reads of a provenance (see [`ListedProvenance`]), kept in
+/// the `listed` field so a listing never transfers nor parses the rest.
+fn listed(provenance: &Provenance) -> serde_json::Value {
+    serde_json::json!({"version": provenance.version, "tools": provenance.tools})
+}
 
 /// A JSON object without its `version` member and without its leading `{`:
 /// the script puts `{"version":N,` in front.
@@ -371,16 +380,19 @@ impl RedisStorage {
 
     /// A skill as a listing reads it from the fields [`LISTED_FIELDS`] (see
     /// [`SkillEntry`]): the provenance is skipped but for version and tools.
+    /// With the entry, whether its hash has no `listed` field (saved by an
+    /// earlier build): its version and tools are then in `provenance` only.
     fn entry_from_fields(
         &self,
         name: &str,
         fields: Vec<Option<Vec<u8>>>,
-    ) -> Result<Option<SkillEntry>, StorageError> {
+    ) -> Result<Option<(SkillEntry, bool)>, StorageError> {
         let key = self.skill_key(name);
         let mut fields = fields.into_iter();
         let mut next = || fields.next().flatten();
-        let (source, description, created_at, updated_at, provenance) =
+        let (source, description, created_at, updated_at, listed) =
             (next(), next(), next(), next(), next());
+        let unlisted = listed.is_none();
         let Some(source) = source else {
             return Ok(None);
         };
@@ -397,15 +409,18 @@ impl RedisStorage {
         };
         let created_at = time("created_at", created_at)?;
         let updated_at = time("updated_at", updated_at)?;
-        let (version, tools) = match provenance {
-            Some(bytes) => {
-                let p = serde_json::from_slice::<ListedProvenance>(&bytes)
-                    .map_err(|e| self.corrupt(&key, format!("`provenance`: {e}")))?;
-                (Some(p.version), p.tools)
-            }
+        let (version, tools) = match listed {
+            Some(bytes) => match serde_json::from_slice::<Option<ListedProvenance>>(&bytes)
+                .map_err(|e| self.corrupt(&key, format!("`listed`: {e}")))?
+            {
+                Some(p) => (Some(p.version), p.tools),
+                None => (None, std::collections::BTreeMap::default()),
+            },
+            // Saved by a build that kept no `listed` field (or by hand): the
+            // caller reads the provenance of these.
             None => (None, std::collections::BTreeMap::default()),
         };
-        Ok(Some(SkillEntry {
+        let entry = SkillEntry {
             name: name.to_owned(),
             source: text("source", source)?,
             description: text("description", description.unwrap_or_default())?,
@@ -413,7 +428,8 @@ impl RedisStorage {
             updated_at,
             version,
             tools,
-        }))
+        };
+        Ok(Some((entry, unlisted)))
     }
 
     /// Every skill as a listing reads it: `HMGET` of [`LISTED_FIELDS`] only.
@@ -440,9 +456,15 @@ impl RedisStorage {
         }
         let rows: Vec<Vec<Option<Vec<u8>>>> = self.pipe("list skills", &pipe).await?;
         let mut skills = Vec::with_capacity(names.len());
+        let mut unlisted = Vec::new();
         for (name, fields) in names.iter().zip(rows) {
             match self.entry_from_fields(name, fields) {
-                Ok(Some(skill)) => skills.push(skill),
+                Ok(Some((skill, missing))) => {
+                    if missing {
+                        unlisted.push(skills.len());
+                    }
+                    skills.push(skill);
+                }
                 // Deleted between reading the index and the items: simply gone.
                 Ok(None) => {}
                 Err(e) => problems.push(StorageProblem {
@@ -452,7 +474,44 @@ impl RedisStorage {
                 }),
             }
         }
+        self.read_unlisted(&mut skills, &unlisted).await?;
         Ok((skills, problems))
+    }
+
+    /// Fills version and tools of the entries at `unlisted` from their
+    /// `provenance` (hashes saved before the `listed` field, or by hand):
+    /// one more round trip, only when there are such entries.
+    async fn read_unlisted(
+        &self,
+        skills: &mut [SkillEntry],
+        unlisted: &[usize],
+    ) -> Result<(), StorageError> {
+        if unlisted.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for &i in unlisted {
+            pipe.cmd("HGET")
+                .arg(self.skill_key(&skills[i].name))
+                .arg("provenance");
+        }
+        let rows: Vec<Option<Vec<u8>>> = self.pipe("list skills", &pipe).await?;
+        for (&i, row) in unlisted.iter().zip(rows) {
+            let Some(bytes) = row else { continue };
+            let skill = &mut skills[i];
+            match serde_json::from_slice::<ListedProvenance>(&bytes) {
+                Ok(p) => {
+                    skill.version = Some(p.version);
+                    skill.tools = p.tools;
+                }
+                // Shown without its version rather than hiding the skill.
+                Err(e) => tracing::warn!(
+                    "the `provenance` of `{}` is not valid: {e}",
+                    self.skill_key(&skill.name)
+                ),
+            }
+        }
+        Ok(())
     }
 
     fn parse_meta(&self, name: &str, bytes: &[u8]) -> Result<ArtifactMeta, StorageError> {
@@ -687,6 +746,9 @@ impl Storage for RedisStorage {
             pipe.arg("provenance")
                 .arg(serde_json::to_string(provenance).unwrap_or_default());
         }
+        let listed = skill.provenance.as_ref().map(listed);
+        pipe.arg("listed")
+            .arg(serde_json::to_string(&listed).unwrap_or_default());
         pipe.ignore()
             .sadd(self.skills_index(), &skill.name)
             .ignore();
@@ -732,7 +794,8 @@ impl Storage for RedisStorage {
             .arg(&now)
             .arg(json_tail(provenance)?)
             .arg(json_tail(&entry)?)
-            .arg(keep.max(1));
+            .arg(keep.max(1))
+            .arg(json_tail(&listed(provenance))?);
         // Not retried: the script is not idempotent (a retry after a lost
         // reply would add a second version).
         let what = format!("save skill `{}`", skill.name);

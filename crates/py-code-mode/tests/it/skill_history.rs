@@ -138,17 +138,142 @@ async fn history_is_bounded() {
         history.last().map(|v| v.provenance.version),
         Some((total - MAX_SKILL_HISTORY + 1) as u64)
     );
-    let files = std::fs::read_dir(library.path().join("skills/.history/counter"))
-        .expect("history folder")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".py"))
-        })
-        .count();
     assert_eq!(
-        files, MAX_SKILL_HISTORY,
+        version_files(&library, "counter").len(),
+        MAX_SKILL_HISTORY,
         "old versions are removed from disk"
     );
+
+    // Deleted with its first versions long gone, then saved again: the
+    // numbers go on from the kept history, never back to 1.
+    assert!(session.remove_skill("counter").await.expect("delete"));
+    let again = session
+        .add_skill("counter", "def run():\n    return 0\n", "")
+        .await
+        .expect("save after delete");
+    assert_eq!(again.info.version, Some(total as u64 + 1));
+    let history = session.skill_history("counter").await.expect("history");
+    assert_eq!(history.len(), MAX_SKILL_HISTORY);
+    assert_eq!(history[1].provenance.version, total as u64);
+}
+
+/// The version files of skill `name` in a folder library, sorted.
+fn version_files(library: &TempLibrary, name: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(library.path().join("skills/.history"))
+        .expect("history folder")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| {
+            f.strip_prefix(&format!("{name}."))
+                .is_some_and(|rest| std::path::Path::new(rest).extension() == Some("py".as_ref()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_version_file_lost_in_a_crash_is_shown_from_the_skill_and_kept_by_the_next_save() {
+    let library = TempLibrary::new();
+    let session = named_session(&library, "agent-a").await;
+    for word in ["hi", "yo"] {
+        session
+            .add_skill("greet", &format!("def run():\n    return '{word}'\n"), word)
+            .await
+            .expect("save");
+    }
+    // A save writes its version file as a second name of the skill file, and
+    // syncs only the skills folder: a crash can lose that name and keep the
+    // skill. Here the name is removed by hand.
+    let lost = library.path().join("skills/.history/greet.0000000002.py");
+    std::fs::remove_file(&lost).expect("remove the version file");
+    let versions = |history: Vec<py_code_mode::SkillVersion>| {
+        history
+            .into_iter()
+            .map(|v| (v.provenance.version, v.description))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        versions(session.skill_history("greet").await.expect("history")),
+        vec![(2, "yo".to_owned()), (1, "hi".to_owned())],
+        "the current version is shown from the skill file"
+    );
+    session
+        .add_skill("greet", "def run():\n    return 'hey'\n", "hey")
+        .await
+        .expect("save");
+    assert!(
+        lost.is_file(),
+        "the next save kept version 2 before replacing it"
+    );
+    assert_eq!(
+        versions(session.skill_history("greet").await.expect("history")),
+        vec![
+            (3, "hey".to_owned()),
+            (2, "yo".to_owned()),
+            (1, "hi".to_owned())
+        ]
+    );
+    let two = session
+        .get_skill_version("greet", 2)
+        .await
+        .expect("version 2");
+    assert!(two.source.contains("'yo'"), "{}", two.source);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn history_an_earlier_build_kept_in_a_folder_per_skill_is_read_and_moved_by_the_next_save() {
+    let library = TempLibrary::new();
+    // The layout of the builds before: `.history/<name>/<v>.py` and a lock file.
+    let skills = library.path().join("skills");
+    let old = skills.join(".history/greet");
+    std::fs::create_dir_all(&old).expect("old history folder");
+    let file = |version: u64, word: &str| {
+        format!(
+            "# py-code-mode-skill/1 {{\"description\":\"{word}\",\"created_at\":\"2026-11-30T10:00:00Z\",\"updated_at\":\"2026-11-30T10:0{version}:00Z\",\"provenance\":{{\"version\":{version},\"session\":\"old\",\"run\":null,\"hash\":\"\",\"tools\":{{}}}}}}\ndef run():\n    return '{word}'\n"
+        )
+    };
+    std::fs::write(old.join("0000000001.py"), file(1, "hi")).expect("write");
+    std::fs::write(old.join("0000000002.py"), file(2, "yo")).expect("write");
+    std::fs::write(old.join(".lock"), "").expect("write");
+    std::fs::write(skills.join("greet.py"), file(2, "yo")).expect("write");
+    let session = named_session(&library, "agent-a").await;
+    let numbers = |history: Vec<py_code_mode::SkillVersion>| {
+        history
+            .iter()
+            .map(|v| v.provenance.version)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        numbers(session.skill_history("greet").await.expect("history")),
+        vec![2, 1]
+    );
+    session
+        .add_skill("greet", "def run():\n    return 'hey'\n", "hey")
+        .await
+        .expect("save");
+    assert_eq!(
+        numbers(session.skill_history("greet").await.expect("history")),
+        vec![3, 2, 1]
+    );
+    assert!(
+        !old.exists(),
+        "the old folder is gone once its versions moved"
+    );
+    assert_eq!(
+        version_files(&library, "greet"),
+        vec![
+            "greet.0000000001.py",
+            "greet.0000000002.py",
+            "greet.0000000003.py"
+        ]
+    );
+    let one = session
+        .get_skill_version("greet", 1)
+        .await
+        .expect("version 1");
+    assert_eq!(one.info.description, "hi");
+    session.close().await;
 }
 
 /// How many versions each writer process commits.

@@ -637,6 +637,79 @@ async fn skill_versions_update_roll_back_and_survive_a_restart_in_redis() -> Tes
 }
 
 #[tokio::test]
+async fn a_listing_reads_the_lean_listed_field_and_the_provenance_of_older_hashes() -> TestResult {
+    let server = RedisServer::start();
+    let storage = RedisStorage::connect(&server.url(), "lean").await?;
+    let session = session(storage.clone()).await?;
+    session.add_skill("double", DOUBLE, "Doubles").await?;
+    session.add_skill("double", DOUBLE, "Doubles again").await?;
+    let client = redis::Client::open(server.url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let listed: Option<String> = redis::cmd("HGET")
+        .arg("lean:skill:double")
+        .arg("listed")
+        .query_async(&mut conn)
+        .await?;
+    assert_eq!(listed.as_deref(), Some(r#"{"version":2,"tools":{}}"#));
+    // A hash as a build before the `listed` field wrote it: version and tools
+    // in `provenance` only.
+    let now = jiff::Timestamp::now().to_string();
+    redis::pipe()
+        .cmd("HSET")
+        .arg("lean:skill:older")
+        .arg("source")
+        .arg("def run():\n    return tools.echo(text='x')\n")
+        .arg("description")
+        .arg("")
+        .arg("created_at")
+        .arg(&now)
+        .arg("updated_at")
+        .arg(&now)
+        .arg("provenance")
+        .arg(r#"{"version":7,"session":"s","run":null,"hash":"","tools":{"echo":"echo(text?: string)"}}"#)
+        .ignore()
+        .cmd("SADD")
+        .arg("lean:skills")
+        .arg("older")
+        .ignore()
+        .query_async::<()>(&mut conn)
+        .await?;
+    let entries = storage.list_skill_entries().await?;
+    let summary: Vec<(String, Option<u64>, Vec<String>)> = entries
+        .into_iter()
+        .map(|e| (e.name, e.version, e.tools.into_keys().collect()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("double".to_owned(), Some(2), vec![]),
+            ("older".to_owned(), Some(7), vec!["echo".to_owned()]),
+        ]
+    );
+    // A skill saved without history lists without a version.
+    let at = jiff::Timestamp::now();
+    storage
+        .put_skill(&SkillRecord {
+            name: "plain".into(),
+            source: DOUBLE.into(),
+            description: String::new(),
+            created_at: at,
+            updated_at: at,
+            provenance: None,
+        })
+        .await?;
+    let plain = storage
+        .list_skill_entries()
+        .await?
+        .into_iter()
+        .find(|e| e.name == "plain")
+        .map(|e| e.version);
+    assert_eq!(plain, Some(None));
+    session.close().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn redis_history_is_bounded() -> TestResult {
     let server = RedisServer::start();
     let storage = RedisStorage::connect(&server.url(), "agent").await?;
