@@ -17,9 +17,7 @@ use py_code_mode_test_support::{RedisServer, python};
 /// Listings per burst (the burst's mean is one sample).
 const LISTINGS: u32 = 5;
 /// Bursts per library, alternating between the two (the median is printed).
-const LIST_ROUNDS: usize = 15;
-/// Rounds per backend (the median is printed).
-const ROUNDS: usize = 3;
+const LIST_ROUNDS: usize = 40;
 /// Replays measured (the mean is printed).
 const REPLAYS: u32 = 20;
 
@@ -28,37 +26,36 @@ async fn main() -> anyhow::Result<()> {
     let skills: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
     let server = RedisServer::start();
     let dir = tempfile::tempdir()?;
-    println!("{skills} skills; mean latency per call (median of the rounds)");
+    println!(
+        "{skills} skills; median latency of a save (the two sides in lockstep), median listing"
+    );
     println!(
         "{:<8} {:<12} {:>12} {:>12} {:>12}",
         "backend", "saves", "create", "update", "list"
     );
     for backend in ["file", "redis"] {
-        // Rounds alternate the two ways of saving, each on fresh storage, and
-        // the median of each column is printed: the machine is shared, so a
-        // single pass would measure its neighbours as much as the code.
-        let mut rows: [Vec<[Duration; 2]>; 2] = [Vec::new(), Vec::new()];
-        let mut last: [Option<Session>; 2] = [None, None];
-        for round in 0..ROUNDS {
-            for versioned in [false, true] {
-                let label = format!("{backend}-{round}-{versioned}");
-                let storage: Arc<dyn Storage> = match backend {
-                    "file" => Arc::new(FileStorage::open(dir.path().join(&label))?),
-                    _ => Arc::new(RedisStorage::connect(&server.url(), &label).await?),
-                };
-                let (row, session) = fill(storage, skills, versioned).await?;
-                rows[usize::from(versioned)].push(row);
-                if let Some(old) = last[usize::from(versioned)].replace(session) {
-                    old.close().await;
-                }
-            }
+        // The two ways of saving go in lockstep, one skill at a time in
+        // alternating order, each on its own fresh storage: the machine is
+        // shared and a disk's sync latency drifts, so both sides must see
+        // the same moments. The median of each column is printed.
+        let mut sides = Vec::new();
+        for versioned in [false, true] {
+            let label = format!("{backend}-{versioned}");
+            let storage: Arc<dyn Storage> = match backend {
+                "file" => Arc::new(FileStorage::open(dir.path().join(&label))?),
+                _ => Arc::new(RedisStorage::connect(&server.url(), &label).await?),
+            };
+            sides.push(Session::builder(storage).build().await?);
         }
-        // Listings of the two libraries alternate in short bursts, so both
-        // sides see the same neighbours; the median burst is printed.
+        let rows = fill(&sides, skills).await?;
+        // Listings of the two libraries alternate in short bursts, first one
+        // side then the other, so both see the same neighbours; the median
+        // burst is printed.
         let mut lists: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-        for _ in 0..LIST_ROUNDS {
-            for (side, session) in last.iter().enumerate() {
-                let Some(session) = session else { continue };
+        for round in 0..LIST_ROUNDS {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                let session = &sides[side];
                 let started = Instant::now();
                 for _ in 0..LISTINGS {
                     let listed = session.list_skills().await?;
@@ -73,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
                 values.sort();
                 values[values.len() / 2]
             };
-            let column = |c: usize| median(rows[versioned].iter().map(|r| r[c]).collect());
+            let column = |c: usize| median(rows[versioned][c].clone());
             listed[versioned] = median(lists[versioned].clone());
             println!(
                 "{backend:<8} {label:<12} {:>12} {:>12} {:>12}",
@@ -86,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
             "{backend:<8} listing versioned / no history: {:+.1} %",
             (listed[1].as_secs_f64() / listed[0].as_secs_f64() - 1.0) * 100.0
         );
-        for session in last.into_iter().flatten() {
+        for session in sides {
             session.close().await;
         }
     }
@@ -99,38 +96,40 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Mean create and update latency, and the session over the filled library.
-async fn fill(
-    storage: Arc<dyn Storage>,
-    skills: usize,
-    versioned: bool,
-) -> anyhow::Result<([Duration; 2], Session)> {
-    let session = Session::builder(storage).build().await?;
+/// Each save's latency, `[side][create, update]`, with the sides (without
+/// history, versioned) saving the same skills in lockstep.
+async fn fill(sides: &[Session], skills: usize) -> anyhow::Result<[[Vec<Duration>; 2]; 2]> {
     let source = |i: usize, v: usize| {
         format!(
             "\"\"\"Skill {i}: fetch and summarise item {i}.\"\"\"\n\ndef run(x: int = {v}):\n    return x + {i}\n"
         )
     };
-    let mut row = [Duration::ZERO; 2];
+    let mut rows: [[Vec<Duration>; 2]; 2] = Default::default();
     for (column, v) in [(0, 1), (1, 2)] {
-        let started = Instant::now();
         for i in 0..skills {
             let name = format!("skill_{i:04}");
-            if versioned {
-                session.add_skill(&name, &source(i, v), "").await?;
-            } else {
-                session
-                    .host()
-                    .skills()
-                    .put_unversioned(&name, &source(i, v), "")
-                    .await?;
+            let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                let session = &sides[side];
+                let started = Instant::now();
+                if side == 1 {
+                    session.add_skill(&name, &source(i, v), "").await?;
+                } else {
+                    session
+                        .host()
+                        .skills()
+                        .put_unversioned(&name, &source(i, v), "")
+                        .await?;
+                }
+                rows[side][column].push(started.elapsed());
             }
         }
-        row[column] = started.elapsed() / u32::try_from(skills)?;
     }
     // The first listing parses every source; later ones hit the cache.
-    session.list_skills().await?;
-    Ok((row, session))
+    for session in sides {
+        session.list_skills().await?;
+    }
+    Ok(rows)
 }
 
 /// Mean time of `Session::test_skill` for a skill with one recorded case.
