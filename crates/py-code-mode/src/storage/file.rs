@@ -5,8 +5,10 @@
 //!   tools/*.yaml                   tool definitions (read-only to agents)
 //!   skills/<name>.py               one skill: a `# py-code-mode-skill/1 {…}` comment
 //!                                  line (description, timestamps, provenance), then the source
-//!   skills/.history/<name>/<v>.py  each kept version (`0000000007.py`), same form
-//!   skills/.history/<name>/.lock   held while a version is committed
+//!   skills/.history/<name>.<v>.py  each kept version (`greet.0000000007.py`), same
+//!                                  form; the newest is the skill file under a second name
+//!   skills/.history/<name>.deleted a deleted skill's history goes on from its versions
+//!   skills/.history/.lock          one byte a skill, locked while a version is committed
 //!   skills/.tests/<name>.json      the skill's recorded test cases
 //!   artifacts/<name>               one artifact: a `py-code-mode-artifact/1 {…}` line
 //!                                  (type, description, metadata, timestamps), then the data
