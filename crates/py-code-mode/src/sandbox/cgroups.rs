@@ -30,6 +30,10 @@ const REMOVE_TRIES: u32 = 100;
 const REMOVE_PAUSE: Duration = Duration::from_millis(2);
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
+/// Set once this process swept the cgroups dead hosts left (see [`sweep`]).
+static SWEPT: std::sync::Once = std::sync::Once::new();
+/// A worker's cgroup is `py-code-mode-<host pid>-<n>`.
+const WORKER_PREFIX: &str = "py-code-mode-";
 
 /// The limits one worker gets.
 #[derive(Debug, Clone, Copy)]
@@ -57,14 +61,22 @@ impl WorkerCgroups {
     /// Makes the cgroups with `limits` in every controller that is writable.
     pub(crate) fn create(limits: Limits) -> std::io::Result<Self> {
         let name = format!(
-            "py-code-mode-{}-{}",
+            "{WORKER_PREFIX}{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         if v2::unified(Path::new(ROOT)) {
             let parent = v2::parent().map_err(std::io::Error::other)?;
+            SWEPT.call_once(|| sweep(&parent.dir));
             return v2::create(parent, &name, limits);
         }
+        SWEPT.call_once(|| {
+            for controller in CONTROLLERS {
+                if let Some(parent) = own_cgroup(controller) {
+                    sweep(&parent);
+                }
+            }
+        });
         let mut made = Self {
             dirs: Vec::new(),
             held: Vec::new(),
@@ -153,6 +165,33 @@ impl Drop for WorkerCgroups {
                 "cannot remove the worker's cgroups; they are left empty"
             );
         });
+    }
+}
+
+/// Removes the empty worker cgroups in `parent` of hosts that are gone: a
+/// host that exits (or is killed) before a worker's cgroups are removed
+/// leaves them, and a later process given the same pid would otherwise find
+/// its first names taken. Run before this process makes its first cgroup,
+/// so a name with this process's pid is a leftover too. A cgroup that still
+/// holds processes cannot be removed and is left.
+fn sweep(parent: &Path) {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(host) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(WORKER_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
+        else {
+            continue;
+        };
+        if host == me || !Path::new(&format!("/proc/{host}")).exists() {
+            let _ = std::fs::remove_dir(entry.path());
+        }
     }
 }
 
@@ -387,6 +426,41 @@ mod v2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sweep_removes_empty_worker_cgroups_of_gone_hosts_and_reused_pids_only() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let gone = (4_000_000..4_194_304)
+            .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            .expect("a pid no process has");
+        let me = std::process::id();
+        let dir = |name: String| {
+            let dir = parent.path().join(name);
+            std::fs::create_dir(&dir).expect("mkdir");
+            dir
+        };
+        let dead = dir(format!("py-code-mode-{gone}-0"));
+        let reused = dir(format!("py-code-mode-{me}-7"));
+        let live = dir("py-code-mode-1-3".to_owned());
+        let host_leaf = dir(v2::HOST_LEAF.to_owned());
+        let other = dir(format!("py-code-mode-{gone}-x"));
+        // A cgroup that still holds something (processes, in a real one)
+        // cannot be removed.
+        let busy = dir(format!("py-code-mode-{gone}-1"));
+        std::fs::write(busy.join("cgroup.procs"), "1").expect("write");
+        sweep(parent.path());
+        assert!(!dead.exists(), "a gone host's cgroup is removed");
+        assert!(
+            !reused.exists(),
+            "one named with this pid before it made any is a leftover"
+        );
+        assert!(live.exists(), "a live host's cgroup stays");
+        assert!(
+            host_leaf.exists() && other.exists(),
+            "names that are not a worker's stay"
+        );
+        assert!(busy.exists());
+    }
 
     /// A folder laid out like a cgroup2 mount with the host in
     /// `/app.slice/host.scope`, alone unless `others` are given.
