@@ -30,6 +30,8 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 const PHASE: Duration = Duration::from_secs(3);
 const IDLE_SESSIONS: usize = 50;
 const FIRST_RESULTS: usize = 10;
+/// Quiet before a paced phase (see [`settle`]).
+const QUIET: Duration = Duration::from_secs(1);
 
 fn run_code(id: u64) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
@@ -327,6 +329,16 @@ async fn floor_server() -> anyhow::Result<String> {
     Ok(url)
 }
 
+/// One call on each session, then [`QUIET`]: the workers are up and what
+/// opening the sessions started in the background is over.
+async fn settle<C: Caller>(sessions: &[Arc<C>]) -> anyhow::Result<()> {
+    for session in sessions {
+        session.call().await?;
+    }
+    tokio::time::sleep(QUIET).await;
+    Ok(())
+}
+
 async fn start_http(binary: &Path, base: &Path) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary)
         .args([
@@ -410,22 +422,42 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    println!("\n10 sessions offering 1,000 calls/s in all (100/s each): p50 / p99 / achieved");
+    // Each side alone, once its sessions have answered a call and a second
+    // of quiet has passed: opening sessions starts workers (the server's spare
+    // is refilled, each stdio server starts its own), which must not land in
+    // the other side's measurement nor in the first ticks of its own.
+    println!(
+        "\n10 sessions offering 1,000 calls/s in all (100/s each), after a call on each and {}s of quiet: p50 / p99 / achieved",
+        QUIET.as_secs()
+    );
+    let period = Duration::from_millis(10);
+    let paces = [
+        ("ticks spread evenly", Pace::Spread(period)),
+        ("ticks together     ", Pace::Together(period)),
+    ];
     let mut http = Vec::new();
     for _ in 0..10 {
         http.push(Arc::new(HttpSession::open(&client, &url).await?));
+    }
+    settle(&http).await?;
+    let mut http_rows = Vec::new();
+    for (_, pace) in paces {
+        http_rows.push(load(&http, pace).await?);
+    }
+    for session in &http {
+        session.close().await;
     }
     let mut stdio = Vec::new();
     for _ in 0..10 {
         stdio.push(Arc::new(StdioSession::open(&binary, base.path()).await?));
     }
-    let period = Duration::from_millis(10);
-    for (what, pace) in [
-        ("ticks spread evenly", Pace::Spread(period)),
-        ("ticks together     ", Pace::Together(period)),
-    ] {
-        let paced = load(&http, pace).await?;
-        let paced_stdio = load(&stdio, pace).await?;
+    settle(&stdio).await?;
+    let mut stdio_rows = Vec::new();
+    for (_, pace) in paces {
+        stdio_rows.push(load(&stdio, pace).await?);
+    }
+    drop(stdio);
+    for ((what, _), (paced, paced_stdio)) in paces.iter().zip(http_rows.iter().zip(&stdio_rows)) {
         println!(
             "{what}: HTTP  {} / {} / {:.0}/s   stdio {} / {} / {:.0}/s",
             ms(paced.p50),
@@ -435,10 +467,6 @@ async fn main() -> anyhow::Result<()> {
             ms(paced_stdio.p99),
             paced_stdio.per_sec
         );
-    }
-    drop(stdio);
-    for session in &http {
-        session.close().await;
     }
 
     // Memory: the server's tree before and after IDLE_SESSIONS sessions that ran once.
