@@ -493,7 +493,10 @@ impl Inner {
         }
         fsx::unlink(&old, OLD_HISTORY_LOCK)?;
         fsx::sync(history)?;
-        fsx::remove_dir(history, name)?;
+        // Something else left in it (by hand) keeps the folder, not the save.
+        if let Err(e) = fsx::remove_dir(history, name) {
+            tracing::warn!("kept the old history folder of skill `{name}`: {e}");
+        }
         Ok(())
     }
 

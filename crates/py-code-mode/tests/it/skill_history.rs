@@ -273,6 +273,24 @@ async fn history_an_earlier_build_kept_in_a_folder_per_skill_is_read_and_moved_b
         .await
         .expect("version 1");
     assert_eq!(one.info.description, "hi");
+
+    // A file of someone else's left in an old folder keeps the folder, and
+    // the save still goes through.
+    let kept = skills.join(".history/wave");
+    std::fs::create_dir_all(&kept).expect("old history folder");
+    std::fs::write(kept.join("0000000001.py"), file(1, "hi")).expect("write");
+    std::fs::write(kept.join("notes.txt"), "mine").expect("write");
+    std::fs::write(skills.join("wave.py"), file(1, "hi")).expect("write");
+    let saved = session
+        .add_skill("wave", "def run():\n    return 'bye'\n", "bye")
+        .await
+        .expect("save beside a file left in the old folder");
+    assert_eq!(saved.info.version, Some(2));
+    assert!(kept.join("notes.txt").is_file());
+    assert_eq!(
+        numbers(session.skill_history("wave").await.expect("history")),
+        vec![2, 1]
+    );
     session.close().await;
 }
 
