@@ -103,6 +103,9 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> anyhow::Result
     let outcome = runtime.block_on(dispatch(cli));
     // A blocking read of stdin (`run -`) cannot be cancelled: do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(100));
+    // A worker's cgroups can outlive its process by a moment on a loaded
+    // machine; leave none behind.
+    py_code_mode::sandbox::remove_left_behind(Duration::from_secs(2));
     outcome
 }
 

@@ -1004,8 +1004,11 @@ impl Executor for SubprocessExecutor {
         self.closed.store(true, Ordering::Release);
         self.worker.lock().await.take();
         if let Some(task) = self.spare.lock().await.take() {
-            // Its worker, started or not, is killed with the task's output.
+            // Its worker, started or not, is killed with the task's output;
+            // waited for, so a worker still starting (its cgroups made) is
+            // gone when `close` returns, not after a process exits.
             task.abort();
+            let _ = task.await;
         }
         self.scratch
             .lock()

@@ -152,19 +152,48 @@ impl Drop for WorkerCgroups {
             }
             std::thread::sleep(REMOVE_PAUSE);
         }
-        std::thread::spawn(move || {
+        // Still busy (a killed process not gone yet, on a loaded machine):
+        // a thread goes on trying, and a process that exits meanwhile can
+        // finish the job in `remove_left_behind`.
+        lock_left().extend(left);
+        std::thread::spawn(|| {
             for _ in 0..REMOVE_TRIES {
                 std::thread::sleep(REMOVE_PAUSE);
-                left.retain(|d| !remove_dir(d));
-                if left.is_empty() {
+                if retry_left() {
                     return;
                 }
             }
             tracing::warn!(
-                ?left,
+                left = ?*lock_left(),
                 "cannot remove the worker's cgroups; they are left empty"
             );
         });
+    }
+}
+
+/// Worker cgroups whose removal is still to be retried.
+static LEFT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn lock_left() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LEFT.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Tries the removals left once more; whether none is left.
+fn retry_left() -> bool {
+    let mut left = lock_left();
+    left.retain(|d| !remove_dir(d));
+    left.is_empty()
+}
+
+/// Waits up to `within` for the worker cgroups still being removed (see
+/// [`WorkerCgroups`]'s drop): for a process about to exit, whose threads
+/// would otherwise die with the job half done. The next process's sweep
+/// removes what is still left then.
+pub fn remove_left_behind(within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while !retry_left() && std::time::Instant::now() < deadline {
+        std::thread::sleep(REMOVE_PAUSE);
     }
 }
 

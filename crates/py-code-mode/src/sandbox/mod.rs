@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+pub use cgroups::remove_left_behind;
 pub use launcher::launch_from_args;
 pub(crate) use launcher::system_paths as launcher_system_paths;
 pub use switches::{ENV as OFF_ENV, LayersOff};
