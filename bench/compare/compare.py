@@ -280,7 +280,7 @@ def process_sample(code: str) -> Sample:
 SETTLING = ("reset", "session", "process")
 
 
-async def measure(rounds: int, settle: float, base: Path) -> dict[str, dict[str, list[float]]]:
+async def measure(rounds: int, settle: float, base: Path, workloads: list[str]) -> dict[str, dict[str, list[float]]]:
     runtimes: dict[str, Any] = {
         "in-process": Ours("in-process", base),
         "subprocess": Ours("subprocess", base),
@@ -293,9 +293,9 @@ async def measure(rounds: int, settle: float, base: Path) -> dict[str, dict[str,
     plans: dict[str, dict[str, Sample]] = {name: r.samples() for name, r in runtimes.items()}
     for name, runtime in runtimes.items():
         plans[name]["process"] = process_sample(runtime.process_code())
-    samples: dict[str, dict[str, list[float]]] = {w: {r: [] for r in RUNTIMES} for w in WORKLOADS}
+    samples: dict[str, dict[str, list[float]]] = {w: {r: [] for r in RUNTIMES} for w in workloads}
     try:
-        for workload in WORKLOADS:
+        for workload in workloads:
             count = max(5, round(rounds * SCALE[workload]))
             # Warm-up, not recorded: caches, pools and lazy imports.
             for name in RUNTIMES:
@@ -334,6 +334,8 @@ def table(samples: dict[str, dict[str, list[float]]]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for workload, title in WORKLOADS.items():
+        if workload not in samples:
+            continue
         medians = {r: statistics.median(samples[workload][r]) * 1000 for r in RUNTIMES}
         monty = medians["monty"]
         cells = []
@@ -358,6 +360,14 @@ def main() -> None:
         "before the next runtime's sample, as it would during an agent's think time",
     )
     parser.add_argument("--json", type=Path, help="also write every sample (seconds) here")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(WORKLOADS),
+        default=list(WORKLOADS),
+        metavar="WORKLOAD",
+        help=f"measure only these workloads ({', '.join(WORKLOADS)})",
+    )
     args = parser.parse_args()
     for module, package in (("py_code_mode", "py-code-mode"), ("pydantic_monty", "pydantic-monty"), ("smolagents", "smolagents")):
         try:
@@ -368,9 +378,9 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"{versions()}; load {load:.2f}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        samples = asyncio.run(measure(args.rounds, args.settle, Path(tmp)))
+        samples = asyncio.run(measure(args.rounds, args.settle, Path(tmp), args.only))
     print(f"\nmedians in one process, interleaved; ratio = ours / Monty ({versions()})")
-    counts = ", ".join(f"{w} {len(samples[w]['monty'])}" for w in WORKLOADS)
+    counts = ", ".join(f"{w} {len(samples[w]['monty'])}" for w in samples)
     print(f"samples per runtime: {counts}; settle {args.settle}s")
     print(f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after\n")
     print(table(samples))

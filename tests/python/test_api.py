@@ -134,6 +134,16 @@ async def test_a_run_does_not_block_the_event_loop(session: Session) -> None:
     assert ticks >= 10
 
 
+async def test_a_cancelled_wait_lets_the_run_finish_and_the_session_go_on(session: Session) -> None:
+    # The caller stops waiting (its task is cancelled); the cell still runs to
+    # its end, and the next run sees what it did.
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(session.run("import time\ntime.sleep(0.3)\ny = 5"), 0.05)
+
+    assert (await session.run("y")).value == 5
+    assert (await session.run("y + 1")).value == 6
+
+
 async def test_reset_forgets_variables_but_not_the_library(session: Session) -> None:
     await session.run("x = 1; artifacts.save('kept', 'yes')")
     await session.reset()

@@ -8,7 +8,9 @@
 //! began would be killed mid-frame, which is how bindings crash at exit.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -62,6 +64,67 @@ where
             format!("the task panicked: {e}")
         })
     })
+}
+
+/// Runs `future` where it is awaited: polled by the awaiting coroutine itself
+/// (on the caller's event loop thread), inside the module runtime's context so
+/// its timers and I/O work. A run's hot path then crosses no tokio task: the
+/// thread that finishes the work (an in-process runner, a pipe reader) wakes
+/// the caller's loop directly. Only for futures that never block a thread.
+///
+/// Dropped unfinished (the awaiting task was cancelled), the rest of `future`
+/// goes on as a task of the runtime, as it would had it been spawned.
+pub(crate) fn here<F>(future: F) -> PyResult<Here<F>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Ok(Here {
+        handle: handle()?,
+        future: Some(Box::pin(future)),
+    })
+}
+
+/// See [`here`].
+pub(crate) struct Here<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    handle: Handle,
+    future: Option<Pin<Box<F>>>,
+}
+
+impl<F> Future for Here<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let _context = this.handle.enter();
+        let Some(future) = this.future.as_mut() else {
+            // Polled after it finished: the contract of `Future` says never.
+            return Poll::Pending;
+        };
+        let output = std::task::ready!(future.as_mut().poll(cx));
+        this.future = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<F> Drop for Here<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn drop(&mut self) {
+        if let Some(future) = self.future.take() {
+            drop(self.handle.spawn(future));
+        }
+    }
 }
 
 pub(crate) fn register_runner(runner: Weak<RunnerShared>) {

@@ -113,6 +113,10 @@ pub(crate) fn compile_soon(python: &Path) {
     };
     let python = python.to_owned();
     runtime.spawn(async move {
+        // A runtime shut down before the compile ended (a test's, an
+        // application's short-lived one) drops this task: the next worker
+        // started on another runtime compiles again.
+        let unfinished = Unfinished(Some(python.clone()));
         tokio::time::sleep(COMPILE_DELAY).await;
         let entry = match tokio::time::timeout(COMPILE_TIMEOUT, compile(&python)).await {
             Ok(Ok(bytecode)) => Entry::Done(Arc::new(bytecode)),
@@ -125,11 +129,32 @@ pub(crate) fn compile_soon(python: &Path) {
                 Entry::Failed
             }
         };
+        unfinished.finished();
         CACHE
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(python, entry);
     });
+}
+
+/// Takes back a compile's `Compiling` mark if its task is dropped unfinished.
+struct Unfinished(Option<PathBuf>);
+
+impl Unfinished {
+    fn finished(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(python) = self.0.take() {
+            CACHE
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&python);
+        }
+    }
 }
 
 async fn compile(python: &Path) -> Result<Bytecode, String> {
