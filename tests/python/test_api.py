@@ -144,6 +144,19 @@ async def test_a_cancelled_wait_lets_the_run_finish_and_the_session_go_on(sessio
     assert (await session.run("y + 1")).value == 6
 
 
+async def test_a_worker_that_died_is_replaced(session: Session, executor_kind: str) -> None:
+    if executor_kind == "inprocess":
+        pytest.skip("no worker process")
+    crashed = await session.run("x = 1\nimport os\nos._exit(3)")
+    # The crashed run moved onto the runtime to start the replacement.
+    replaced = await session.run("'x' in globals()")
+    again = await session.run("1 + 1")
+
+    assert crashed.error is not None and crashed.error.type == "WorkerCrashed", crashed.error
+    assert replaced.error is None, replaced.error
+    assert (replaced.value, again.value) == (False, 2)
+
+
 async def test_reset_forgets_variables_but_not_the_library(session: Session) -> None:
     await session.run("x = 1; artifacts.save('kept', 'yes')")
     await session.reset()

@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use py_code_mode::caller::CallerPoll;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use tokio::runtime::{Handle, Runtime};
@@ -57,20 +58,16 @@ where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    handle()?.spawn(future).await.map_err(|e| {
-        PyRuntimeError::new_err(if e.is_cancelled() {
-            "the task was cancelled (the interpreter is exiting)".to_owned()
-        } else {
-            format!("the task panicked: {e}")
-        })
-    })
+    handle()?.spawn(future).await.map_err(joined_error)
 }
 
 /// Runs `future` where it is awaited: polled by the awaiting coroutine itself
 /// (on the caller's event loop thread), inside the module runtime's context so
 /// its timers and I/O work. A run's hot path then crosses no tokio task: the
-/// thread that finishes the work (an in-process runner, a pipe reader) wakes
-/// the caller's loop directly. Only for futures that never block a thread.
+/// thread that finishes the work (an in-process runner, a worker's pipe
+/// reader) wakes the caller's loop directly. Where `future` would block the
+/// thread (it awaits [`py_code_mode::caller::off_caller_thread`]: a worker
+/// to start), the rest of it moves onto the runtime.
 ///
 /// Dropped unfinished (the awaiting task was cancelled), the rest of `future`
 /// goes on as a task of the runtime, as it would had it been spawned.
@@ -81,7 +78,7 @@ where
 {
     Ok(Here {
         handle: handle()?,
-        future: Some(Box::pin(future)),
+        state: Polled::Here(Box::pin(future)),
     })
 }
 
@@ -92,7 +89,13 @@ where
     F::Output: Send + 'static,
 {
     handle: Handle,
-    future: Option<Pin<Box<F>>>,
+    state: Polled<F>,
+}
+
+enum Polled<F: Future> {
+    Here(Pin<Box<F>>),
+    Moved(tokio::task::JoinHandle<F::Output>),
+    Done,
 }
 
 impl<F> Future for Here<F>
@@ -100,18 +103,36 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    type Output = F::Output;
+    type Output = PyResult<F::Output>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let _context = this.handle.enter();
-        let Some(future) = this.future.as_mut() else {
+        if let Polled::Here(future) = &mut this.state {
+            let _context = this.handle.enter();
+            match py_code_mode::caller::poll(future.as_mut(), cx) {
+                CallerPoll::Ready(output) => {
+                    this.state = Polled::Done;
+                    return Poll::Ready(Ok(output));
+                }
+                CallerPoll::Pending => return Poll::Pending,
+                CallerPoll::MoveToRuntime => {
+                    let Polled::Here(future) = std::mem::replace(&mut this.state, Polled::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    this.state = Polled::Moved(this.handle.spawn(future));
+                }
+            }
+        }
+        match &mut this.state {
+            Polled::Moved(task) => {
+                let joined = std::task::ready!(Pin::new(task).poll(cx));
+                this.state = Polled::Done;
+                Poll::Ready(joined.map_err(joined_error))
+            }
             // Polled after it finished: the contract of `Future` says never.
-            return Poll::Pending;
-        };
-        let output = std::task::ready!(future.as_mut().poll(cx));
-        this.future = None;
-        Poll::Ready(output)
+            Polled::Here(_) | Polled::Done => Poll::Pending,
+        }
     }
 }
 
@@ -121,10 +142,19 @@ where
     F::Output: Send + 'static,
 {
     fn drop(&mut self) {
-        if let Some(future) = self.future.take() {
+        // A moved future goes on as its task, whose handle drops here.
+        if let Polled::Here(future) = std::mem::replace(&mut self.state, Polled::Done) {
             drop(self.handle.spawn(future));
         }
     }
+}
+
+fn joined_error(error: tokio::task::JoinError) -> PyErr {
+    PyRuntimeError::new_err(if error.is_cancelled() {
+        "the task was cancelled (the interpreter is exiting)".to_owned()
+    } else {
+        format!("the task panicked: {error}")
+    })
 }
 
 pub(crate) fn register_runner(runner: Weak<RunnerShared>) {

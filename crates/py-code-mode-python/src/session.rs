@@ -1,10 +1,11 @@
 //! `Session`: the seed's entry point, over [`py_code_mode::Session`].
 //!
 //! Every method is a coroutine: its work runs on the module's tokio runtime and
-//! the caller's event loop stays free. An in-process `run` of a built session
-//! is polled by the awaiting coroutine itself (`runtime::here`): it only hands
-//! the code to the session's runner thread, which wakes the caller's loop when
-//! done, two thread hand-offs where a task on the runtime took four. The core session is built on first use
+//! the caller's event loop stays free. `run` on a built session is polled by
+//! the awaiting coroutine itself (`runtime::here`): it hands the code to the
+//! session's runner thread or writes it to the worker's pipe, and the thread
+//! that gets the result wakes the caller's loop, with no task in between
+//! (a worker to start moves the run onto the runtime first). The core session is built on first use
 //! (`async with`, `start()` or the first call), once. The embedding model of
 //! hybrid search starts loading when the `Session` is created, in the background.
 
@@ -23,7 +24,7 @@ use tokio::sync::OnceCell;
 
 use crate::convert;
 use crate::errors::check;
-use crate::executors::{InProcessExecutor, executor_of, seconds};
+use crate::executors::{executor_of, seconds};
 use crate::functions::{FunctionRegistry, ToolDecorator};
 use crate::result::ExecutionResult;
 use crate::runtime;
@@ -50,10 +51,6 @@ struct Inner {
     /// What the executor provides, known before the core session is built.
     capabilities: Vec<py_code_mode::Capability>,
     core: OnceCell<Arc<py_code_mode::Session>>,
-    /// Runs are polled where they are awaited (`runtime::here`): the
-    /// in-process executor's, whose run never blocks a thread (it hands the
-    /// code to its runner). A worker executor's run may start a process.
-    runs_here: bool,
     closed: AtomicBool,
     /// Python functions registered as tools.
     functions: Arc<FunctionRegistry>,
@@ -175,8 +172,6 @@ impl Session {
         crate::logging::install();
         let core_storage = crate::storage::storage_of(storage.bind(py))?;
         let choice = executor_of(executor)?;
-        let runs_here =
-            executor.is_none_or(|e| e.is_none() || e.cast::<InProcessExecutor>().is_ok());
         let deps = py_code_mode::deps::DepsConfig {
             allow_runtime: choice.compat.allow_runtime_deps,
             // Packages the configuration names are installed at start, as in 0.10.
@@ -202,7 +197,6 @@ impl Session {
                 tools_path: choice.compat.tools_path,
                 capabilities,
                 core: OnceCell::new(),
-                runs_here,
                 closed: AtomicBool::new(false),
                 functions: Arc::new(FunctionRegistry::new()),
             }),
@@ -361,13 +355,13 @@ impl Session {
     #[pyo3(signature = (code, timeout = None))]
     async fn run(&self, code: String, timeout: Option<f64>) -> PyResult<ExecutionResult> {
         let timeout = seconds(timeout)?;
-        let result = match self.inner.built().filter(|_| self.inner.runs_here) {
+        let result = match self.inner.built() {
             // The hot path: polled right here, no task hand-off (`runtime::here`).
             Some(session) => {
                 self.inner.functions.note_loop();
                 check(
                     runtime::here(async move { session.run_with_timeout(&code, timeout).await })?
-                        .await,
+                        .await?,
                 )?
             }
             None => {

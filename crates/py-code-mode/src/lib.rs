@@ -20,6 +20,7 @@
 
 mod artifacts;
 mod bounds;
+pub mod caller;
 pub mod capped;
 pub mod deps;
 pub mod drift;

@@ -36,6 +36,7 @@ use super::bytecode::{self, BOOTSTRAP, Bytecode};
 use super::pool::{Pooled, Template, WorkerPool};
 use super::{ExecutionError, ExecutionResult, Executor, RUNTIME_SOURCE, resolve_python};
 use crate::bounds::MAX_TIMEOUT;
+use crate::caller::off_caller_thread;
 use crate::capped::{CappedLine, read_line_capped, skip_line};
 use crate::error::ExecutorError;
 use crate::host::Host;
@@ -59,8 +60,6 @@ const MAX_LOG_LINE: usize = 8 * 1024;
 /// Host calls one worker may have in flight: `asyncio.gather` over 10,000
 /// `acall`s runs 64 at a time instead of starting 10,000 processes.
 pub const MAX_CALLS_IN_FLIGHT: usize = 64;
-/// Messages queued for the worker (an execute, call responses).
-const OUTBOX_CAPACITY: usize = 64;
 /// Events queued for the executor: a `ready`, one result, one violation.
 const EVENTS_CAPACITY: usize = 4;
 /// How long after a `reset` its next spare starts: the first result on the
@@ -260,7 +259,7 @@ struct Worker {
     child: Child,
     /// What the launcher keeps for this worker (a cgroup); dropped after the tree.
     guard: Option<Box<dyn WorkerGuard>>,
-    to_worker: mpsc::Sender<HostMessage>,
+    to_worker: Arc<Outbox>,
     events: mpsc::Receiver<Event>,
     /// The id of the run in flight, 0 when idle; the reader accepts one result
     /// for it and clears it.
@@ -400,20 +399,58 @@ pub(crate) struct RawWorker {
 }
 
 /// A worker's stdin: free, or still taking the runtime's bytecode (the
-/// protocol starts once that is written).
+/// protocol starts once that is written), or broken.
 enum Stdin {
     Free(ChildStdin),
     Writing(JoinHandle<Option<ChildStdin>>),
+    Closed,
 }
 
-impl Stdin {
-    /// The pipe, once it is free; `None` if writing the bytecode failed (the
-    /// worker died: the run reports it).
-    async fn get(self) -> Option<ChildStdin> {
-        match self {
-            Self::Free(stdin) => Some(stdin),
-            Self::Writing(task) => task.await.ok().flatten(),
+/// The worker's stdin, written by whoever has a message, a line at a time: a
+/// run's `execute` from the run's own future (the thread that asked for the
+/// run wakes the worker, no writer task in between), call replies from the
+/// calls' tasks.
+struct Outbox(Mutex<Pipe>);
+
+struct Pipe {
+    stdin: Stdin,
+    /// One buffer for the life of the worker: no allocation per message.
+    line: Vec<u8>,
+}
+
+impl Outbox {
+    fn new(stdin: Stdin) -> Self {
+        Self(Mutex::new(Pipe {
+            stdin,
+            line: Vec::new(),
+        }))
+    }
+
+    /// Writes `message` as one line; `Err` once the pipe is gone (the worker
+    /// died). Dropped mid-write, a partial line may stay: that happens only
+    /// when the worker is being killed (a cancelled run, its calls aborted).
+    async fn send(&self, message: &HostMessage) -> Result<(), ()> {
+        let mut pipe = self.0.lock().await;
+        let Pipe { stdin, line } = &mut *pipe;
+        if let Stdin::Writing(task) = stdin {
+            // The handle stays in place until it answers: cancel-safe.
+            let written = task.await.ok().flatten();
+            *stdin = written.map_or(Stdin::Closed, Stdin::Free);
         }
+        let Stdin::Free(pipe_in) = stdin else {
+            return Err(());
+        };
+        line.clear();
+        if let Err(error) = serde_json::to_writer(&mut *line, message) {
+            tracing::error!(%error, "cannot encode a message for the worker");
+            return Err(());
+        }
+        line.push(b'\n');
+        if pipe_in.write_all(line).await.is_err() {
+            *stdin = Stdin::Closed;
+            return Err(());
+        }
+        Ok(())
     }
 }
 
@@ -769,31 +806,13 @@ fn attach(worker: RawWorker, host: Arc<Host>, line_cap: usize) -> Worker {
         logger,
         ready,
     } = worker;
-    let (to_worker, mut outbox) = mpsc::channel::<HostMessage>(OUTBOX_CAPACITY);
-    let writer = tokio::spawn(async move {
-        let Some(mut stdin) = stdin.get().await else {
-            return;
-        };
-        let mut line = Vec::new();
-        while let Some(message) = outbox.recv().await {
-            // One buffer for the life of the worker: no allocation per message.
-            line.clear();
-            if let Err(error) = serde_json::to_writer(&mut line, &message) {
-                tracing::error!(%error, "cannot encode a message for the worker");
-                continue;
-            }
-            line.push(b'\n');
-            if stdin.write_all(&line).await.is_err() {
-                break;
-            }
-        }
-    });
+    let to_worker = Arc::new(Outbox::new(stdin));
     let (events_tx, events) = mpsc::channel(EVENTS_CAPACITY);
     let in_flight = Arc::new(AtomicU64::new(0));
     let reader = tokio::spawn(read_protocol(
         stdout,
         host,
-        to_worker.clone(),
+        Arc::clone(&to_worker),
         events_tx,
         Arc::clone(&in_flight),
         line_cap,
@@ -806,7 +825,7 @@ fn attach(worker: RawWorker, host: Arc<Host>, line_cap: usize) -> Worker {
         to_worker,
         events,
         in_flight,
-        tasks: vec![writer, reader, logger],
+        tasks: vec![reader, logger],
         ready,
         used: false,
     }
@@ -825,6 +844,10 @@ impl SubprocessExecutor {
         }
         let mut lost = self.interrupted.swap(false, Ordering::AcqRel);
         let healthy = slot.as_mut().is_some_and(Worker::healthy);
+        if !healthy {
+            // Killing a tree and starting a process block a thread.
+            off_caller_thread().await;
+        }
         let mut worker = match slot.take() {
             Some(worker) if healthy => worker,
             Some(worker) => {
@@ -881,7 +904,7 @@ impl Executor for SubprocessExecutor {
         let outcome = tokio::time::timeout(timeout, async {
             if worker
                 .to_worker
-                .send(HostMessage::Execute { id, code })
+                .send(&HostMessage::Execute { id, code })
                 .await
                 .is_err()
             {
@@ -892,6 +915,11 @@ impl Executor for SubprocessExecutor {
         .await;
         guard.1 = false;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if !matches!(outcome, Ok(Ok(_))) {
+            // The worker is replaced: killing a tree and starting a process
+            // block a thread.
+            off_caller_thread().await;
+        }
         match outcome {
             Ok(Ok(raw)) => {
                 worker.in_flight.store(0, Ordering::Release);
@@ -900,6 +928,7 @@ impl Executor for SubprocessExecutor {
                 match worker.guard.as_ref().and_then(|g| g.limit_reached()) {
                     None => *slot = Some(worker),
                     Some(limit) => {
+                        off_caller_thread().await;
                         drop(worker);
                         self.replace(&mut slot).await;
                         went_over(&mut result, &limit);
@@ -1032,7 +1061,7 @@ fn line_cap(output_limit: usize) -> usize {
 async fn read_protocol(
     mut reader: BufReader<WorkerStdout>,
     host: Arc<Host>,
-    replies: mpsc::Sender<HostMessage>,
+    replies: Arc<Outbox>,
     events: mpsc::Sender<Event>,
     in_flight: Arc<AtomicU64>,
     line_cap: usize,
@@ -1069,12 +1098,12 @@ async fn read_protocol(
                     return;
                 };
                 let host = Arc::clone(&host);
-                let replies = replies.clone();
+                let replies = Arc::clone(&replies);
                 calls.spawn(async move {
                     let (outcome, notices) = host.handle_noticed(call).await;
                     drop(permit);
                     let _ = replies
-                        .send(HostMessage::Response {
+                        .send(&HostMessage::Response {
                             id,
                             outcome,
                             notices,
@@ -1125,7 +1154,7 @@ async fn read_protocol(
                         message: format!("the host cannot read this call: {error}"),
                     });
                     if replies
-                        .send(HostMessage::Response {
+                        .send(&HostMessage::Response {
                             id,
                             outcome,
                             notices: Vec::new(),
