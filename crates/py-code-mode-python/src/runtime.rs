@@ -58,7 +58,7 @@ where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    handle()?.spawn(future).await.map_err(joined_error)
+    handle()?.spawn(future).await.map_err(|e| joined_error(&e))
 }
 
 /// Runs `future` where it is awaited: polled by the awaiting coroutine itself
@@ -128,7 +128,7 @@ where
             Polled::Moved(task) => {
                 let joined = std::task::ready!(Pin::new(task).poll(cx));
                 this.state = Polled::Done;
-                Poll::Ready(joined.map_err(joined_error))
+                Poll::Ready(joined.map_err(|e| joined_error(&e)))
             }
             // Polled after it finished: the contract of `Future` says never.
             Polled::Here(_) | Polled::Done => Poll::Pending,
@@ -149,7 +149,7 @@ where
     }
 }
 
-fn joined_error(error: tokio::task::JoinError) -> PyErr {
+fn joined_error(error: &tokio::task::JoinError) -> PyErr {
     PyRuntimeError::new_err(if error.is_cancelled() {
         "the task was cancelled (the interpreter is exiting)".to_owned()
     } else {

@@ -67,14 +67,13 @@ impl Future for OffCaller {
         if !ON_CALLER.get() {
             return Poll::Ready(());
         }
-        if !self.asked {
-            self.asked = true;
-            MOVE_ASKED.set(true);
-        } else {
+        if self.asked {
             // Polled on the caller's thread again: the poller did not move
             // it (it does not know how); go on here rather than hang.
             return Poll::Ready(());
         }
+        self.asked = true;
+        MOVE_ASKED.set(true);
         cx.waker().wake_by_ref();
         Poll::Pending
     }
