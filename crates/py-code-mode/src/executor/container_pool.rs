@@ -92,17 +92,22 @@ impl Engine {
         self.kind.command()
     }
 
-    /// `engine args…` under the spawn policy, with the engine's environment.
+    /// `engine args…` under the spawn policy, with the engine's environment,
+    /// in [`engine_dir`] (every path in its arguments is absolute).
     fn command<I, S>(&self, args: I) -> Spawn
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        Spawn::new(&self.path).args(args).envs(
+        let spawn = Spawn::new(&self.path).args(args).envs(
             ENGINE_ENV
                 .iter()
                 .filter_map(|k| std::env::var_os(k).map(|v| (*k, v))),
-        )
+        );
+        match engine_dir() {
+            Some(dir) => spawn.current_dir(dir),
+            None => spawn,
+        }
     }
 
     /// Runs a short engine command on the engine runtime: its stdout, or the
@@ -170,6 +175,32 @@ fn engine_runtime() -> Result<&'static Runtime, ExecutorError> {
 }
 
 /// Runs `task` on the engine runtime and waits for it from any runtime.
+/// Where engine commands run: Podman's `conmon` leaves a file named `oom`
+/// in its working directory when a container is killed for memory, which
+/// would otherwise be the application's (a user's project folder). A folder
+/// of this user's under the temporary directory, made once per process;
+/// `None` (the caller's directory) if it cannot be made.
+fn engine_dir() -> Option<&'static std::path::Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+        let dir =
+            std::env::temp_dir().join(format!("py-code-mode-engine-{}", nix::unistd::getuid()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => {
+                tracing::debug!(%error, dir = %dir.display(), "cannot make the engine's folder");
+                return None;
+            }
+        }
+        // Only a real folder of ours: never follow a link someone else left.
+        let meta = std::fs::symlink_metadata(&dir).ok()?;
+        (meta.is_dir() && meta.uid() == nix::unistd::getuid().as_raw()).then_some(dir)
+    })
+    .as_deref()
+}
+
 async fn on_engine_runtime<T: Send + 'static>(
     task: impl Future<Output = T> + Send + 'static,
 ) -> Result<T, ExecutorError> {

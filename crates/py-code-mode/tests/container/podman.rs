@@ -96,6 +96,7 @@ caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff'
 
 #[tokio::test]
 async fn podman_enforces_the_memory_and_pids_limits() {
+    let began = std::time::SystemTime::now();
     let library = TempLibrary::new();
     let session = session_with(
         &library,
@@ -136,4 +137,11 @@ len(kids)",
     assert!(error.message.contains("64m"), "{}", error.message);
     assert_eq!(ok(&session, "1 + 1").await.value, Some(json!(2)));
     session.close().await;
+    // Podman's conmon writes a file `oom` where the engine runs: never in
+    // the application's working directory.
+    let stray = std::env::current_dir().expect("cwd").join("oom");
+    let left = std::fs::metadata(&stray)
+        .and_then(|m| m.modified())
+        .is_ok_and(|at| at >= began);
+    assert!(!left, "{} was left behind", stray.display());
 }
