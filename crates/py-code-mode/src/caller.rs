@@ -36,10 +36,17 @@ pub fn poll<F: Future + ?Sized>(
     future: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> CallerPoll<F::Output> {
-    let outer = ON_CALLER.replace(true);
+    /// Puts the flag back however the poll ends (a panic included).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ON_CALLER.set(self.0);
+        }
+    }
+    let restore = Restore(ON_CALLER.replace(true));
     MOVE_ASKED.set(false);
     let polled = future.poll(cx);
-    ON_CALLER.set(outer);
+    drop(restore);
     match polled {
         Poll::Ready(output) => CallerPoll::Ready(output),
         Poll::Pending if MOVE_ASKED.replace(false) => CallerPoll::MoveToRuntime,
