@@ -1,11 +1,11 @@
 //! `Session`: the seed's entry point, over [`py_code_mode::Session`].
 //!
 //! Every method is a coroutine: its work runs on the module's tokio runtime and
-//! the caller's event loop stays free. `run` on a built session is polled by
-//! the awaiting coroutine itself (`runtime::here`): it hands the code to the
-//! session's runner thread or writes it to the worker's pipe, and the thread
-//! that gets the result wakes the caller's loop, with no task in between
-//! (a worker to start moves the run onto the runtime first). The core session is built on first use
+//! the caller's event loop stays free. `run` is polled by the awaiting
+//! coroutine itself (`runtime::here`): it hands the code to the session's
+//! runner thread or writes it to the worker's pipe, and the thread that gets
+//! the result wakes the caller's loop, with no task in between (building the
+//! session or starting a worker moves the run onto the runtime first). The core session is built on first use
 //! (`async with`, `start()` or the first call), once. The embedding model of
 //! hybrid search starts loading when the `Session` is created, in the background.
 
@@ -57,18 +57,14 @@ struct Inner {
 }
 
 impl Inner {
-    /// The core session if it is built and open.
-    fn built(&self) -> Option<Arc<py_code_mode::Session>> {
-        if self.closed.load(Ordering::Acquire) {
-            return None;
-        }
-        self.core.get().cloned()
-    }
-
     /// The core session, built (tools loaded, executor prepared) on first use.
     async fn session(&self) -> py_code_mode::Result<Arc<py_code_mode::Session>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(ExecutorError::Closed.into());
+        }
+        if self.core.get().is_none() {
+            // Building loads tools and storage, which may block a thread.
+            py_code_mode::caller::off_caller_thread().await;
         }
         let session = self
             .core
@@ -355,22 +351,19 @@ impl Session {
     #[pyo3(signature = (code, timeout = None))]
     async fn run(&self, code: String, timeout: Option<f64>) -> PyResult<ExecutionResult> {
         let timeout = seconds(timeout)?;
-        let result = match self.inner.built() {
-            // The hot path: polled right here, no task hand-off (`runtime::here`).
-            Some(session) => {
-                self.inner.functions.note_loop();
-                check(
-                    runtime::here(async move { session.run_with_timeout(&code, timeout).await })?
-                        .await?,
-                )?
-            }
-            None => {
-                with_session(&self.inner, move |session| async move {
-                    session.run_with_timeout(&code, timeout).await
-                })
-                .await?
-            }
-        };
+        self.inner.functions.note_loop();
+        let inner = Arc::clone(&self.inner);
+        // The hot path: polled right here, no task hand-off (`runtime::here`).
+        let result = check(
+            runtime::here(async move {
+                inner
+                    .session()
+                    .await?
+                    .run_with_timeout(&code, timeout)
+                    .await
+            })?
+            .await?,
+        )?;
         Python::attach(|py| ExecutionResult::from_core(py, result))
     }
 
