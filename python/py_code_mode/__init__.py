@@ -23,7 +23,9 @@ from py_code_mode._native import (
     Session,
     SubprocessExecutor,
 )
-from py_code_mode.execution import Capability, InProcessConfig, SubprocessConfig
+from typing import TYPE_CHECKING, Any
+
+from py_code_mode.execution import Capability
 from py_code_mode.errors import (
     ArtifactError,
     ArtifactNotFoundError,
@@ -38,6 +40,21 @@ from py_code_mode.errors import (
     ToolError,
     ToolNotFoundError,
 )
+
+if TYPE_CHECKING:
+    from py_code_mode.execution import InProcessConfig, SubprocessConfig
+
+
+def __getattr__(name: str) -> Any:
+    # The 0.10 configurations load on first use (see py_code_mode.execution).
+    if name in ("InProcessConfig", "SubprocessConfig"):
+        from py_code_mode import execution
+
+        value = getattr(execution, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Capability",

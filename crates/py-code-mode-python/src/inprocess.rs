@@ -465,22 +465,66 @@ fn raw_result(py: Python<'_>, dict: &Bound<'_, PyAny>) -> PyResult<RawRunResult>
 
 static RUNTIME_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-/// The shared runtime module, loaded once per interpreter from the source the
-/// core embeds (never a copy of the file).
+/// The shared runtime module, loaded once per interpreter: the package's own
+/// copy (`py_code_mode/_runtime.py`) when it is byte for byte the source the
+/// core embeds, so its bytecode, compiled by the installer, loads in about a
+/// millisecond where compiling the source takes ~20; else the embedded
+/// source, compiled here. Never a copy that differs from the embedded source.
 fn runtime_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     RUNTIME_MODULE
         .get_or_try_init(py, || {
+            if let Some(module) = installed_runtime(py)? {
+                return Ok(module.unbind());
+            }
             let source = CString::new(py_code_mode::RUNTIME_SOURCE)
                 .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-            PyModule::from_code(
-                py,
-                &source,
-                c"py_code_mode_runtime.py",
-                c"py_code_mode._runtime",
-            )
-            .map(Bound::unbind)
+            PyModule::from_code(py, &source, c"py_code_mode_runtime.py", RUNTIME_MODULE_NAME)
+                .map(Bound::unbind)
         })
         .map(|module| module.bind(py))
+}
+
+const RUNTIME_MODULE_NAME: &std::ffi::CStr = c"py_code_mode._runtime";
+
+/// The runtime loaded from the package's copy, if it has one identical to
+/// the embedded source (a package installed from this build does).
+fn installed_runtime(py: Python<'_>) -> PyResult<Option<Bound<'_, PyModule>>> {
+    let name = RUNTIME_MODULE_NAME.to_str().unwrap_or_default();
+    let util = py.import(intern!(py, "importlib.util"))?;
+    let Ok(spec) = util.call_method1(intern!(py, "find_spec"), (name,)) else {
+        return Ok(None);
+    };
+    let Ok(origin) = spec
+        .getattr(intern!(py, "origin"))
+        .and_then(|o| o.extract::<String>())
+    else {
+        return Ok(None);
+    };
+    match std::fs::read(&origin) {
+        Ok(source) if source == py_code_mode::RUNTIME_SOURCE.as_bytes() => {}
+        _ => {
+            tracing::debug!(
+                origin,
+                "the package's runtime differs from the embedded one; compiling the embedded source"
+            );
+            return Ok(None);
+        }
+    }
+    let module = util
+        .call_method1(intern!(py, "module_from_spec"), (&spec,))?
+        .cast_into::<PyModule>()?;
+    let modules = py
+        .import(intern!(py, "sys"))?
+        .getattr(intern!(py, "modules"))?;
+    modules.set_item(name, &module)?;
+    let loaded = spec
+        .getattr(intern!(py, "loader"))
+        .and_then(|loader| loader.call_method1(intern!(py, "exec_module"), (&module,)));
+    if let Err(error) = loaded {
+        let _ = modules.del_item(name);
+        return Err(error);
+    }
+    Ok(Some(module))
 }
 
 fn new_runtime(

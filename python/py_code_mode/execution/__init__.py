@@ -12,10 +12,12 @@ come from `py_code_mode.backends.container` on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from py_code_mode._native import InProcessExecutor, SubprocessExecutor
-from py_code_mode.execution._config import InProcessConfig, SubprocessConfig
+
+if TYPE_CHECKING:
+    from py_code_mode.execution._config import InProcessConfig, SubprocessConfig
 
 
 class Capability:
@@ -39,18 +41,25 @@ class Capability:
 
 
 _LAZY = {"ContainerExecutor", "ContainerConfig"}
+_CONFIGS = {"InProcessConfig", "SubprocessConfig"}
 
 
 def __getattr__(name: str) -> Any:
-    # The container backend is imported only when asked for: it is optional
-    # and heavier than the rest.
+    # Imported only when asked for: the container backend is optional and
+    # heavier than the rest; the 0.10 configurations are dataclasses, whose
+    # making costs a new process ~7 ms that code without them need not pay.
     if name in _LAZY:
         from py_code_mode.backends import container
 
         value = getattr(container, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    elif name in _CONFIGS:
+        from py_code_mode.execution import _config
+
+        value = getattr(_config, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -1,0 +1,1 @@
+../../crates/py-code-mode/python/py_code_mode_runtime.py
