@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -300,3 +301,31 @@ async def test_a_call_past_the_tool_timeout_is_a_tool_error_and_the_session_goes
         assert time.monotonic() - started < 5
         await asyncio.wait_for(cancelled.wait(), timeout=5)
         assert (await session.run("1 + 1")).value == 2
+
+
+async def test_a_sync_function_keeps_its_thread_local_state_between_calls(tmp_path: Path) -> None:
+    # A sync function called from a worker runs on a thread of the host's pool;
+    # what it keeps per thread (`threading.local`: a database connection bound
+    # to its thread) is still there at its next call on that thread.
+    from py_code_mode import SubprocessExecutor
+
+    local = threading.local()
+    made: list[int] = []
+
+    def connection() -> list[int]:
+        """The calling thread's connection: made once per thread."""
+        if not hasattr(local, "number"):
+            made.append(len(made))
+            local.number = made[-1]
+        return [threading.get_ident(), local.number]
+
+    executor = SubprocessExecutor(python=sys.executable)
+    async with Session(storage=FileStorage(base_path=tmp_path), executor=executor, tools=[connection]) as session:
+        result = await session.run("[tools.connection() for _ in range(30)]")
+    assert result.error is None, result.error
+    numbers: dict[int, set[int]] = {}
+    for ident, number in result.value:
+        numbers.setdefault(ident, set()).add(number)
+    # One connection per thread that served a call, however many calls it served.
+    assert all(len(seen) == 1 for seen in numbers.values()), numbers
+    assert len(made) == len(numbers)
