@@ -487,16 +487,20 @@ fn runtime_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 const RUNTIME_MODULE_NAME: &std::ffi::CStr = c"py_code_mode._runtime";
 
 /// The runtime loaded from the package's copy, if it has one identical to
-/// the embedded source (a package installed from this build does).
+/// the embedded source (a package installed from this build does). The copy
+/// is the file beside the package's `__init__.py`, loaded by a loader made
+/// here for that path.
 fn installed_runtime(py: Python<'_>) -> PyResult<Option<Bound<'_, PyModule>>> {
     let name = RUNTIME_MODULE_NAME.to_str().unwrap_or_default();
-    let util = py.import(intern!(py, "importlib.util"))?;
-    let Ok(spec) = util.call_method1(intern!(py, "find_spec"), (name,)) else {
-        return Ok(None);
-    };
-    let Ok(origin) = spec
-        .getattr(intern!(py, "origin"))
-        .and_then(|o| o.extract::<String>())
+    let package: Option<std::path::PathBuf> = py
+        .import(intern!(py, "py_code_mode"))
+        .and_then(|package| package.getattr(intern!(py, "__file__")))
+        .and_then(|file| file.extract())
+        .ok();
+    let Some(origin) = package
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join("_runtime.py"))
     else {
         return Ok(None);
     };
@@ -504,11 +508,16 @@ fn installed_runtime(py: Python<'_>) -> PyResult<Option<Bound<'_, PyModule>>> {
         Ok(source) if source == py_code_mode::RUNTIME_SOURCE.as_bytes() => {}
         _ => {
             tracing::debug!(
-                origin,
+                origin = %origin.display(),
                 "the package's runtime differs from the embedded one; compiling the embedded source"
             );
             return Ok(None);
         }
+    }
+    let util = py.import(intern!(py, "importlib.util"))?;
+    let spec = util.call_method1(intern!(py, "spec_from_file_location"), (name, &origin))?;
+    if spec.is_none() {
+        return Ok(None);
     }
     let module = util
         .call_method1(intern!(py, "module_from_spec"), (&spec,))?
