@@ -12,6 +12,8 @@ async with Session(storage=storage) as session:
 The classes are implemented in Rust (`py_code_mode._native`); see docs/python.md.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from py_code_mode._native import (
     ContainerConfig,
     ContainerExecutor,
@@ -23,8 +25,6 @@ from py_code_mode._native import (
     Session,
     SubprocessExecutor,
 )
-from typing import TYPE_CHECKING, Any
-
 from py_code_mode.execution import Capability
 from py_code_mode.errors import (
     ArtifactError,
