@@ -863,7 +863,10 @@ class Runtime:
         tail = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             tail = ast.Expression(tree.body.pop().value)
-        self._eval(compile(tree, filename, "exec", flags, dont_inherit=True))
+        if tree.body or tail is None:
+            # A cell that is one expression has nothing else to run: one
+            # compile fewer (~10 us of a 50 us `1+1`).
+            self._eval(compile(tree, filename, "exec", flags, dont_inherit=True))
         if tail is None:
             return None, False
         return self._eval(compile(tail, filename, "eval", flags, dont_inherit=True)), True
