@@ -52,6 +52,9 @@ def test_the_in_process_runtime_loads_from_the_installed_package(tmp_path: Path)
     seen = first_run(tmp_path)
     assert seen["value"] == 42
     assert Path(seen["file"]).resolve() == PACKAGE / "_runtime.py"
+    # The installer's bytecode, beside it, is what the import machinery loads.
+    cached = Path(seen["cached"])
+    assert cached.parent == Path(seen["file"]).parent / "__pycache__" and cached.is_file(), cached
     assert not seen["planted"]
 
 
