@@ -143,26 +143,49 @@ def _host_error(error: dict[str, Any]) -> Exception:
 class PipeTransport:
     """Newline-delimited JSON over a pair of private pipe fds (the subprocess worker).
 
-    A reader thread owns the input fd: `execute` messages go to a queue the main
-    thread serves, `response` messages resolve the future of the call they answer.
-    That lets several calls be outstanding at once (asyncio.gather over tools).
-    When the host goes away (end of input) the worker kills what it started and
-    exits: nothing outlives the host.
+    Whoever waits reads. Between runs, and while agent code on the main thread
+    waits for a call of its own, the main thread reads the input fd itself: the
+    next `execute`, or the answer it waits for, wakes it directly, with no
+    hand-off between threads (one thread wake-up fewer a run). Only while agent
+    code runs and a call made elsewhere (an event loop's `acall`, another
+    thread) is outstanding does a reader thread read instead, resolving each
+    answer's future, so several calls can be outstanding at once
+    (`asyncio.gather` over tools). One thread reads at a time: the role passes
+    under `_lock`.
+
+    The reader thread also watches for the end of input the whole time: when
+    the host goes away (or dies), the worker kills what it started and exits,
+    even in the middle of a run that makes no call. Nothing outlives the host.
     """
 
     def __init__(self, rfd: int, wfd: int) -> None:
-        import queue
-
-        self._rfile = os.fdopen(rfd, "rb", buffering=1 << 16)
-        self._wfd = wfd
         import _thread
 
+        self._rfd = rfd
+        self._wfd = wfd
         self._write_lock = _thread.allocate_lock()
+        # Input read but not yet taken as messages, and how far it holds no
+        # newline; only the thread holding the reader role touches them.
+        self._buffer = bytearray()
+        self._scanned = 0
+        self._owner = _thread.get_ident()
+        self._lock = _thread.allocate_lock()
         self._pending: dict[int, Future] = {}
-        self._pending_lock = _thread.allocate_lock()
         self._next_id = 0
-        self.requests: queue.SimpleQueue = queue.SimpleQueue()
-        _start_thread(self._read_loop)
+        # Who reads: "main", "thread" or None (the main thread runs agent code
+        # and no call is outstanding: input waits in the pipe).
+        self._reader: str | None = None
+        # Requests the reader thread read during a run, for the main thread.
+        self._requests: list[dict[str, Any]] = []
+        # The reader thread is told to start or stop reading through a pipe of
+        # its own; it acknowledges a stop by releasing `_stopped`.
+        self._thread_reads = False
+        self._stop_asked = False
+        self._stopped = _thread.allocate_lock()
+        self._stopped.acquire()
+        wake_r, wake_w = os.pipe()
+        self._wake_r, self._wake_w = _private(wake_r), _private(wake_w)
+        _start_thread(self._thread_loop)
 
     def send(self, message: dict[str, Any]) -> None:
         # Lone surrogates become `?`: the host reads only valid UTF-8.
@@ -176,43 +199,185 @@ class PipeTransport:
             while view:
                 view = view[os.write(self._wfd, view) :]
 
-    def _read_loop(self) -> None:
+    # -- reading
+
+    def _fill(self) -> None:
+        """Reads what the host has sent; at the end of input the worker exits."""
         try:
-            for line in self._rfile:
-                message = json.loads(line)
-                if message.get("kind") == "response":
-                    with self._pending_lock:
-                        future = self._pending.pop(message["id"], None)
-                    if future is not None:
-                        future.set_result(message)
-                else:
-                    self.requests.put(message)
+            data = os.read(self._rfd, max(1 << 16, len(self._buffer)))
+        except OSError:
+            data = b""  # agent code closed the fd: the protocol is gone
+        if not data:
+            _exit_with_descendants()
+        self._buffer += data
+
+    def _buffered_message(self) -> dict[str, Any] | None:
+        buffer = self._buffer
+        end = buffer.find(b"\n", self._scanned)
+        if end < 0:
+            self._scanned = len(buffer)
+            return None
+        line = bytes(buffer[:end])
+        del buffer[: end + 1]
+        self._scanned = 0
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            _exit_with_descendants()  # not the host speaking: nothing to answer
+        return message
+
+    def _dispatch(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """Resolves the future a response answers; any other message is a
+        request for the main thread, returned."""
+        if message.get("kind") != "response":
+            return message
+        with self._lock:
+            future = self._pending.pop(message.get("id"), None)
+        if future is not None:
+            future.set_result(message)
+        return None
+
+    def _read_until(self, done: Callable[[], bool]) -> None:
+        """The main thread, holding the role, reads until `done()`; requests
+        it reads on the way are kept for `next_request`."""
+        while not done():
+            message = self._buffered_message()
+            if message is None:
+                self._fill()
+                continue
+            request = self._dispatch(message)
+            if request is not None:
+                self._requests.append(request)
+
+    def next_request(self) -> dict[str, Any]:
+        """The main thread, between runs: the next `execute` or `reset`."""
+        with self._lock:
+            if self._reader == "thread":
+                self._thread_reads = False
+                self._stop_asked = True
+                os.write(self._wake_w, b"s")
+                wait = True
+            else:
+                wait = False
+            self._reader = "main"
+        if wait:
+            self._stopped.acquire()
+        try:
+            self._read_until(lambda: bool(self._requests))
+            return self._requests.pop(0)
+        finally:
+            self._leave_role()
+
+    def _leave_role(self) -> None:
+        with self._lock:
+            self._reader = None
+            if self._pending:
+                self._engage()
+
+    def _engage(self) -> None:
+        """With `_lock` held: the reader thread reads until told to stop."""
+        self._reader = "thread"
+        self._thread_reads = True
+        os.write(self._wake_w, b"g")
+
+    def _thread_loop(self) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        # Not reading: only the end of input is reported (POLLHUP always is;
+        # POLLRDHUP is a socket's half-close), never data, which is the main
+        # thread's to read.
+        idle = getattr(select, "POLLRDHUP", 0)
+        poller.register(self._rfd, idle)
+        reading = False
+        try:
+            while True:
+                for fd, events in poller.poll():
+                    if fd == self._wake_r:
+                        if events & ~select.POLLIN:
+                            raise OSError("the reader's wake pipe broke")
+                        os.read(self._wake_r, 64)
+                        with self._lock:
+                            wanted, ack = self._thread_reads, self._stop_asked
+                            self._stop_asked = False
+                        if wanted != reading:
+                            reading = wanted
+                            poller.modify(self._rfd, select.POLLIN | idle if reading else idle)
+                        if ack:
+                            self._stopped.release()
+                    elif reading:
+                        # Data, or the end of input (`_fill` exits on it).
+                        self._fill()
+                        while (message := self._buffered_message()) is not None:
+                            request = self._dispatch(message)
+                            if request is not None:
+                                with self._lock:
+                                    self._requests.append(request)
+                    elif events & ~select.POLLIN:
+                        raise OSError("end of input")
+                    # else: data noted before a stop in this same poll; the
+                    # main thread reads it.
         except BaseException:  # noqa: BLE001 - a closed or broken fd is the host gone too
             pass
         # The host closed the protocol (or died): take everything we started
         # with us, so a host killed with -9 leaves nothing behind.
         _exit_with_descendants()
 
+    # -- calls
+
     def start_call(self, method: str, params: dict[str, Any]) -> Future:
+        return self._start_call(method, params, main_waits=False)[0]
+
+    def _start_call(self, method: str, params: dict[str, Any], *, main_waits: bool) -> tuple[Future, str | None]:
+        """Sends a call; the future its response resolves, and how the main
+        thread, when it waits for it (`main_waits`), gets the answer: "took"
+        (it took the reader role to read it), "held" (it was reading already:
+        the call comes from inside that read, a finalizer or a signal handler;
+        it reads on) or None (the reader thread reads it)."""
         from concurrent.futures import Future
 
         future: Future = Future()
-        with self._pending_lock:
+        role = None
+        with self._lock:
             self._next_id += 1
             call_id = self._next_id
             self._pending[call_id] = future
+            if self._reader is None:
+                if main_waits:
+                    self._reader, role = "main", "took"
+                else:
+                    self._engage()
+            elif main_waits and self._reader == "main":
+                role = "held"
         try:
             # `kind` and `id` first: the host reads them even from a message it
             # cannot parse, and answers it with an error.
             self.send({"kind": "call", "id": call_id, "method": method, "params": params})
         except BaseException:
-            with self._pending_lock:
+            with self._lock:
                 self._pending.pop(call_id, None)
+            if role == "took":
+                self._leave_role()
             raise
-        return future
+        return future, role
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
-        return _unwrap(self.start_call(method, params).result())
+        import _thread
+
+        if _thread.get_ident() != self._owner:
+            return _unwrap(self.start_call(method, params).result())
+        # Agent code on the main thread waits: it reads the answer itself.
+        future, role = self._start_call(method, params, main_waits=True)
+        if role is not None:
+            try:
+                self._read_until(future.done)
+            finally:
+                if role == "took":
+                    self._leave_role()
+        return _unwrap(future.result())
 
     async def acall(self, method: str, params: dict[str, Any]) -> Any:
         import asyncio
@@ -1263,9 +1428,7 @@ def _serve() -> None:
     )
     _prewarm()
     while True:
-        message = transport.requests.get()
-        if message is None:
-            return
+        message = transport.next_request()
         if message["kind"] == "execute":
             fds.stream_to(transport, message["id"])
             result = runtime.execute(message["code"])

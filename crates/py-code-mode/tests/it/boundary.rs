@@ -545,6 +545,36 @@ async fn artifacts_over_the_size_limit_are_refused_in_agent_code() {
     session.close().await;
 }
 
+/// The same in the middle of a run that makes no host call (nothing waits on
+/// the protocol then, but the worker still watches for its end).
+#[tokio::test]
+async fn the_worker_exits_when_the_protocol_closes_during_a_run() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let python = py_code_mode_test_support::python().unwrap_or_else(|| "python3".into());
+    let (mut child, _tree) = py_code_mode::Spawn::new(python)
+        .args(["-I", "-c", py_code_mode::RUNTIME_SOURCE])
+        .stdin_piped()
+        .subreaper()
+        .spawn()
+        .expect("spawn");
+    let worker = i64::from(child.id().expect("pid"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    lines.next_line().await.expect("ready").expect("ready");
+    let message = json!({"kind": "execute", "id": 1, "code": "import time\ntime.sleep(300)"});
+    stdin
+        .write_all(format!("{message}\n").as_bytes())
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(alive(worker));
+    drop(stdin);
+    assert!(
+        gone_within(worker, Duration::from_secs(5)).await,
+        "the worker outlived its protocol"
+    );
+}
+
 /// The runtime side of "nothing outlives the host": when its protocol input
 /// closes (the host died), the worker kills its descendants and exits.
 #[tokio::test]

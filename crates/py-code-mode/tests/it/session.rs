@@ -292,3 +292,58 @@ async fn a_long_runs_output_can_be_taken_before_its_result() {
     assert_eq!(result.stdout, "next\n");
     session.close().await;
 }
+
+/// Every host call gets its answer, whichever thread waits for it and
+/// whenever it is made: agent code's own thread, another thread while the
+/// main thread waits or runs code that calls nothing, an event loop with a
+/// call in flight while the main thread makes one of its own, and a thread
+/// that calls after its run ended, answered between runs.
+#[tokio::test]
+async fn host_calls_are_answered_whichever_thread_waits_and_whenever() {
+    const ECHO: &str = "name: echo\ntype: cli\nargs: '{text}'\ndescription: print text back\n";
+    let library = TempLibrary::new().with_tool("echo.yaml", ECHO);
+    let session = session(&library).await;
+    ok(&session, "artifacts.save('k', 41)\nartifacts.load('k')").await;
+    let result = ok(
+        &session,
+        r"
+import asyncio, threading, time
+got = []
+t = threading.Thread(target=lambda: got.append(artifacts.load('k')))
+t.start()
+t.join(10)
+t = threading.Thread(target=lambda: got.append(artifacts.load('k') + 1))
+t.start()
+end = time.monotonic() + 0.3
+while time.monotonic() < end:
+    pass
+t.join(10)
+t = threading.Thread(target=lambda: got.append([artifacts.exists('k') for _ in range(50)].count(True)))
+t.start()
+mine = [artifacts.load('k') for _ in range(50)]
+t.join(10)
+async def both():
+    echo = asyncio.ensure_future(tools.echo.acall(text='from the loop'))
+    await asyncio.sleep(0)
+    own = artifacts.load('k')
+    return [(await echo).strip(), own]
+got.append(await both())
+got, mine == [41] * 50
+",
+    )
+    .await;
+    assert_eq!(
+        result.value,
+        Some(json!([[41, 42, 50, ["from the loop", 41]], true]))
+    );
+    ok(
+        &session,
+        "late = threading.Thread(target=lambda: (time.sleep(0.2), got.append(artifacts.exists('k'))))\nlate.start()",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Not joined: the answer came while the worker waited for this run.
+    let result = ok(&session, "got[-1]").await;
+    assert_eq!(result.value, Some(json!(true)));
+    session.close().await;
+}
