@@ -3,6 +3,7 @@
     python mcp_test_server.py stdio
     python mcp_test_server.py sse PORT              # GET /sse, POST /messages/
     python mcp_test_server.py streamable-http PORT  # /mcp
+    python mcp_test_server.py streamable-http-json PORT  # /mcp, answers as plain JSON, not events
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolExecution
 from pydantic import BaseModel
 
 server = MCPServer("py-code-mode-test-server")
@@ -70,9 +72,30 @@ async def chatty(steps: int, ctx: Context) -> str:
     return f"{steps} steps"
 
 
+@server.tool()
+def research(topic: str) -> str:
+    """A long job that runs only as an MCP task (listed with `taskSupport: required`)."""
+    return f"researched {topic} without a task"
+
+
+_list_tools = server.list_tools
+
+
+async def _list_tools_with_execution():  # type: ignore[no-untyped-def]
+    # The SDK's decorator has no `execution` argument: set it on the listing.
+    tools = await _list_tools()
+    required = ToolExecution(task_support="required")
+    return [t.model_copy(update={"execution": required}) if t.name == "research" else t for t in tools]
+
+
+server.list_tools = _list_tools_with_execution  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     transport = sys.argv[1] if len(sys.argv) > 1 else "stdio"
     if transport == "stdio":
         server.run("stdio")
+    elif transport == "streamable-http-json":
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]), json_response=True)
     else:
         server.run(transport, host="127.0.0.1", port=int(sys.argv[2]))  # type: ignore[call-overload]

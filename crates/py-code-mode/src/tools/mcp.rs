@@ -32,8 +32,8 @@ use rmcp::model::{
 use rmcp::service::{
     Peer, PeerRequestOptions, RoleClient, RunningService, ServiceError, ServiceExt as _,
 };
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::io::AsyncBufReadExt as _;
@@ -43,6 +43,7 @@ use super::http::http_client;
 use super::mcp_client::{Listeners, McpClient, python_name};
 use super::notices;
 use super::sse::SseTransport;
+use super::task_tap::{TapReader, TappedHttp, TaskTap};
 use super::{
     CallableInfo, MAX_TOOL_OUTPUT, ToolAdapter, ToolInfo, ToolKind, cap_value, parse_timeout,
     substitute_env,
@@ -143,6 +144,8 @@ struct Server {
     tools: RwLock<Option<Arc<Vec<Tool>>>>,
     /// Calls whose progress and log messages agent code collects.
     listeners: Arc<Listeners>,
+    /// Which of the server's tools need MCP tasks (the latest listing's word).
+    tap: Arc<TaskTap>,
 }
 
 #[derive(Debug)]
@@ -150,11 +153,19 @@ struct Connection {
     service: RunningService<RoleClient, McpClient>,
     /// The stdio server's process tree, killed when the connection goes.
     tree: Option<ProcessTree>,
+    /// The stdio server's process (killed if dropped).
+    child: Option<tokio::process::Child>,
 }
 
 impl Connection {
+    /// Closes the protocol (a stdio server sees the end of its input), gives
+    /// the server [`SHUTDOWN_GRACE`] to exit, then kills what is left.
     async fn shut_down(mut self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         let _ = self.service.close_with_timeout(SHUTDOWN_GRACE).await;
+        if let Some(child) = self.child.as_mut() {
+            let _ = tokio::time::timeout_at(deadline, child.wait()).await;
+        }
         if let Some(mut tree) = self.tree.take() {
             tree.kill();
         }
@@ -241,6 +252,7 @@ impl Server {
             connection: Mutex::new(None),
             tools: RwLock::new(None),
             listeners: Arc::default(),
+            tap: Arc::default(),
         })
     }
 
@@ -265,11 +277,10 @@ impl Server {
         }
         let connect_and_list = async {
             let connection = self.connect().await?;
-            let tools = connection
-                .service
-                .peer()
-                .list_all_tools()
-                .await
+            self.tap.begin_listing();
+            let tools = connection.service.peer().list_all_tools().await;
+            self.tap.end_listing();
+            let tools = tools
                 .map_err(|e| self.error(format!("cannot list the MCP server's tools: {e}")))?;
             Ok::<_, ToolError>((connection, tools))
         };
@@ -302,18 +313,23 @@ impl Server {
                 if let Some(cwd) = &self.spec.cwd {
                     spawn = spawn.current_dir(cwd);
                 }
-                let (child, stderr) = TokioChildProcess::builder(spawn.into_command())
+                let mut command = spawn.into_command();
+                command
+                    .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
-                    .spawn()
-                    .map_err(|source| ToolError::Spawn {
-                        tool: self.spec.name.clone(),
-                        command: program.clone(),
-                        source,
-                    })?;
+                    .kill_on_drop(true);
+                let mut child = command.spawn().map_err(|source| ToolError::Spawn {
+                    tool: self.spec.name.clone(),
+                    command: program.clone(),
+                    source,
+                })?;
                 // Owns the server's tree from here: an abandoned handshake
                 // (timeout, dropped listing) kills it on drop.
                 let tree = ProcessTree::new(child.id());
-                if let Some(stderr) = stderr {
+                let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+                    return Err(unreachable("the server's pipes were not made".into()));
+                };
+                if let Some(stderr) = child.stderr.take() {
                     let name = self.spec.name.clone();
                     tokio::spawn(async move {
                         let mut lines = tokio::io::BufReader::new(stderr).lines();
@@ -322,8 +338,9 @@ impl Server {
                         }
                     });
                 }
+                let output = TapReader::new(stdout, Arc::clone(&self.tap));
                 let service = McpClient::new(&self.spec.name, Arc::clone(&self.listeners))
-                    .serve(child)
+                    .serve((output, stdin))
                     .await
                     .map_err(|e| {
                         unreachable(format!("`{program}` failed the MCP handshake: {e}"))
@@ -331,14 +348,16 @@ impl Server {
                 Ok(Connection {
                     service,
                     tree: Some(tree),
+                    child: Some(child),
                 })
             }
             McpTransport::Sse => {
                 let url = self.spec.url.clone().unwrap_or_default();
                 let headers = self.headers().map_err(&unreachable)?;
-                let transport = SseTransport::connect(http_client(), &url, headers)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
+                let transport =
+                    SseTransport::connect(http_client(), &url, headers, Arc::clone(&self.tap))
+                        .await
+                        .map_err(|e| unreachable(e.to_string()))?;
                 let service = McpClient::new(&self.spec.name, Arc::clone(&self.listeners))
                     .serve(transport)
                     .await
@@ -346,6 +365,7 @@ impl Server {
                 Ok(Connection {
                     service,
                     tree: None,
+                    child: None,
                 })
             }
             McpTransport::StreamableHttp => {
@@ -358,7 +378,11 @@ impl Server {
                             .filter_map(|(k, v)| Some((k?, v)))
                             .collect(),
                     );
-                let transport = StreamableHttpClientTransport::with_client(http_client(), config);
+                let client = TappedHttp {
+                    inner: http_client(),
+                    tap: Arc::clone(&self.tap),
+                };
+                let transport = StreamableHttpClientTransport::with_client(client, config);
                 let service = McpClient::new(&self.spec.name, Arc::clone(&self.listeners))
                     .serve(transport)
                     .await
@@ -366,6 +390,7 @@ impl Server {
                 Ok(Connection {
                     service,
                     tree: None,
+                    child: None,
                 })
             }
         }
@@ -453,8 +478,17 @@ impl Server {
             }
             .into());
         };
-        let peer = self.peer().await?;
         let qualified = format!("{}.{callable}", self.spec.name);
+        if self.tap.needs_tasks(&callable) {
+            return Err(self
+                .error(format!(
+                    "`{qualified}` can only run as an MCP task (the server lists it with \
+                     `execution.taskSupport: \"required\"`), and this client does not run \
+                     tasks; it was not called"
+                ))
+                .into());
+        }
+        let peer = self.peer().await?;
         let request = CallToolRequestParams::new(callable.clone()).with_arguments(args);
         let result = match tokio::time::timeout(self.timeout, self.call_tool(&peer, request)).await
         {
@@ -531,7 +565,13 @@ impl ToolAdapter for McpTool {
     async fn info(&self) -> Result<ToolInfo> {
         let spec = &self.server.spec;
         let (callables, unavailable) = match self.listing().await? {
-            Some(tools) => (tools.iter().map(callable_info).collect(), None),
+            Some(tools) => (
+                tools
+                    .iter()
+                    .map(|t| callable_info(t, self.server.tap.needs_tasks(&t.name)))
+                    .collect(),
+                None,
+            ),
             None => (
                 Vec::new(),
                 Some(format!(
@@ -576,8 +616,12 @@ impl ToolAdapter for McpTool {
     }
 }
 
-/// A server tool as a callable: parameters from its JSON input schema.
-fn callable_info(tool: &Tool) -> CallableInfo {
+/// What a tool that can only run as an MCP task says of itself in listings.
+const NEEDS_TASKS: &str = "[needs MCP tasks, which this client does not run: calling it fails]";
+
+/// A server tool as a callable: parameters from its JSON input schema; one
+/// that needs tasks says so first thing in its description.
+fn callable_info(tool: &Tool, needs_tasks: bool) -> CallableInfo {
     let schema = tool.input_schema.as_ref();
     let required: Vec<&str> = schema
         .get("required")
@@ -605,9 +649,14 @@ fn callable_info(tool: &Tool) -> CallableInfo {
                 .collect()
         })
         .unwrap_or_default();
+    let description = tool.description.as_deref().unwrap_or_default();
     CallableInfo {
         name: python_name(&tool.name),
-        description: tool.description.as_deref().unwrap_or_default().to_owned(),
+        description: if needs_tasks {
+            format!("{NEEDS_TASKS} {description}").trim_end().to_owned()
+        } else {
+            description.to_owned()
+        },
         parameters,
     }
 }
@@ -789,8 +838,13 @@ mod tests {
             "Current time",
             Arc::new(schema.as_object().cloned().unwrap_or_default()),
         );
-        let info = callable_info(&tool);
+        let info = callable_info(&tool, false);
         assert_eq!(info.name, "get_current_time");
+        assert_eq!(info.description, "Current time");
+        assert_eq!(
+            callable_info(&tool, true).description,
+            format!("{NEEDS_TASKS} Current time")
+        );
         assert_eq!(
             info.parameters
                 .iter()

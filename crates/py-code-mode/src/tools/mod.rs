@@ -14,6 +14,7 @@ mod mcp_client;
 pub mod notices;
 mod output;
 mod sse;
+mod task_tap;
 mod yaml_bounds;
 
 use std::collections::BTreeMap;

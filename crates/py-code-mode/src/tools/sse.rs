@@ -20,6 +20,8 @@ use sse_stream::SseStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::task_tap::TaskTap;
+
 /// Messages buffered between the event stream and the MCP service loop.
 const INBOX: usize = 64;
 /// Largest event read from the stream: a tool list or result is far smaller,
@@ -63,7 +65,13 @@ pub struct SseTransport {
 
 impl SseTransport {
     /// Opens the event stream at `url` and waits for the server's `endpoint` event.
-    pub async fn connect(client: Client, url: &str, headers: HeaderMap) -> Result<Self, SseError> {
+    /// The server's messages pass the tap on their way to rmcp.
+    pub(crate) async fn connect(
+        client: Client,
+        url: &str,
+        headers: HeaderMap,
+        tap: Arc<TaskTap>,
+    ) -> Result<Self, SseError> {
         let http = |source| SseError::Http {
             url: url.to_owned(),
             source,
@@ -128,6 +136,7 @@ impl SseTransport {
                     continue;
                 }
                 let Some(data) = event.data else { continue };
+                tap.scan(data.as_bytes());
                 match serde_json::from_str::<RxJsonRpcMessage<RoleClient>>(&data) {
                     Ok(message) => {
                         if tx.send(message).await.is_err() {

@@ -71,6 +71,30 @@ async fn check_server(registry: &ToolRegistry, name: &str) {
         .err()
         .map(|e| e.python_type());
     assert_eq!(err, Some("ToolNotFoundError"));
+    // A tool the server lists as needing tasks is marked, and refused without
+    // a call (the SDK's server would run it and answer).
+    let research = info
+        .callables
+        .iter()
+        .find(|c| c.name == "research")
+        .unwrap_or_else(|| panic!("no research"));
+    assert!(
+        research.description.starts_with("[needs MCP tasks"),
+        "{}",
+        research.description
+    );
+    let echo = info.callables.iter().find(|c| c.name == "echo");
+    assert_eq!(
+        echo.map(|c| c.description.as_str()),
+        Some("Return the text unchanged.")
+    );
+    let err = call(format!("{name}.research"), json!({"topic": "x"}))
+        .await
+        .map_err(|e| (e.python_type(), e.to_string()));
+    assert!(
+        matches!(&err, Err(("ToolError", m)) if m.contains("can only run as an MCP task")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -123,6 +147,15 @@ async fn python_sdk_server_over_sse() {
 #[tokio::test]
 async fn python_sdk_server_over_streamable_http() {
     let server = ServerProcess::mcp_test_server("streamable-http");
+    let registry = registry(&[&http_yaml("test", "streamable-http", &server)]);
+    check_server(&registry, "test").await;
+    registry.close().await;
+}
+
+/// A server that answers requests as plain JSON rather than an event stream.
+#[tokio::test]
+async fn python_sdk_server_over_streamable_http_answering_json() {
+    let server = ServerProcess::mcp_test_server("streamable-http-json");
     let registry = registry(&[&http_yaml("test", "streamable-http", &server)]);
     check_server(&registry, "test").await;
     registry.close().await;
