@@ -545,32 +545,67 @@ async fn artifacts_over_the_size_limit_are_refused_in_agent_code() {
     session.close().await;
 }
 
+/// A bare worker on pipes, as a host starts it: its pid, its protocol input,
+/// and its output lines with `ready` read.
+struct BareWorker {
+    pid: i64,
+    input: Option<tokio::process::ChildStdin>,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    _child: tokio::process::Child,
+    _tree: py_code_mode::ProcessTree,
+}
+
+impl BareWorker {
+    async fn start() -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let python = py_code_mode_test_support::python().unwrap_or_else(|| "python3".into());
+        let (mut child, tree) = py_code_mode::Spawn::new(python)
+            .args(["-I", "-c", py_code_mode::RUNTIME_SOURCE])
+            .stdin_piped()
+            .subreaper()
+            .spawn()
+            .expect("spawn");
+        let pid = i64::from(child.id().expect("pid"));
+        let input = child.stdin.take().expect("stdin");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        lines.next_line().await.expect("ready").expect("ready");
+        Self {
+            pid,
+            input: Some(input),
+            lines,
+            _child: child,
+            _tree: tree,
+        }
+    }
+
+    async fn execute(&mut self, code: &str) {
+        use tokio::io::AsyncWriteExt;
+        let message = json!({"kind": "execute", "id": 7, "code": code});
+        let input = self.input.as_mut().expect("open input");
+        input
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .expect("write");
+    }
+
+    /// Closes the protocol, as a host that died does (the process and its
+    /// tree guard stay, so only the end of input can make it exit).
+    fn close_input(&mut self) {
+        self.input = None;
+    }
+}
+
 /// The same in the middle of a run that makes no host call (nothing waits on
 /// the protocol then, but the worker still watches for its end).
 #[tokio::test]
 async fn the_worker_exits_when_the_protocol_closes_during_a_run() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let python = py_code_mode_test_support::python().unwrap_or_else(|| "python3".into());
-    let (mut child, _tree) = py_code_mode::Spawn::new(python)
-        .args(["-I", "-c", py_code_mode::RUNTIME_SOURCE])
-        .stdin_piped()
-        .subreaper()
-        .spawn()
-        .expect("spawn");
-    let worker = i64::from(child.id().expect("pid"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    lines.next_line().await.expect("ready").expect("ready");
-    let message = json!({"kind": "execute", "id": 1, "code": "import time\ntime.sleep(300)"});
-    stdin
-        .write_all(format!("{message}\n").as_bytes())
-        .await
-        .expect("write");
+    let mut worker = BareWorker::start().await;
+    worker.execute("import time\ntime.sleep(300)").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(alive(worker));
-    drop(stdin);
+    assert!(alive(worker.pid));
+    worker.close_input();
     assert!(
-        gone_within(worker, Duration::from_secs(5)).await,
+        gone_within(worker.pid, Duration::from_secs(5)).await,
         "the worker outlived its protocol"
     );
 }
@@ -579,32 +614,20 @@ async fn the_worker_exits_when_the_protocol_closes_during_a_run() {
 /// closes (the host died), the worker kills its descendants and exits.
 #[tokio::test]
 async fn the_worker_exits_with_its_descendants_when_the_protocol_closes() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let python = py_code_mode_test_support::python().unwrap_or_else(|| "python3".into());
-    let (mut child, _tree) = py_code_mode::Spawn::new(python)
-        .args(["-I", "-c", py_code_mode::RUNTIME_SOURCE])
-        .stdin_piped()
-        .subreaper()
-        .spawn()
-        .expect("spawn");
-    let worker = i64::from(child.id().expect("pid"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    lines.next_line().await.expect("ready").expect("ready");
-    let code = "import subprocess\nint(subprocess.run(['setsid', 'sh', '-c', 'sleep 300 >/dev/null 2>&1 & echo $!'], capture_output=True).stdout)";
-    let message = json!({"kind": "execute", "id": 7, "code": code});
-    stdin
-        .write_all(format!("{message}\n").as_bytes())
+    let mut worker = BareWorker::start().await;
+    worker.execute("import subprocess\nint(subprocess.run(['setsid', 'sh', '-c', 'sleep 300 >/dev/null 2>&1 & echo $!'], capture_output=True).stdout)").await;
+    let line = worker
+        .lines
+        .next_line()
         .await
-        .expect("write");
-    let reply: serde_json::Value =
-        serde_json::from_str(&lines.next_line().await.expect("read").expect("result"))
-            .expect("json");
+        .expect("read")
+        .expect("result");
+    let reply: serde_json::Value = serde_json::from_str(&line).expect("json");
     let grandchild = reply["result"]["value"].as_i64().expect("grandchild pid");
     assert!(alive(grandchild));
-    drop(stdin);
+    worker.close_input();
     assert!(
-        gone_within(worker, Duration::from_secs(5)).await,
+        gone_within(worker.pid, Duration::from_secs(5)).await,
         "the worker outlived its protocol"
     );
     assert!(
