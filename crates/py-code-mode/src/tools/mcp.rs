@@ -277,9 +277,9 @@ impl Server {
         }
         let connect_and_list = async {
             let connection = self.connect().await?;
-            self.tap.begin_listing();
+            let listing = self.tap.listing_scope();
             let tools = connection.service.peer().list_all_tools().await;
-            self.tap.end_listing();
+            drop(listing);
             let tools = tools
                 .map_err(|e| self.error(format!("cannot list the MCP server's tools: {e}")))?;
             Ok::<_, ToolError>((connection, tools))

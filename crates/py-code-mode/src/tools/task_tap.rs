@@ -41,14 +41,12 @@ pub(crate) struct TaskTap {
 }
 
 impl TaskTap {
-    /// A listing starts: what an earlier one said is forgotten.
-    pub(crate) fn begin_listing(&self) {
+    /// A listing starts (what an earlier one said is forgotten) and lasts
+    /// until the returned guard is dropped, also when it is abandoned.
+    pub(crate) fn listing_scope(&self) -> ListingScope<'_> {
         self.set().clear();
         self.listing.store(true, Ordering::Release);
-    }
-
-    pub(crate) fn end_listing(&self) {
-        self.listing.store(false, Ordering::Release);
+        ListingScope(self)
     }
 
     pub(crate) fn listing(&self) -> bool {
@@ -91,6 +89,15 @@ impl TaskTap {
         self.needs_tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// While it lives, the server's messages are scanned (see [`TaskTap::listing_scope`]).
+pub(crate) struct ListingScope<'a>(&'a TaskTap);
+
+impl Drop for ListingScope<'_> {
+    fn drop(&mut self) {
+        self.0.listing.store(false, Ordering::Release);
     }
 }
 
@@ -394,14 +401,16 @@ mod tests {
 
     #[test]
     fn a_listing_names_the_tools_that_need_tasks_and_nothing_else() {
-        let tap = Arc::new(TaskTap::default());
-        tap.begin_listing();
+        let tap = TaskTap::default();
+        let listing = tap.listing_scope();
         tap.scan(LISTING.as_bytes());
+        drop(listing);
         assert!(tap.needs_tasks("research"));
         assert!(!tap.needs_tasks("maybe"));
         assert!(!tap.needs_tasks("echo"));
-        // The next listing starts afresh.
-        tap.begin_listing();
+        // After the listing nothing is read; the next one starts afresh.
+        assert!(!tap.listing());
+        let _listing = tap.listing_scope();
         assert!(!tap.needs_tasks("research"));
     }
 
@@ -415,7 +424,7 @@ mod tests {
     #[test]
     fn the_reader_passes_bytes_unchanged_and_scans_lines_split_across_reads() {
         let tap = Arc::new(TaskTap::default());
-        tap.begin_listing();
+        let _listing = tap.listing_scope();
         let mut reader = TapReader::new(tokio::io::empty(), Arc::clone(&tap));
         let wire =
             format!("{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}}\n{LISTING}\n");
