@@ -18,6 +18,7 @@ use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use reqwest::header::{ACCEPT, HeaderName, HeaderValue};
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
+use rmcp::transport::common::http_header::HEADER_SESSION_ID;
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
     StreamableHttpResponseLimits,
@@ -224,7 +225,7 @@ impl TappedHttp {
             request = request.header(name, value);
         }
         if let Some(session_id) = session_id {
-            request = request.header("Mcp-Session-Id", session_id);
+            request = request.header(HEADER_SESSION_ID, session_id);
         }
         let Ok(mut response) = request.send().await else {
             return;
