@@ -98,26 +98,52 @@ fn a_run_leaves_no_cgroup_behind() {
         &[
             "run",
             "-c",
-            "import subprocess; subprocess.Popen(['sleep', '300']); 1",
+            "import subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(1); 1",
         ],
     )
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .spawn()
     .expect("start py-code-mode");
-    let pid = child.id();
-    assert_eq!(child.wait().expect("wait").code(), Some(0));
-    let prefix = format!("py-code-mode-{pid}-");
-    let mut left = Vec::new();
-    for controller in ["memory", "pids", "cpu"] {
-        collect(
-            &Path::new("/sys/fs/cgroup").join(controller),
-            &prefix,
-            6,
-            &mut left,
-        );
+    let prefix = format!("py-code-mode-{}-", child.id());
+    // The worker's cgroups are made under the host's own, which it inherits
+    // from this process: only there (not in other cgroups of the machine,
+    // where a gone process of the same pid may have left one).
+    let worker_cgroups = || {
+        let mut found = Vec::new();
+        for controller in ["memory", "pids", "cpu"] {
+            if let Some(own) = own_cgroup(controller) {
+                collect(&own, &prefix, 2, &mut found);
+            }
+        }
+        found
+    };
+    let mut seen = false;
+    while !seen && child.try_wait().expect("poll").is_none() {
+        seen = !worker_cgroups().is_empty();
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(left, Vec::<std::path::PathBuf>::new());
+    assert!(seen, "the run's worker had no cgroup to check");
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    assert_eq!(worker_cgroups(), Vec::<std::path::PathBuf>::new());
+}
+
+/// This process's cgroup in a v1 `controller`'s hierarchy.
+fn own_cgroup(controller: &str) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = text.lines().find_map(|line| {
+        let (_, rest) = line.split_once(':')?;
+        let (controllers, path) = rest.split_once(':')?;
+        controllers
+            .split(',')
+            .any(|c| c == controller)
+            .then_some(path)
+    })?;
+    Some(
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(path.trim_start_matches('/')),
+    )
 }
 
 fn collect(dir: &Path, prefix: &str, depth: usize, found: &mut Vec<std::path::PathBuf>) {
