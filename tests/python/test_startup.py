@@ -20,6 +20,8 @@ FIRST_RUN = """
 import asyncio, json, sys
 from py_code_mode import FileStorage, InProcessExecutor, Session
 
+imported = set(sys.modules)
+
 async def main():
     async with Session(storage=FileStorage(base_path=sys.argv[1]), executor=InProcessExecutor(), semantic=False) as session:
         result = await session.run("6 * 7")
@@ -29,6 +31,7 @@ async def main():
         "file": getattr(runtime, "__file__", None),
         "cached": getattr(runtime, "__cached__", None),
         "planted": hasattr(runtime, "PLANTED"),
+        "imports": sorted(set(sys.modules) - imported),
     }))
 
 asyncio.run(main())
@@ -56,6 +59,9 @@ def test_the_in_process_runtime_loads_from_the_installed_package(tmp_path: Path)
     cached = Path(seen["cached"])
     assert cached.parent == Path(seen["file"]).parent / "__pycache__" and cached.is_file(), cached
     assert not seen["planted"]
+    # Loading it takes no module of its own: `pathlib` and `importlib.util`
+    # cost a new process ~8 ms on a slow machine.
+    assert "pathlib" not in seen["imports"] and "importlib.util" not in seen["imports"], seen["imports"]
 
 
 def test_a_package_copy_that_differs_from_the_embedded_runtime_is_not_run(tmp_path: Path) -> None:

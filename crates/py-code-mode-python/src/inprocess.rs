@@ -514,22 +514,37 @@ fn installed_runtime(py: Python<'_>) -> PyResult<Option<Bound<'_, PyModule>>> {
             return Ok(None);
         }
     }
-    let util = py.import(intern!(py, "importlib.util"))?;
-    let spec = util.call_method1(intern!(py, "spec_from_file_location"), (name, &origin))?;
-    if spec.is_none() {
+    // Made here rather than through `importlib.util` and a `Path`: both
+    // modules are imports of their own (~8 ms of a new process's first run
+    // on a slow machine), and `importlib.machinery` is loaded with `asyncio`.
+    let Some(origin) = origin.to_str() else {
         return Ok(None);
-    }
-    let module = util
-        .call_method1(intern!(py, "module_from_spec"), (&spec,))?
-        .cast_into::<PyModule>()?;
+    };
+    let machinery = py.import(intern!(py, "importlib.machinery"))?;
+    let loader = machinery
+        .getattr(intern!(py, "SourceFileLoader"))?
+        .call1((name, origin))?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "origin"), origin)?;
+    let spec = machinery
+        .getattr(intern!(py, "ModuleSpec"))?
+        .call((name, &loader), Some(&kwargs))?;
+    // `__file__` and `__cached__` (the installer's bytecode) follow from it.
+    spec.setattr(intern!(py, "has_location"), true)?;
+    let module = PyModule::new(py, name)?;
+    module.setattr(intern!(py, "__spec__"), &spec)?;
+    module.setattr(intern!(py, "__loader__"), &loader)?;
+    module.setattr(intern!(py, "__file__"), origin)?;
+    module.setattr(
+        intern!(py, "__cached__"),
+        spec.getattr(intern!(py, "cached"))?,
+    )?;
+    module.setattr(intern!(py, "__package__"), "py_code_mode")?;
     let modules = py
         .import(intern!(py, "sys"))?
         .getattr(intern!(py, "modules"))?;
     modules.set_item(name, &module)?;
-    let loaded = spec
-        .getattr(intern!(py, "loader"))
-        .and_then(|loader| loader.call_method1(intern!(py, "exec_module"), (&module,)));
-    if let Err(error) = loaded {
+    if let Err(error) = loader.call_method1(intern!(py, "exec_module"), (&module,)) {
         let _ = modules.del_item(name);
         return Err(error);
     }
