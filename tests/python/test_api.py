@@ -97,6 +97,18 @@ async def test_raise_for_error(session: Session) -> None:
         timed_out.raise_for_error()
 
 
+async def test_integers_past_64_bits_keep_their_repr_on_every_executor(session: Session) -> None:
+    # Never a rounded float (2**64 as 1.8446744073709552e+19), never a run
+    # the host cannot read (10**400): the value is left out, the repr exact.
+    assert (await session.run("2**64 - 1")).value == 2**64 - 1
+    for code, value in (("2**64", 2**64), ("[1, -2**63 - 1]", [1, -(2**63) - 1]), ("10**400", 10**400)):
+        result = await session.run(code)
+        assert (result.error, result.value, result.repr) == (None, None, repr(value)), code
+    refused = await session.run("artifacts.save('n', {'n': 2**64})")
+    assert refused.error is not None and refused.error.type == "ValueError", refused
+    assert "beyond 64 bits" in refused.error.message
+
+
 async def test_output_is_captured_per_run(session: Session) -> None:
     first = await session.run("print('one')")
     second = await session.run("import sys; print('two'); print('warn', file=sys.stderr)")

@@ -55,6 +55,11 @@ MAX_MESSAGE_BYTES = 60 * 1024 * 1024
 # The biggest artifact payload agent code may save, in bytes (before base64):
 # one protocol line carries it, and the host caps a line at 64 MiB.
 MAX_ARTIFACT_BYTES = 32 * 1024 * 1024
+# The integers the host reads exactly (i64 and u64): JSON has no limit, but
+# a larger one would reach the host as a float, or not at all, so it stays
+# on this side (a run's value keeps only its repr; a call is refused).
+MIN_INT = -(2**63)
+MAX_INT = 2**64 - 1
 
 # Names a skill may not take because the `skills` namespace uses them itself.
 RESERVED_SKILL_NAMES = frozenset({"list", "search", "get", "create", "delete", "invoke"})
@@ -481,7 +486,7 @@ def _namespaces(transport: Any, run_skill: Callable[..., Any]) -> tuple[Any, Any
 
         def call(self, name: str, args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
             """Call a tool by name: `tools.call("nmap", {"target": "10.0.0.1"})`."""
-            return call("tools.call", {"name": name, "args": {**(args or {}), **kwargs}})
+            return call("tools.call", {"name": name, "args": _kwargs(name, (), {**(args or {}), **kwargs})})
 
         def list(self) -> list[Record]:
             """Every tool with its description and callables."""
@@ -744,6 +749,11 @@ def _deps_namespace(transport: Any) -> Any:
 def _kwargs(name: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
     if args:
         raise TypeError(f"tool `{name}` takes keyword arguments only, e.g. tools.{name}(target=...)")
+    # Refused here with the reason, not sent to arrive changed (a big
+    # integer as a float) or as a message the host cannot read.
+    problem = _json_problem(kwargs, MAX_MESSAGE_BYTES)
+    if problem is not None and problem is not TOO_BIG:
+        raise type(problem)(f"tool `{name}`: the arguments hold {problem}")
     return kwargs
 
 
@@ -767,14 +777,11 @@ def _encode_data(name: str, data: Any) -> dict[str, Any]:
         if len(data) * 4 > MAX_ARTIFACT_BYTES and len(data.encode("utf-8", "surrogatepass")) > MAX_ARTIFACT_BYTES:
             raise _too_big(name, len(data.encode("utf-8", "surrogatepass")))
         return {"type": "text", "value": data}
-    if not _json_fits(data, MAX_ARTIFACT_BYTES):
-        try:
-            size = len(json.dumps(data, allow_nan=False)) if _json_depth_ok(data) else None
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise TypeError(f"artifact data must be JSON-able, str or bytes: {exc}") from None
-        if size is None:
-            raise ValueError(f"artifact `{name}` is nested deeper than {MAX_JSON_DEPTH} levels (`MAX_JSON_DEPTH`)")
-        raise _too_big(name, size)
+    problem = _json_problem(data, MAX_ARTIFACT_BYTES)
+    if problem is TOO_BIG:
+        raise _too_big(name, len(json.dumps(data, allow_nan=False)))
+    if problem is not None:
+        raise type(problem)(f"artifact `{name}`: data must be JSON, str or bytes; this holds {problem}")
     return {"type": "json", "value": data}
 
 
@@ -786,54 +793,62 @@ def _decode_data(data: dict[str, Any]) -> Any:
     return data["value"]
 
 
-def _json_depth_ok(value: Any, depth: int = 0) -> bool:
-    if depth > MAX_JSON_DEPTH:
-        return False
-    if isinstance(value, dict):
-        return all(_json_depth_ok(v, depth + 1) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_json_depth_ok(v, depth + 1) for v in value)
-    return True
-
-
 def _json_fits(value: Any, budget: int) -> bool:
-    """Whether `value` is JSON the host can read: JSON types only, at most
-    `MAX_JSON_DEPTH` deep, and about `budget` bytes at most.
+    """Whether `value` is JSON the host can read (see `_json_problem`)."""
+    return _json_problem(value, budget) is None
+
+
+#: `_json_problem`'s answer for a value over its budget.
+TOO_BIG = ValueError("over the size limit")
+
+
+def _json_problem(value: Any, budget: int) -> TypeError | ValueError | None:
+    """Why `value` is not JSON the host can read, or None when it is: JSON
+    types only (else a `TypeError` to raise), integers in `MIN_INT..MAX_INT`
+    and at most `MAX_JSON_DEPTH` deep (else a `ValueError`), and about
+    `budget` bytes at most (else `TOO_BIG`).
 
     Walks the value before `json.dumps` so a 1 GB string or a 300-deep list
     costs a size check, not a 1 GB encoding or a message the host cannot parse.
     """
     left = [budget]
 
-    def walk(v: Any, depth: int) -> bool:
+    def walk(v: Any, depth: int) -> TypeError | ValueError | None:
         if depth > MAX_JSON_DEPTH:
-            return False
+            return ValueError(f"a value nested deeper than {MAX_JSON_DEPTH} levels (`MAX_JSON_DEPTH`)")
         if v is None or isinstance(v, bool):
             left[0] -= 5
         elif isinstance(v, int):
+            if not MIN_INT <= v <= MAX_INT:
+                return ValueError("an integer beyond 64 bits, which the host cannot read exactly (pass it as a str)")
             left[0] -= 24
         elif isinstance(v, float):
             if v != v or v in (float("inf"), float("-inf")):
-                return False
+                return ValueError("NaN or an infinity, which JSON cannot carry")
             left[0] -= 24
         elif isinstance(v, str):
             left[0] -= len(v) + 2
         elif isinstance(v, (list, tuple)):
             left[0] -= 2
             for item in v:
-                if left[0] < 0 or not walk(item, depth + 1):
-                    return False
+                problem = TOO_BIG if left[0] < 0 else walk(item, depth + 1)
+                if problem is not None:
+                    return problem
         elif isinstance(v, dict):
             left[0] -= 2
             for key, item in v.items():
-                if not isinstance(key, (str, int, float, bool)) and key is not None:
-                    return False
+                if key is not None and not isinstance(key, (str, bool, float)):
+                    if not isinstance(key, int):
+                        return TypeError(f"a key of type `{type(key).__name__}`, which JSON cannot carry")
+                    if not MIN_INT <= key <= MAX_INT:
+                        return ValueError("an integer key beyond 64 bits")
                 left[0] -= len(str(key)) + 4
-                if left[0] < 0 or not walk(item, depth + 1):
-                    return False
+                problem = TOO_BIG if left[0] < 0 else walk(item, depth + 1)
+                if problem is not None:
+                    return problem
         else:
-            return False
-        return left[0] >= 0
+            return TypeError(f"a `{type(v).__name__}`, which is not JSON")
+        return TOO_BIG if left[0] < 0 else None
 
     return walk(value, 0)
 
@@ -1127,13 +1142,10 @@ def _export(value: Any) -> tuple[Any, str]:
     """The value as JSON when it is JSON the host can read (else None), and a
     bounded repr for display. Never raises."""
     kind = type(value)
-    if kind is int or kind is bool or (kind is str and len(value) <= MAX_REPR_CHARS):
+    if (kind is int and MIN_INT <= value <= MAX_INT) or kind is bool or (kind is str and len(value) <= MAX_REPR_CHARS):
         # The common small scalar: no walk, no second encoding. (Exact types:
         # a subclass may override __repr__.)
-        try:
-            return value, _bounded(repr(value))
-        except ValueError:  # an int past Python's digit limit
-            return None, _safe_repr(value)
+        return value, _bounded(repr(value))
     text = _safe_repr(value)
     try:
         # The walk bounds the work; the real encoding (escapes included) decides.

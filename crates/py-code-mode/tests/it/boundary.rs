@@ -296,12 +296,18 @@ async fn values_and_artifacts_nested_300_deep_never_hang() {
         .expect("run");
     let error = result.error.expect("an error");
     assert!(error.message.contains("nested deeper"), "{}", error.message);
-    // A call the host cannot parse (too deep for its JSON reader) is
-    // answered with an error, not left to the timeout.
+    // Tool arguments are walked in the worker and refused with the reason.
     let result = session
         .run("d = []\nfor _ in range(300):\n    d = [d]\ntools.call('x', {'a': d})")
         .await
         .expect("run");
+    let error = result.error.expect("an error");
+    assert_eq!(error.kind, "ValueError", "{}", error.message);
+    assert!(error.message.contains("nested deeper"), "{}", error.message);
+    // A call the host cannot parse (too deep for its JSON reader: a search's
+    // query is not walked in the worker) is answered with an error, not left
+    // to the timeout.
+    let result = session.run("tools.search(d)").await.expect("run");
     let error = result.error.expect("an error");
     assert_eq!(error.kind, "TypeError", "{}", error.message);
     assert!(started.elapsed() < Duration::from_secs(10));

@@ -74,6 +74,53 @@ async fn values_that_are_not_json_come_back_as_repr() {
     session.close().await;
 }
 
+/// JSON has no integer limit but the host reads 64 bits exactly: a larger
+/// integer would arrive rounded to a float (`2**64` as `1.8446744073709552e19`)
+/// or not at all (`10**400`). A value keeps its exact repr instead, and a
+/// call that would send one is refused with the reason (a `ValueError`).
+#[tokio::test]
+async fn integers_past_64_bits_keep_their_repr_and_are_never_sent_rounded() {
+    let library = TempLibrary::new();
+    let session = session(&library).await;
+    ok(&session, "keep = 7").await;
+    let result = ok(&session, "2**64 - 1").await;
+    assert_eq!(result.value, Some(json!(u64::MAX)));
+    let result = ok(&session, "-2**63").await;
+    assert_eq!(result.value, Some(json!(i64::MIN)));
+    for (code, repr) in [
+        ("2**64", "18446744073709551616".to_owned()),
+        ("-2**63 - 1", "-9223372036854775809".to_owned()),
+        ("[1, 2**70]", "[1, 1180591620717411303424]".to_owned()),
+        ("{2**64: 1}", "{18446744073709551616: 1}".to_owned()),
+        ("10**400", format!("1{}", "0".repeat(400))),
+    ] {
+        let result = ok(&session, code).await;
+        assert_eq!(
+            (result.value, result.repr.as_deref()),
+            (None, Some(repr.as_str())),
+            "{code}"
+        );
+    }
+    for call in [
+        "artifacts.save('n', {'n': 2**64})",
+        "tools.anything(n=[10**400])",
+        "tools.call('anything', {'n': -2**63 - 1})",
+    ] {
+        let result = session.run(call).await.expect("executor failed");
+        let error = result.error.expect(call);
+        assert_eq!(error.kind, "ValueError", "{call}: {}", error.message);
+        assert!(
+            error.message.contains("beyond 64 bits"),
+            "{call}: {}",
+            error.message
+        );
+    }
+    assert!(session.list_artifacts().await.expect("list").is_empty());
+    let result = ok(&session, "keep").await;
+    assert_eq!((result.value, result.state_reset), (Some(json!(7)), false));
+    session.close().await;
+}
+
 #[tokio::test]
 async fn top_level_await_works() {
     let library = TempLibrary::new();
