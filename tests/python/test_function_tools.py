@@ -203,6 +203,26 @@ async def test_a_result_json_cannot_hold_is_a_tool_error(tmp_path: Path) -> None
         assert "hint:" in result.value
 
 
+async def test_results_and_artifacts_keep_every_integer_exact(tmp_path: Path) -> None:
+    # The host reads integers within 64 bits exactly; past them, a value
+    # would arrive rounded (2**64 as 1.8446744073709552e+19): refused instead.
+    def widest() -> list:
+        return [2**64 - 1, -(2**63), {7: True, 1.5: None}]
+
+    def too_wide() -> int:
+        return 2**64
+
+    async with Session(storage=FileStorage(base_path=tmp_path), tools=[widest, too_wide]) as session:
+        result = await session.run("tools.widest()")
+        assert result.value == [2**64 - 1, -(2**63), {"7": True, "1.5": None}], result
+        result = await session.run("try:\n    tools.too_wide()\nexcept ToolError as e:\n    r = str(e)\nr")
+        assert "beyond 64 bits" in result.value, result
+        await session.save_artifact("exact", {"n": 2**64 - 1})
+        assert await session.load_artifact("exact") == {"n": 2**64 - 1}
+        with pytest.raises(TypeError, match="beyond 64 bits"):
+            await session.save_artifact("wide", {"n": 2**64})
+
+
 async def test_a_slow_sync_function_leaves_the_event_loop_free(tmp_path: Path) -> None:
     import time
 

@@ -3,9 +3,8 @@
 use base64::Engine as _;
 use py_code_mode::ArtifactData;
 use pyo3::exceptions::PyTypeError;
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 
 /// A JSON value as the Python object `json.loads` would give.
@@ -50,19 +49,119 @@ pub(crate) fn serialize<'py>(
     to_py(py, &value)
 }
 
-/// `json.dumps(obj, allow_nan=False)`.
-pub(crate) fn dumps(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    let json = py.import(intern!(py, "json"))?;
-    let kwargs = PyDict::new(py);
-    kwargs.set_item(intern!(py, "allow_nan"), false)?;
-    json.call_method(intern!(py, "dumps"), (obj,), Some(&kwargs))?
-        .extract()
+/// How deep [`to_json`] follows lists and dicts: serde_json's own limit when
+/// it parses, so what we make the host could also read as text.
+const MAX_JSON_DEPTH: usize = 128;
+
+/// A Python object as JSON, by `json.dumps`'s rules with `allow_nan=False`
+/// (tuples are lists; dict keys may be str, int, float, bool or None and
+/// become strings), and integers only as far as the host reads them
+/// exactly, `i64` and `u64`: JSON has no limit, but `2**64` would otherwise
+/// reach the host as a rounded float. Every refusal is a `TypeError` that
+/// starts "not JSON-able".
+pub(crate) fn to_json(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    json_at(obj, 0).map_err(|why| PyTypeError::new_err(format!("not JSON-able: {why}")))
 }
 
-/// A Python object as JSON.
-pub(crate) fn to_json(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    let text = dumps(py, obj).map_err(|e| PyTypeError::new_err(format!("not JSON-able: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| PyTypeError::new_err(format!("not JSON-able: {e}")))
+fn json_at(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(format!(
+            "nested deeper than {MAX_JSON_DEPTH} levels (or a circular reference)"
+        ));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(flag) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(flag.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return json_int(obj).map(Value::Number);
+    }
+    if let Ok(number) = obj.cast::<PyFloat>() {
+        return serde_json::Number::from_f64(number.value())
+            .map(Value::Number)
+            .ok_or_else(|| "NaN or an infinity, which JSON cannot carry".to_owned());
+    }
+    if let Ok(text) = obj.cast::<PyString>() {
+        return text
+            .to_str()
+            .map(|t| Value::String(t.to_owned()))
+            .map_err(|e| e.to_string());
+    }
+    // By index, as `json.dumps` reads them: a subclass's `__iter__` is not run.
+    if let Ok(list) = obj.cast::<PyList>() {
+        return list
+            .iter()
+            .map(|item| json_at(&item, depth + 1))
+            .collect::<Result<_, _>>()
+            .map(Value::Array);
+    }
+    if let Ok(tuple) = obj.cast::<PyTuple>() {
+        return tuple
+            .iter()
+            .map(|item| json_at(&item, depth + 1))
+            .collect::<Result<_, _>>()
+            .map(Value::Array);
+    }
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (key, item) in dict.iter() {
+            map.insert(json_key(&key)?, json_at(&item, depth + 1)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    Err(format!(
+        "Object of type {} is not JSON serializable",
+        type_name(obj)
+    ))
+}
+
+fn json_int(obj: &Bound<'_, PyAny>) -> Result<serde_json::Number, String> {
+    if let Ok(small) = obj.extract::<i64>() {
+        return Ok(small.into());
+    }
+    obj.extract::<u64>().map(Into::into).map_err(|_| {
+        "an integer beyond 64 bits, which the host cannot read exactly (pass it as a str)"
+            .to_owned()
+    })
+}
+
+/// A dict key as `json.dumps` writes it.
+fn json_key(key: &Bound<'_, PyAny>) -> Result<String, String> {
+    if let Ok(text) = key.cast::<PyString>() {
+        return text.to_str().map(str::to_owned).map_err(|e| e.to_string());
+    }
+    if key.is_none() {
+        return Ok("null".to_owned());
+    }
+    if let Ok(flag) = key.cast::<PyBool>() {
+        return Ok(flag.is_true().to_string());
+    }
+    if key.is_instance_of::<PyInt>() {
+        return json_int(key).map(|n| n.to_string());
+    }
+    if let Ok(number) = key.cast::<PyFloat>() {
+        let value = number.value();
+        if !value.is_finite() {
+            return Err("a NaN or infinite key, which JSON cannot carry".to_owned());
+        }
+        // `float.__repr__`, as `json.dumps` writes it (not a subclass's).
+        return PyFloat::new(key.py(), value)
+            .repr()
+            .and_then(|r| r.to_str().map(str::to_owned))
+            .map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "keys must be str, int, float, bool or None, not {}",
+        type_name(key)
+    ))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
 }
 
 /// Artifact data from a Python value: bytes stay bytes, str stays text, anything
@@ -87,7 +186,7 @@ pub(crate) fn artifact_data(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult
             value: text.to_str()?.to_owned(),
         });
     }
-    let value = to_json(py, data).map_err(|e| {
+    let value = to_json(data).map_err(|e| {
         PyTypeError::new_err(format!(
             "artifact data must be JSON-able, str or bytes: {e}"
         ))

@@ -89,7 +89,7 @@ pub(crate) fn function_tool(
 ) -> PyResult<FunctionTool> {
     let py = function.py();
     let spec = helpers(py)?.call_method1(intern!(py, "describe"), (function, name, description))?;
-    let spec = convert::to_json(py, &spec)?;
+    let spec = convert::to_json(&spec)?;
     let text = |key: &str| {
         spec.get(key)
             .and_then(Value::as_str)
@@ -179,7 +179,7 @@ impl Call {
             .call((), Some(&kwargs))
             .map_err(|e| self.raised(py, &e))?;
         if !result.hasattr(intern!(py, "__await__")).unwrap_or(false) {
-            return self.json(py, &result).map(Started::Done);
+            return self.json(&result).map(Started::Done);
         }
         let helpers = helpers(py).map_err(|e| e.to_string())?;
         let event_loop = self.app_loop.get(py);
@@ -191,7 +191,7 @@ impl Call {
             let value = helpers
                 .call_method1(intern!(py, "run_here"), (&result,))
                 .map_err(|e| self.raised(py, &e))?;
-            return self.json(py, &value).map(Started::Done);
+            return self.json(&value).map(Started::Done);
         }
         let (tx, reply) = oneshot::channel();
         let done = Done {
@@ -207,8 +207,8 @@ impl Call {
         })
     }
 
-    fn json(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> Result<Value, String> {
-        json_of(py, &self.name, value)
+    fn json(&self, value: &Bound<'_, PyAny>) -> Result<Value, String> {
+        json_of(&self.name, value)
     }
 
     fn raised(&self, py: Python<'_>, error: &PyErr) -> String {
@@ -216,8 +216,8 @@ impl Call {
     }
 }
 
-fn json_of(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> Result<Value, String> {
-    convert::to_json(py, value).map_err(|e| {
+fn json_of(name: &str, value: &Bound<'_, PyAny>) -> Result<Value, String> {
+    convert::to_json(value).map_err(|e| {
         format!("`{name}` returned a value JSON cannot hold: {e}\nhint: return str, numbers, bool, None, lists or dicts")
     })
 }
@@ -264,7 +264,7 @@ impl Done {
             Err("the call was cancelled".to_owned())
         } else {
             match future.call_method0(intern!(py, "result")) {
-                Ok(value) => json_of(py, &self.name, &value),
+                Ok(value) => json_of(&self.name, &value),
                 Err(error) => Err(raised(py, &self.name, &error)),
             }
         };

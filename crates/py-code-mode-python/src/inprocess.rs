@@ -428,7 +428,7 @@ fn serve(
                         }
                     }
                     let raw = result
-                        .and_then(|dict| raw_result(py, dict.bind(py)))
+                        .and_then(|dict| raw_result(dict.bind(py)))
                         .map(Box::new)
                         .map_err(|e| format!("the runtime failed: {e}"));
                     let _ = reply.send(Outcome::Done { raw, interrupted });
@@ -455,11 +455,11 @@ fn thread_ident(py: Python<'_>) -> PyResult<c_ulong> {
         .extract()
 }
 
-/// The runtime's `execute` result, read through JSON (the runtime already made
-/// the value JSON-able, so the shape is exactly the subprocess worker's).
-fn raw_result(py: Python<'_>, dict: &Bound<'_, PyAny>) -> PyResult<RawRunResult> {
-    let text: String = crate::convert::dumps(py, dict)?;
-    serde_json::from_str(&text)
+/// The runtime's `execute` result, read as JSON (the runtime already made
+/// the value JSON the host reads, so the shape is exactly the subprocess
+/// worker's).
+fn raw_result(dict: &Bound<'_, PyAny>) -> PyResult<RawRunResult> {
+    serde_json::from_value(crate::convert::to_json(dict)?)
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("bad run result: {e}")))
 }
 

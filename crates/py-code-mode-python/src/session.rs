@@ -466,7 +466,7 @@ impl Session {
     ) -> PyResult<ExecutionResult> {
         let kwargs = Python::attach(|py| match kwargs {
             None => Ok(serde_json::Map::new()),
-            Some(k) => match convert::to_json(py, k.bind(py).as_any())? {
+            Some(k) => match convert::to_json(k.bind(py).as_any())? {
                 Value::Object(map) => Ok(map),
                 _ => Err(PyTypeError::new_err("the keyword arguments must be a dict")),
             },
@@ -523,7 +523,7 @@ impl Session {
             let metadata = match metadata {
                 None => serde_json::Map::new(),
                 Some(m) if m.is_none(py) => serde_json::Map::new(),
-                Some(m) => match convert::to_json(py, m.bind(py))? {
+                Some(m) => match convert::to_json(m.bind(py))? {
                     Value::Object(map) => map,
                     _ => return Err(PyTypeError::new_err("`metadata` must be a dict")),
                 },
