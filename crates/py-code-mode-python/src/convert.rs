@@ -91,18 +91,10 @@ fn json_at(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
     }
     // By index, as `json.dumps` reads them: a subclass's `__iter__` is not run.
     if let Ok(list) = obj.cast::<PyList>() {
-        return list
-            .iter()
-            .map(|item| json_at(&item, depth + 1))
-            .collect::<Result<_, _>>()
-            .map(Value::Array);
+        return json_array(list.iter(), depth);
     }
     if let Ok(tuple) = obj.cast::<PyTuple>() {
-        return tuple
-            .iter()
-            .map(|item| json_at(&item, depth + 1))
-            .collect::<Result<_, _>>()
-            .map(Value::Array);
+        return json_array(tuple.iter(), depth);
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
         let mut map = serde_json::Map::new();
@@ -115,6 +107,16 @@ fn json_at(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
         "Object of type {} is not JSON serializable",
         type_name(obj)
     ))
+}
+
+fn json_array<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    depth: usize,
+) -> Result<Value, String> {
+    items
+        .map(|item| json_at(&item, depth + 1))
+        .collect::<Result<_, _>>()
+        .map(Value::Array)
 }
 
 fn json_int(obj: &Bound<'_, PyAny>) -> Result<serde_json::Number, String> {
