@@ -109,6 +109,18 @@ async def test_integers_past_64_bits_keep_their_repr_on_every_executor(session: 
     assert "beyond 64 bits" in refused.error.message
 
 
+async def test_a_lone_surrogate_reads_the_same_from_every_executor(session: Session) -> None:
+    # UTF-8 cannot hold '\ud800': the value and the message get `?` (the
+    # protocol's replacement), the output its escape (the streams' own).
+    value = await session.run("'a\\ud800b'")
+    assert (value.error, value.value, value.repr) == (None, "a?b", "'a\\ud800b'")
+    printed = await session.run("import sys; print('a\\ud800b'); print('c\\udfffd', file=sys.stderr)")
+    assert (printed.error, printed.stdout, printed.stderr) == (None, "a\\ud800b\n", "c\\udfffd\n")
+    raised = await session.run("raise ValueError('x\\ud800')")
+    assert raised.error is not None and raised.error.message == "x?"
+    assert (await session.run("{'k\\ud800': 1}")).value == {"k?": 1}
+
+
 async def test_output_is_captured_per_run(session: Session) -> None:
     first = await session.run("print('one')")
     second = await session.run("import sys; print('two'); print('warn', file=sys.stderr)")

@@ -84,10 +84,7 @@ fn json_at(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
             .ok_or_else(|| "NaN or an infinity, which JSON cannot carry".to_owned());
     }
     if let Ok(text) = obj.cast::<PyString>() {
-        return text
-            .to_str()
-            .map(|t| Value::String(t.to_owned()))
-            .map_err(|e| e.to_string());
+        return utf8(text).map(Value::String);
     }
     // By index, as `json.dumps` reads them: a subclass's `__iter__` is not run.
     if let Ok(list) = obj.cast::<PyList>() {
@@ -132,7 +129,7 @@ fn json_int(obj: &Bound<'_, PyAny>) -> Result<serde_json::Number, String> {
 /// A dict key as `json.dumps` writes it.
 fn json_key(key: &Bound<'_, PyAny>) -> Result<String, String> {
     if let Ok(text) = key.cast::<PyString>() {
-        return text.to_str().map(str::to_owned).map_err(|e| e.to_string());
+        return utf8(text);
     }
     if key.is_none() {
         return Ok("null".to_owned());
@@ -158,6 +155,19 @@ fn json_key(key: &Bound<'_, PyAny>) -> Result<String, String> {
         "keys must be str, int, float, bool or None, not {}",
         type_name(key)
     ))
+}
+
+/// A str as UTF-8; a lone surrogate (`'\ud800'`, which UTF-8 cannot hold)
+/// becomes `?`, as the worker's protocol writes it, so a run's output or
+/// value reads the same from every executor.
+fn utf8(text: &Bound<'_, PyString>) -> Result<String, String> {
+    if let Ok(text) = text.to_str() {
+        return Ok(text.to_owned());
+    }
+    text.call_method1("encode", ("utf-8", "replace"))
+        .and_then(|bytes| bytes.extract::<Vec<u8>>())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

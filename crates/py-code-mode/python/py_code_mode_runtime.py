@@ -869,17 +869,24 @@ class _Capture(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        size = len(text.encode("utf-8", "replace"))
+        written = len(text)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate, escaped as the worker's own fd streams write it.
+            data = text.encode("utf-8", "backslashreplace")
+            text = data.decode("utf-8")
+        size = len(data)
         room = self._limit - self._size
         if size <= room:
             self._parts.append(text)
             self._size += size
         else:
-            kept = text.encode("utf-8", "replace")[: max(room, 0)].decode("utf-8", "ignore")
+            kept = data[: max(room, 0)].decode("utf-8", "ignore")
             self._parts.append(kept)
             self._size += len(kept.encode())
             self._dropped += size - len(kept.encode())
-        return len(text)
+        return written
 
     def since(self, index: int) -> tuple[str, int]:
         """The text written after the first `index` writes, and the writes so far."""
