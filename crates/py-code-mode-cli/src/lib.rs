@@ -84,6 +84,21 @@ fn protect_the_host() {
     // Non-dumpable: `/proc/<our pid>/environ` (the host's secrets) and our
     // memory are closed to other processes of the user, agent code included.
     py_code_mode::make_host_undumpable();
+    raise_open_files_limit();
+}
+
+/// Each worker holds a few descriptors of the host (its pipes, its cgroup's
+/// events file): at the usual soft limit of 1,024 an HTTP server would stop
+/// opening sessions at a few hundred, far below `--max-sessions`. The soft
+/// limit goes up to the hard one, which the administrator set.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!(soft, hard, "cannot raise the open-files limit: {error}");
+    }
 }
 
 /// Parses `args` (the program name first) and runs the command.

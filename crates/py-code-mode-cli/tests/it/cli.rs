@@ -36,6 +36,42 @@ fn run_prints_output_and_value_and_exits_zero() {
     );
 }
 
+/// A server holds a few descriptors per session: started under a low soft
+/// limit, the host raises it to the hard one (a subprocess worker inherits
+/// it, which is how the test sees it).
+#[test]
+fn the_host_raises_its_open_files_limit_to_the_hard_one() {
+    let library = TempLibrary::new();
+    let mut command = std::process::Command::new("sh");
+    command
+        .args(["-c", r#"ulimit -Sn 256 && exec "$0" "$@""#])
+        .arg(binary())
+        .arg("--base")
+        .arg(library.path())
+        .args([
+            "--no-semantic",
+            "run",
+            "-c",
+            "import resource; resource.getrlimit(resource.RLIMIT_NOFILE)",
+        ])
+        .env("PY_CODE_MODE_EXECUTOR", "subprocess");
+    if let Some(p) = python() {
+        command.env("PY_CODE_MODE_PYTHON", p);
+    }
+    let out = command.output().expect("run py-code-mode");
+    let hard = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .expect("ulimit");
+    let hard = text(&hard.stdout).trim().to_owned();
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), format!("({hard}, {hard})\n")),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn run_exits_one_on_an_exception_and_prints_the_traceback() {
     let library = TempLibrary::new();
