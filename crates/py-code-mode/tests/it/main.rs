@@ -24,8 +24,10 @@ use py_code_mode::{ExecutionResult, FileStorage, Session, SubprocessConfig};
 use py_code_mode_test_support::{TempLibrary, python};
 
 /// A session over `library` with a subprocess worker on the test interpreter
-/// (a sandboxed one with `PY_CODE_MODE_TEST_EXECUTOR=sandbox`: the suite runs
-/// on both).
+/// (a sandboxed one with `PY_CODE_MODE_TEST_EXECUTOR=sandbox`, run by hand:
+/// the `session` tests pass on both; six `boundary`, `library` and
+/// `storage_boundary` tests take pids or paths from agent code, which the
+/// sandbox's namespaces renumber or hide, and are for the subprocess worker).
 async fn session(library: &TempLibrary) -> Session {
     let storage = Arc::new(FileStorage::open(library.path()).expect("open storage"));
     let builder = Session::builder(storage);

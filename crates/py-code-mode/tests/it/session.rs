@@ -278,22 +278,25 @@ async fn interrupt_stops_the_running_cell_and_keeps_the_variables() {
     let session = Arc::new(session(&library).await);
     ok(&session, "kept = 'yes'").await;
     assert!(!session.interrupt(), "nothing runs yet");
-    let started = library.path().join("started");
-    let code = format!(
-        "open({:?}, 'w').close()\nwhile True: pass",
-        started.display().to_string()
-    );
+    // The cell says it started through its output, which every executor
+    // streams (a file in the library would be hidden by the sandbox).
     let running = tokio::spawn({
         let session = Arc::clone(&session);
-        async move { session.run(&code).await }
+        async move {
+            session
+                .run("print('started', flush=True)\nwhile True: pass")
+                .await
+        }
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !started.exists() {
+    let mut seen = String::new();
+    while !seen.contains("started") {
         assert!(
             std::time::Instant::now() < deadline,
             "the cell never started"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+        seen.push_str(&session.host().take_partial_output().stdout);
     }
     assert!(session.interrupt());
     let result = running.await.expect("join").expect("run");
